@@ -1,0 +1,30 @@
+//! slotmesh-proto: everything the peers of a slotmesh swarm must agree on, and nothing that
+//! touches a socket, a clock or a random number generator.
+//!
+//! - [`codec`]: the one wire encoding (bincode 2.0.1), bounded and exact.
+//! - [`wire`]: message and payload types with their limits.
+//! - [`envelope`]: ed25519-signed envelopes, [`Identity`], [`open`] to verify anything received.
+//! - [`commit`]: commit–reveal of sealed bids.
+//! - [`state`], [`trust`], [`rules`]: the replicated ledger state, the trust formula and the
+//!   pure slot-resolution rule.
+//! - [`finality`]: checkpoint votes, certificates and verified final rounds.
+//! - [`engine`]: the round state machine the daemon and the simulator drive.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod codec;
+pub mod commit;
+pub mod envelope;
+pub mod ids;
+pub mod round_messages;
+pub mod rules;
+pub mod state;
+pub mod trust;
+pub mod wire;
+
+pub use commit::{check_reveal, commitment, RevealCheck};
+pub use envelope::{open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError};
+pub use ids::{AgentId, Digest, SwarmId};
+pub use round_messages::{Inserted, RoundMessages, Turn};
+pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};
+pub use state::{LedgerState, MemberRecord, MemberStatus};
+pub use wire::{Limits, Message, Payload, PayloadKind};

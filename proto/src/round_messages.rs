@@ -1,0 +1,142 @@
+//! The set of verified messages of one round, keyed canonically by (sender, kind), that the
+//! slot-resolution rule consumes. Insertion order never matters: the set, its iteration order
+//! and its digest depend only on which messages it holds.
+
+use crate::envelope::SignedMessage;
+use crate::ids::{AgentId, Digest};
+use crate::wire::{PayloadKind, Reveal};
+use std::collections::BTreeMap;
+
+/// Distinct messages kept per (sender, kind): two are enough to prove equivocation.
+const KEPT_PER_TURN: usize = 2;
+
+/// What one sender said in one turn of a round.
+#[derive(Debug, Clone, Copy)]
+pub enum Turn<'a> {
+    /// Nothing.
+    Missing,
+    /// Exactly one message.
+    One(&'a SignedMessage),
+    /// Two different signed messages: equivocation, with the evidence pair.
+    Equivocated(&'a SignedMessage, &'a SignedMessage),
+}
+
+/// Result of [`RoundMessages::insert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A message not held before.
+    New,
+    /// The same message was already held.
+    Duplicate,
+    /// A second, different message of a turn: the sender equivocated.
+    Equivocation,
+    /// Not kept: the sender already equivocated on this turn, the message belongs to another
+    /// round, or it is a checkpoint vote (votes are tallied, not resolved).
+    Ignored,
+}
+
+/// The verified messages of one round.
+#[derive(Debug, Clone, Default)]
+pub struct RoundMessages {
+    round: u64,
+    turns: BTreeMap<(AgentId, PayloadKind), BTreeMap<Digest, SignedMessage>>,
+}
+
+impl RoundMessages {
+    /// An empty set for `round`.
+    pub fn new(round: u64) -> RoundMessages {
+        RoundMessages {
+            round,
+            turns: BTreeMap::new(),
+        }
+    }
+
+    /// The round.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Adds a verified message of this round.
+    pub fn insert(&mut self, message: SignedMessage) -> Inserted {
+        let kind = message.payload().kind();
+        if message.round() != self.round || kind == PayloadKind::CheckpointVote {
+            return Inserted::Ignored;
+        }
+        let held = self.turns.entry((message.sender(), kind)).or_default();
+        if held.contains_key(&message.id()) {
+            return Inserted::Duplicate;
+        }
+        if held.len() >= KEPT_PER_TURN {
+            return Inserted::Ignored;
+        }
+        held.insert(message.id(), message);
+        if held.len() == 1 {
+            Inserted::New
+        } else {
+            Inserted::Equivocation
+        }
+    }
+
+    /// What `sender` said for `kind`.
+    pub fn turn(&self, sender: &AgentId, kind: PayloadKind) -> Turn<'_> {
+        let Some(held) = self.turns.get(&(*sender, kind)) else {
+            return Turn::Missing;
+        };
+        let mut messages = held.values();
+        match (messages.next(), messages.next()) {
+            (Some(one), None) => Turn::One(one),
+            (Some(first), Some(second)) => Turn::Equivocated(first, second),
+            _ => Turn::Missing,
+        }
+    }
+
+    /// The single message `sender` sent for `kind`, if it sent exactly one.
+    pub fn one(&self, sender: &AgentId, kind: PayloadKind) -> Option<&SignedMessage> {
+        match self.turn(sender, kind) {
+            Turn::One(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Whether `sender` sent anything for `kind`.
+    pub fn has_spoken(&self, sender: &AgentId, kind: PayloadKind) -> bool {
+        self.turns.contains_key(&(*sender, kind))
+    }
+
+    /// The reveal `sender` sent, if exactly one.
+    pub fn reveal(&self, sender: &AgentId) -> Option<Reveal> {
+        match self.one(sender, PayloadKind::Reveal)?.payload() {
+            crate::wire::Payload::Reveal(reveal) => Some(*reveal),
+            _ => None,
+        }
+    }
+
+    /// Every held message, in canonical (sender, kind, id) order.
+    pub fn iter(&self) -> impl Iterator<Item = &SignedMessage> + '_ {
+        self.turns.values().flat_map(|held| held.values())
+    }
+
+    /// Every (sender, kind) turn that holds messages, in canonical order.
+    pub fn turns(&self) -> impl Iterator<Item = (AgentId, PayloadKind, Turn<'_>)> + '_ {
+        self.turns
+            .keys()
+            .map(move |(sender, kind)| (*sender, *kind, self.turn(sender, *kind)))
+    }
+
+    /// How many messages it holds.
+    pub fn len(&self) -> usize {
+        self.turns.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.turns.is_empty()
+    }
+
+    /// Hash of the ids of all held messages, in canonical order.
+    pub fn inputs_digest(&self) -> Digest {
+        let ids: Vec<[u8; 32]> = self.iter().map(|m| m.id().0).collect();
+        let flat: Vec<u8> = ids.concat();
+        Digest::of(b"slotmesh/round-inputs/v1", &[&self.round.to_le_bytes(), &flat])
+    }
+}

@@ -1,0 +1,466 @@
+//! The slot-resolution rule: a pure function from the previous [`LedgerState`] and one
+//! round's [`RoundMessages`] to the next state and a [`RoundOutcome`].
+//!
+//! Integer arithmetic only, ordered maps only, explicit tie-breaks: every peer that resolves
+//! the same message set from the same state gets the same bits, whatever the arrival order.
+//! The steps, in order, are written down in docs/PROTOCOL.md ("The rule").
+
+use crate::commit::{check_reveal, RevealCheck};
+use crate::envelope::SignedMessage;
+use crate::ids::{AgentId, Digest};
+use crate::round_messages::{RoundMessages, Turn};
+use crate::state::{
+    ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus, DEADLOCK_ROUNDS,
+    INCOME_PER_ROUND, MAX_CONSECUTIVE_MISSES,
+};
+use crate::trust::{after_honest_round, after_offences, trust_multiplier, Offence};
+use crate::wire::{CoalitionId, LeaveReason, Payload, PayloadKind};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a coalition ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DissolveReason {
+    /// Its duration ran out.
+    Expired,
+    /// A member left, completed or failed.
+    MemberGone,
+    /// Its beneficiary did not win for [`DEADLOCK_ROUNDS`] rounds.
+    Deadlock,
+    /// A member broke its pledge.
+    PledgeBroken,
+}
+
+/// A member with a valid, revealed bid this round, and how it ranked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The member.
+    pub id: AgentId,
+    /// Its claim this round.
+    pub claim: u32,
+    /// Its own bid.
+    pub bid: u64,
+    /// Valid support received from coalition partners.
+    pub support: u64,
+    /// Its bid power (ppm) from trust at the start of the round.
+    pub power: u32,
+}
+
+impl Candidate {
+    /// Score numerator: `power × (bid + support + 1)`; the score is this divided by the claim.
+    fn weight(&self) -> u128 {
+        u128::from(self.power) * (u128::from(self.bid) + u128::from(self.support) + 1)
+    }
+}
+
+/// Two signed messages that prove equivocation; anyone can check them with
+/// [`is_equivocation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquivocationEvidence {
+    /// One message.
+    pub first: SignedMessage,
+    /// A different message of the same kind, round and sender.
+    pub second: SignedMessage,
+}
+
+/// Whether two verified messages prove equivocation: same sender, round and kind, different
+/// content.
+pub fn is_equivocation(first: &SignedMessage, second: &SignedMessage) -> bool {
+    first.sender() == second.sender()
+        && first.round() == second.round()
+        && first.payload().kind() == second.payload().kind()
+        && first.id() != second.id()
+}
+
+/// Everything that happened in one resolved round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundOutcome {
+    /// The round.
+    pub round: u64,
+    /// Who executes this round's slot.
+    pub winner: Option<AgentId>,
+    /// What the winner (with its supporters) paid: the second price.
+    pub price: u64,
+    /// Valid bids, best first.
+    pub ranking: Vec<Candidate>,
+    /// Proven offences, by member.
+    pub offences: Vec<(AgentId, Offence)>,
+    /// Equivocation evidence pairs.
+    pub equivocations: Vec<EquivocationEvidence>,
+    /// Members admitted from the next round on.
+    pub joined: Vec<AgentId>,
+    /// Members that left.
+    pub left: Vec<(AgentId, LeaveReason)>,
+    /// Members marked failed.
+    pub failed: Vec<AgentId>,
+    /// Coalitions formed this round.
+    pub coalitions_formed: Vec<CoalitionId>,
+    /// Coalitions dissolved at the end of this round.
+    pub coalitions_dissolved: Vec<(CoalitionId, DissolveReason)>,
+    /// Active members that missed a claim, commit or reveal.
+    pub missed: Vec<AgentId>,
+}
+
+/// A member's valid sealed bid, opened.
+#[derive(Debug, Clone, Copy)]
+struct OpenBid {
+    claim: u32,
+    bid: u64,
+    support: Option<crate::wire::Support>,
+}
+
+/// The round's tie-break among equal scores, equal claims and equal power: a hash of the
+/// round and the id, so no agent is favoured every round.
+fn tie_break(round: u64, id: &AgentId) -> Digest {
+    Digest::of(b"slotmesh/tie-break/v1", &[&round.to_le_bytes(), &id.0])
+}
+
+/// Total order of candidates: higher `weight / claim` first, then shorter claim, then higher
+/// power, then the round's tie-break hash.
+fn rank(round: u64, a: &Candidate, b: &Candidate) -> Ordering {
+    let left = a.weight() * u128::from(b.claim);
+    let right = b.weight() * u128::from(a.claim);
+    right
+        .cmp(&left)
+        .then(a.claim.cmp(&b.claim))
+        .then(b.power.cmp(&a.power))
+        .then_with(|| tie_break(round, &a.id).cmp(&tie_break(round, &b.id)))
+}
+
+/// Second price: the smallest total bid with which the winner's score still reaches the
+/// runner-up's, capped by what the winner offered.
+fn second_price(winner: &Candidate, runner_up: Option<&Candidate>) -> u64 {
+    let Some(second) = runner_up else { return 0 };
+    let offered = winner.bid + winner.support;
+    // (T + 1) * power_w / claim_w >= weight_2 / claim_2
+    let needed_num = second.weight() * u128::from(winner.claim);
+    let needed_den = u128::from(second.claim) * u128::from(winner.power.max(1));
+    let plus_one = needed_num.div_ceil(needed_den);
+    let total = plus_one.saturating_sub(1);
+    u64::try_from(total).unwrap_or(u64::MAX).min(offered)
+}
+
+fn payload_claim(message: &SignedMessage) -> Option<u32> {
+    match message.payload() {
+        Payload::Claim(claim) => Some(claim.remaining),
+        _ => None,
+    }
+}
+
+/// Expected remaining burst after the member's last claim and the slots it used since.
+fn expected_remaining(member: &MemberRecord) -> Option<i64> {
+    member.last_claim.map(|last| {
+        i64::from(last.remaining) - i64::from(member.used_slots.saturating_sub(last.used_before))
+    })
+}
+
+/// Resolves round `previous.next_round` from its messages. Pure and deterministic.
+///
+/// Messages of other rounds in `messages` are ignored by construction ([`RoundMessages`]
+/// holds one round); a set for another round yields a state in which nothing happened but
+/// misses.
+pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (LedgerState, RoundOutcome) {
+    let round = previous.next_round;
+    let mut next = previous.clone();
+    let mut outcome = RoundOutcome {
+        round,
+        ..RoundOutcome::default()
+    };
+    let empty = RoundMessages::new(round);
+    let messages = if messages.round() == round { messages } else { &empty };
+    let mut offences: BTreeMap<AgentId, Vec<Offence>> = BTreeMap::new();
+    let active: Vec<AgentId> = previous.active_members().map(|(id, _)| *id).collect();
+    let mut equivocators: BTreeSet<AgentId> = BTreeSet::new();
+
+    // 1. Equivocation: any two different messages of one kind. The sender's turn is void.
+    for (sender, _kind, turn) in messages.turns() {
+        if let Turn::Equivocated(first, second) = turn {
+            outcome.equivocations.push(EquivocationEvidence {
+                first: first.clone(),
+                second: second.clone(),
+            });
+            if previous.is_active(&sender) && equivocators.insert(sender) {
+                offences.entry(sender).or_default().push(Offence::Equivocation);
+            }
+        }
+    }
+
+    // 2. Joins: unknown senders become members from the next round on.
+    for (sender, kind, turn) in messages.turns() {
+        if kind != PayloadKind::Join || previous.members.contains_key(&sender) {
+            continue;
+        }
+        if let Turn::One(message) = turn {
+            if let Payload::Join(join) = message.payload() {
+                next.members.insert(sender, MemberRecord::new(join.name.clone(), round + 1));
+                outcome.joined.push(sender);
+            }
+        }
+    }
+
+    // 3. Leaves, claims and sealed bids of the active members.
+    let mut bids: BTreeMap<AgentId, OpenBid> = BTreeMap::new();
+    let mut leaving: BTreeSet<AgentId> = BTreeSet::new();
+    for id in &active {
+        let Some(member) = next.members.get_mut(id) else { continue };
+        if let Some(leave) = messages.one(id, PayloadKind::Leave) {
+            if let Payload::Leave(leave) = leave.payload() {
+                member.status = match leave.reason {
+                    LeaveReason::Completed => MemberStatus::Completed,
+                    LeaveReason::Departed => MemberStatus::Departed,
+                };
+                member.left_round = Some(round);
+                if leave.reason == LeaveReason::Completed {
+                    if let Some(expected) = expected_remaining(member).filter(|e| *e != 0) {
+                        offences.entry(*id).or_default().push(Offence::Lie { claimed: 0, expected });
+                    }
+                }
+                leaving.insert(*id);
+                outcome.left.push((*id, leave.reason));
+                continue;
+            }
+        }
+        let claim = messages.one(id, PayloadKind::Claim).and_then(payload_claim);
+        if let Some(claimed) = claim {
+            if let Some(expected) = expected_remaining(member) {
+                if i64::from(claimed) != expected {
+                    offences.entry(*id).or_default().push(Offence::Lie { claimed, expected });
+                }
+            }
+            member.last_claim = Some(ClaimRecord {
+                round,
+                remaining: claimed,
+                used_before: member.used_slots,
+            });
+        }
+        let commit = match messages.one(id, PayloadKind::Commit).map(SignedMessage::payload) {
+            Some(Payload::Commit(commit)) if commit.deposit <= member.credits => Some(*commit),
+            _ => None,
+        };
+        let reveal = messages.reveal(id);
+        match (commit, reveal) {
+            (Some(commit), Some(reveal)) => match check_reveal(round, *id, &commit, &reveal) {
+                RevealCheck::Valid => {
+                    if let Some(claim) = claim {
+                        bids.insert(*id, OpenBid { claim, bid: reveal.bid, support: reveal.support });
+                    }
+                }
+                RevealCheck::Mismatch | RevealCheck::OverDeposit => {
+                    member.credits -= commit.deposit;
+                    offences.entry(*id).or_default().push(Offence::BadReveal);
+                }
+            },
+            (Some(commit), None) => {
+                member.credits -= commit.deposit;
+                offences.entry(*id).or_default().push(Offence::Withheld);
+            }
+            (None, _) => {}
+        }
+    }
+
+    // 4. Coalitions proposed in the negotiation turn form when every partner accepts.
+    for proposer in &active {
+        let Some(Payload::Negotiation(turn)) =
+            messages.one(proposer, PayloadKind::Negotiation).map(SignedMessage::payload)
+        else {
+            continue;
+        };
+        let Some(proposal) = &turn.proposal else { continue };
+        let id = CoalitionId { round, proposer: *proposer };
+        let mut members: BTreeSet<AgentId> = proposal.partners.iter().copied().collect();
+        members.insert(*proposer);
+        let all_accept = proposal.partners.iter().all(|partner| {
+            matches!(
+                messages.one(partner, PayloadKind::CoalitionAcceptance).map(SignedMessage::payload),
+                Some(Payload::CoalitionAcceptance(acceptance)) if acceptance.accepted.contains(&id)
+            )
+        });
+        let all_free = members.iter().all(|m| {
+            !leaving.contains(m)
+                && !equivocators.contains(m)
+                && next.members.get(m).is_some_and(|r| r.is_active() && r.coalition.is_none() && r.joined_round <= round)
+        });
+        if all_accept && all_free {
+            for m in &members {
+                if let Some(record) = next.members.get_mut(m) {
+                    record.coalition = Some(id);
+                }
+            }
+            next.coalitions.insert(
+                id,
+                Coalition {
+                    id,
+                    members,
+                    pledge: proposal.pledge,
+                    terms: proposal.terms.clone(),
+                    last_round: round + u64::from(proposal.duration_rounds) - 1,
+                    rounds_without_win: 0,
+                },
+            );
+            outcome.coalitions_formed.push(id);
+        }
+    }
+
+    // 5. Candidates: valid bids, with support from partners of a coalition in force.
+    for id in &equivocators {
+        bids.remove(id);
+    }
+    let coalition_of = |id: &AgentId| next.members.get(id).and_then(|m| m.coalition);
+    let mut received: BTreeMap<AgentId, u64> = BTreeMap::new();
+    let mut given: BTreeMap<AgentId, (AgentId, u64)> = BTreeMap::new();
+    for (id, open) in &bids {
+        if let Some(support) = open.support {
+            let same = coalition_of(id).is_some() && coalition_of(id) == coalition_of(&support.beneficiary);
+            if same && bids.contains_key(&support.beneficiary) {
+                *received.entry(support.beneficiary).or_default() += support.amount;
+                given.insert(*id, (support.beneficiary, support.amount));
+            }
+        }
+    }
+    let mut ranking: Vec<Candidate> = bids
+        .iter()
+        .map(|(id, open)| Candidate {
+            id: *id,
+            claim: open.claim,
+            bid: open.bid,
+            support: received.get(id).copied().unwrap_or(0),
+            power: trust_multiplier(previous.members.get(id).map_or(0, |m| m.trust)),
+        })
+        .collect();
+    ranking.sort_by(|a, b| rank(round, a, b));
+
+    // 6. Pledges: each coalition backs its candidate with the shortest claim.
+    let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
+    for (cid, coalition) in &next.coalitions {
+        let beneficiary = coalition
+            .members
+            .iter()
+            .filter_map(|m| bids.get(m).map(|b| (b.claim, *m)))
+            .min()
+            .map(|(_, m)| m);
+        let Some(beneficiary) = beneficiary else { continue };
+        for member in coalition.members.iter().filter(|m| **m != beneficiary && bids.contains_key(*m)) {
+            let credits = previous.members.get(member).map_or(0, |m| m.credits);
+            let owed = coalition.pledge.min(credits);
+            let paid = match given.get(member) {
+                Some((to, amount)) if *to == beneficiary => *amount,
+                _ => 0,
+            };
+            if paid < owed {
+                offences.entry(*member).or_default().push(Offence::BrokenPledge);
+                broken.insert(*cid);
+            }
+        }
+    }
+
+    // 7. The winner executes the slot and pays the second price: its own bid first, then
+    //    its supporters in id order.
+    if let Some(winner) = ranking.first() {
+        let price = second_price(winner, ranking.get(1));
+        let own = price.min(winner.bid);
+        let mut rest = price - own;
+        if let Some(record) = next.members.get_mut(&winner.id) {
+            record.credits = record.credits.saturating_sub(own);
+            record.used_slots += 1;
+        }
+        for (supporter, (to, amount)) in &given {
+            if *to != winner.id || rest == 0 {
+                continue;
+            }
+            let share = rest.min(*amount);
+            rest -= share;
+            if let Some(record) = next.members.get_mut(supporter) {
+                record.credits = record.credits.saturating_sub(share);
+            }
+        }
+        outcome.winner = Some(winner.id);
+        outcome.price = price;
+    }
+    outcome.ranking = ranking;
+
+    // 8. Trust, misses and failures, income.
+    for id in &active {
+        let Some(member) = next.members.get_mut(id) else { continue };
+        let found = offences.remove(id).unwrap_or_default();
+        for offence in &found {
+            let counts = &mut member.offences;
+            match offence {
+                Offence::Lie { .. } => counts.lies += 1,
+                Offence::Withheld => counts.withheld += 1,
+                Offence::BadReveal => counts.bad_reveals += 1,
+                Offence::Equivocation => counts.equivocations += 1,
+                Offence::BrokenPledge => counts.broken_pledges += 1,
+            }
+            outcome.offences.push((*id, *offence));
+        }
+        let severity: u32 = found.iter().map(Offence::severity).sum();
+        let took_part = bids.contains_key(id);
+        if severity > 0 {
+            member.trust = after_offences(member.trust, severity);
+        } else if took_part {
+            member.trust = after_honest_round(member.trust);
+        }
+        if leaving.contains(id) {
+            continue;
+        }
+        if took_part {
+            member.consecutive_misses = 0;
+        } else {
+            member.consecutive_misses = member.consecutive_misses.saturating_add(1);
+            outcome.missed.push(*id);
+            if member.consecutive_misses >= MAX_CONSECUTIVE_MISSES {
+                member.status = MemberStatus::Failed;
+                member.left_round = Some(round);
+                outcome.failed.push(*id);
+                continue;
+            }
+        }
+        member.credits = member.credits.saturating_add(INCOME_PER_ROUND);
+    }
+
+    // 9. Coalitions end on expiry, a member gone, deadlock or a broken pledge.
+    let winner = outcome.winner;
+    let mut dissolved: Vec<(CoalitionId, DissolveReason)> = Vec::new();
+    for (cid, coalition) in next.coalitions.iter_mut() {
+        if winner.is_some_and(|w| coalition.members.contains(&w)) {
+            coalition.rounds_without_win = 0;
+        } else {
+            coalition.rounds_without_win = coalition.rounds_without_win.saturating_add(1);
+        }
+        let gone = coalition
+            .members
+            .iter()
+            .any(|m| !next.members.get(m).is_some_and(MemberRecord::is_active));
+        let reason = if gone {
+            Some(DissolveReason::MemberGone)
+        } else if broken.contains(cid) {
+            Some(DissolveReason::PledgeBroken)
+        } else if coalition.rounds_without_win >= DEADLOCK_ROUNDS {
+            Some(DissolveReason::Deadlock)
+        } else if round >= coalition.last_round {
+            Some(DissolveReason::Expired)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            dissolved.push((*cid, reason));
+        }
+    }
+    for (cid, reason) in dissolved {
+        if let Some(coalition) = next.coalitions.remove(&cid) {
+            for m in &coalition.members {
+                if let Some(record) = next.members.get_mut(m) {
+                    record.coalition = None;
+                }
+            }
+        }
+        outcome.coalitions_dissolved.push((cid, reason));
+    }
+
+    next.next_round = round + 1;
+    next.previous = previous.digest();
+    next.last_inputs = messages.inputs_digest();
+    next.last_winner = winner;
+    (next, outcome)
+}

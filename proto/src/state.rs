@@ -1,0 +1,197 @@
+//! The ledger state every peer derives from the final rounds: members, their public trust,
+//! credits, claims and slots used, and coalitions. Its [`LedgerState::digest`] is what members
+//! sign in checkpoint votes.
+
+use crate::codec;
+use crate::ids::{AgentId, Digest, SwarmId};
+use crate::wire::CoalitionId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Credits every member starts with.
+pub const INITIAL_CREDITS: u64 = 1_000;
+/// Credits every active member receives at the end of each round.
+pub const INCOME_PER_ROUND: u64 = 10;
+/// Consecutive rounds with a missing claim, commit or reveal after which a member is failed.
+pub const MAX_CONSECUTIVE_MISSES: u8 = 3;
+/// A coalition whose beneficiary has not won for this many rounds is deadlocked and dissolves.
+pub const DEADLOCK_ROUNDS: u8 = 3;
+
+/// Where a member is in its life. Only `Active` members bid, win or vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MemberStatus {
+    /// Takes part in rounds.
+    Active,
+    /// Its job completed and it left.
+    Completed,
+    /// It left without completing.
+    Departed,
+    /// It missed too many rounds in a row (crashed or cut off).
+    Failed,
+}
+
+/// The last claim a member made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    /// Round of the claim.
+    pub round: u64,
+    /// Claimed remaining burst.
+    pub remaining: u32,
+    /// Slots the member had used when it claimed.
+    pub used_before: u32,
+}
+
+/// Counts of proven offences, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OffenceCounts {
+    /// Inconsistent claims.
+    pub lies: u32,
+    /// Commits never revealed.
+    pub withheld: u32,
+    /// Reveals that did not open their commit.
+    pub bad_reveals: u32,
+    /// Equivocations.
+    pub equivocations: u32,
+    /// Broken coalition pledges.
+    pub broken_pledges: u32,
+}
+
+impl OffenceCounts {
+    /// All offences together.
+    pub fn total(&self) -> u32 {
+        self.lies + self.withheld + self.bad_reveals + self.equivocations + self.broken_pledges
+    }
+}
+
+/// What the record says about one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Display name from its join message.
+    pub name: String,
+    /// Lifecycle status.
+    pub status: MemberStatus,
+    /// First round it takes part in.
+    pub joined_round: u64,
+    /// Round it left or failed in.
+    pub left_round: Option<u64>,
+    /// Public trust, ppm.
+    pub trust: u32,
+    /// Credit balance.
+    pub credits: u64,
+    /// Slots won (executed).
+    pub used_slots: u32,
+    /// Its latest claim.
+    pub last_claim: Option<ClaimRecord>,
+    /// Rounds in a row with a missing claim, commit or reveal.
+    pub consecutive_misses: u8,
+    /// Proven offences.
+    pub offences: OffenceCounts,
+    /// The coalition it belongs to, if any.
+    pub coalition: Option<CoalitionId>,
+}
+
+impl MemberRecord {
+    /// A member joining in `joined_round` with `name`.
+    pub fn new(name: String, joined_round: u64) -> MemberRecord {
+        MemberRecord {
+            name,
+            status: MemberStatus::Active,
+            joined_round,
+            left_round: None,
+            trust: crate::trust::INITIAL_TRUST,
+            credits: INITIAL_CREDITS,
+            used_slots: 0,
+            last_claim: None,
+            consecutive_misses: 0,
+            offences: OffenceCounts::default(),
+            coalition: None,
+        }
+    }
+
+    /// Whether it takes part in rounds.
+    pub fn is_active(&self) -> bool {
+        self.status == MemberStatus::Active
+    }
+}
+
+/// A formed coalition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coalition {
+    /// Proposal it formed from.
+    pub id: CoalitionId,
+    /// Proposer and partners.
+    pub members: BTreeSet<AgentId>,
+    /// Support each member pledged to the beneficiary per round.
+    pub pledge: u64,
+    /// Free-text terms of the proposal.
+    pub terms: String,
+    /// Last round in which it exists.
+    pub last_round: u64,
+    /// Rounds in a row in which no member won.
+    pub rounds_without_win: u8,
+}
+
+/// The whole replicated state after some number of final rounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerState {
+    /// Swarm this ledger belongs to.
+    pub swarm: SwarmId,
+    /// The next round to resolve.
+    pub next_round: u64,
+    /// Digest of the state before the last resolved round (hash chain).
+    pub previous: Digest,
+    /// Hash of the ids of the messages the last round was resolved from.
+    pub last_inputs: Digest,
+    /// Winner of the last resolved round.
+    pub last_winner: Option<AgentId>,
+    /// Every agent that ever joined, by id.
+    pub members: BTreeMap<AgentId, MemberRecord>,
+    /// Coalitions in force.
+    pub coalitions: BTreeMap<CoalitionId, Coalition>,
+}
+
+impl LedgerState {
+    /// The empty state before round 0 of `swarm`.
+    pub fn genesis(swarm: SwarmId) -> LedgerState {
+        LedgerState {
+            swarm,
+            next_round: 0,
+            previous: Digest::default(),
+            last_inputs: Digest::default(),
+            last_winner: None,
+            members: BTreeMap::new(),
+            coalitions: BTreeMap::new(),
+        }
+    }
+
+    /// The state digest: SHA-256 of the canonical encoding (ordered maps throughout).
+    pub fn digest(&self) -> Digest {
+        Digest::of(b"slotmesh/state/v1", &[&codec::encode(self)])
+    }
+
+    /// Active members, in id order.
+    pub fn active_members(&self) -> impl Iterator<Item = (&AgentId, &MemberRecord)> + '_ {
+        self.members.iter().filter(|(_, m)| m.is_active())
+    }
+
+    /// Whether `id` is an active member.
+    pub fn is_active(&self, id: &AgentId) -> bool {
+        self.members.get(id).is_some_and(MemberRecord::is_active)
+    }
+
+    /// The members whose votes finalize the next round: the active members now, or, for a
+    /// round that starts with none (the swarm's first), the members it admits.
+    pub fn voters_for(&self, resolved: &LedgerState) -> BTreeSet<AgentId> {
+        let active: BTreeSet<AgentId> = self.active_members().map(|(id, _)| *id).collect();
+        if active.is_empty() {
+            resolved.active_members().map(|(id, _)| *id).collect()
+        } else {
+            active
+        }
+    }
+}
+
+/// Votes needed for a majority of `voters`: more than half.
+pub fn majority(voters: usize) -> usize {
+    voters / 2 + 1
+}

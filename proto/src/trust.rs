@@ -1,0 +1,102 @@
+//! Public trust: a fixed-point score (parts per million) that every peer computes from the
+//! signed record alone, and the bid-power multiplier derived from it.
+//!
+//! - Every member starts at 0.5 ([`INITIAL_TRUST`]).
+//! - Each proven offence halves trust once per point of severity (an integer shift), down to
+//!   [`TRUST_FLOOR`].
+//! - A round of full, honest participation repairs 1/32 of the distance to 1.0.
+//! - Bid power is `clamp(2 × trust, 1%, 100%)`: honest members (trust ≥ 0.5) keep full power,
+//!   proven liars fall exponentially to the 1% floor: the "99% penalty".
+//!
+//! No floats anywhere: consensus code must give the same bits on every machine.
+
+use serde::{Deserialize, Serialize};
+
+/// One million: fixed-point 1.0 for trust and power.
+pub const PPM: u32 = 1_000_000;
+/// Trust of a new member (0.5).
+pub const INITIAL_TRUST: u32 = 500_000;
+/// Lowest trust (0.005), which maps to the lowest power.
+pub const TRUST_FLOOR: u32 = 5_000;
+/// Lowest bid power (1%).
+pub const POWER_FLOOR: u32 = 10_000;
+/// An honest round moves trust `1 / 2^REPAIR_SHIFT` of the way to 1.0.
+pub const REPAIR_SHIFT: u32 = 5;
+
+/// A misbehaviour proven by signed messages in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Offence {
+    /// A claim inconsistent with the member's earlier claim and the slots it has used since
+    /// (or a completion that contradicts its last claim).
+    Lie {
+        /// What it claimed (0 for a completion).
+        claimed: u32,
+        /// What its earlier claim and the slots used imply.
+        expected: i64,
+    },
+    /// A commit never revealed.
+    Withheld,
+    /// A reveal that does not open its commit, or exceeds its deposit.
+    BadReveal,
+    /// Two different signed messages of one kind for one round.
+    Equivocation,
+    /// A coalition member gave its beneficiary less support than it pledged.
+    BrokenPledge,
+}
+
+impl Offence {
+    /// How many times this offence halves trust.
+    pub fn severity(&self) -> u32 {
+        match self {
+            Offence::Lie { claimed, expected } => {
+                if (i64::from(*claimed) - expected).abs() >= 2 {
+                    2
+                } else {
+                    1
+                }
+            }
+            Offence::BrokenPledge => 1,
+            Offence::Withheld | Offence::BadReveal => 2,
+            Offence::Equivocation => 3,
+        }
+    }
+}
+
+/// Trust after offences of total `severity` in one round.
+pub fn after_offences(trust: u32, severity: u32) -> u32 {
+    (trust >> severity.min(31)).max(TRUST_FLOOR)
+}
+
+/// Trust after one round of full honest participation.
+pub fn after_honest_round(trust: u32) -> u32 {
+    let trust = trust.min(PPM);
+    trust + ((PPM - trust) >> REPAIR_SHIFT)
+}
+
+/// Bid power (ppm) of a member with `trust` (ppm): `clamp(2 × trust, 1%, 100%)`.
+pub fn trust_multiplier(trust: u32) -> u32 {
+    trust.saturating_mul(2).clamp(POWER_FLOOR, PPM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worked_example_from_protocol_doc() {
+        // docs/PROTOCOL.md, "Trust": a lie by 1, then a lie by 3, then honest rounds.
+        let t1 = after_offences(INITIAL_TRUST, 1);
+        assert_eq!((t1, trust_multiplier(t1)), (250_000, 500_000));
+        let t2 = after_offences(t1, 2);
+        assert_eq!((t2, trust_multiplier(t2)), (62_500, 125_000));
+        let mut t = t2;
+        let mut rounds = 0;
+        while trust_multiplier(t) < PPM {
+            t = after_honest_round(t);
+            rounds += 1;
+        }
+        assert_eq!(rounds, 20);
+        assert_eq!(after_offences(INITIAL_TRUST, 30), TRUST_FLOOR);
+        assert_eq!(trust_multiplier(TRUST_FLOOR), POWER_FLOOR);
+    }
+}
