@@ -13,7 +13,9 @@
 
 pub mod codec;
 pub mod commit;
+pub mod engine;
 pub mod envelope;
+pub mod finality;
 pub mod ids;
 pub mod round_messages;
 pub mod rules;
@@ -28,3 +30,5 @@ pub use round_messages::{Inserted, RoundMessages, Turn};
 pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};
 pub use state::{LedgerState, MemberRecord, MemberStatus};
 pub use wire::{Limits, Message, Payload, PayloadKind};
+pub use finality::{CheckpointCertificate, FinalRound, FinalRoundError, VoteTally};
+pub use engine::{CommandError, Engine, EngineConfig, Finalized, Output, Phase};

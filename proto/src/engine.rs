@@ -1,0 +1,681 @@
+//! The round engine: one replica's state machine for the phases of each round
+//! (join → announce → negotiate → coalition → commit → reveal → resolve/finalize), sans-IO.
+//!
+//! Method kinds:
+//! - getters: [`Engine::state`], [`Engine::round`], [`Engine::phase`], [`Engine::messages`], ...
+//! - inputs: [`Engine::handle_message`] (a verified message), [`Engine::handle_timeout`]
+//!   (a timer the engine asked for), [`Engine::handle_final_round`] (a record fetched from a peer);
+//! - commands, the strategy's answers to [`Output::Decide`]: [`Engine::claim`],
+//!   [`Engine::negotiate`], [`Engine::accept`], [`Engine::bid`], and [`Engine::leave`];
+//! - outputs: [`Engine::poll_output`], drained by the caller until `None`, in the order produced.
+//!
+//! Time is the caller's `now` (milliseconds, any epoch) on every call; nonces come in with
+//! [`Engine::bid`]. The engine never reads a clock, a socket or a random number generator.
+
+use crate::commit::commitment;
+use crate::envelope::{Identity, SignedMessage};
+use crate::finality::{FinalRound, FinalRoundError, VoteTally};
+use crate::ids::{AgentId, Digest, SwarmId};
+use crate::round_messages::{Inserted, RoundMessages};
+use crate::rules::{resolve_round, RoundOutcome};
+use crate::state::LedgerState;
+use crate::wire::{
+    CheckpointVote, Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join,
+    Leave, LeaveReason, Limits, Negotiation, NegotiationLine, Payload, PayloadKind, Reveal,
+    Support,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Messages from rounds further ahead than this are not buffered; they mean we are behind.
+const MAX_ROUNDS_AHEAD: u64 = 1;
+/// Non-member messages (joins) buffered per round at most.
+const MAX_NEWCOMERS_PER_ROUND: usize = 256;
+
+/// Phases of a round, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Round 0 only: founding members announce themselves.
+    Join,
+    /// Members claim their remaining burst (or leave).
+    Announce,
+    /// Members send negotiation lines and coalition proposals.
+    Negotiate,
+    /// Members accept proposals.
+    Coalition,
+    /// Members commit sealed bids.
+    Commit,
+    /// Members reveal their bids.
+    Reveal,
+    /// The round is resolved; members vote on the digest and wait for a certificate.
+    Finalize,
+    /// This replica is not a member this round: it follows, waiting for the certificate.
+    Observe,
+}
+
+/// Static configuration of a replica.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The swarm.
+    pub swarm: SwarmId,
+    /// Display name sent in the join message.
+    pub name: String,
+    /// Wire limits.
+    pub limits: Limits,
+    /// How long a phase waits for members that have not spoken (slow path).
+    pub phase_timeout_ms: u64,
+    /// Round 0 closes only once at least this many joins are held.
+    pub min_members: usize,
+    /// Round 0 closes as soon as this many joins are held (fast path).
+    pub expected_members: usize,
+}
+
+/// What the engine asks its caller to do.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum Output {
+    /// Broadcast this message to the swarm.
+    Send(SignedMessage),
+    /// Call [`Engine::handle_timeout`] with this round and phase at `at`.
+    ScheduleTimeout {
+        /// Round of the timer.
+        round: u64,
+        /// Phase of the timer.
+        phase: Phase,
+        /// When, in the caller's milliseconds.
+        at: u64,
+    },
+    /// The strategy should decide this phase and call the matching command.
+    Decide {
+        /// Round of the decision.
+        round: u64,
+        /// [`Phase::Announce`]: [`Engine::claim`] or [`Engine::leave`];
+        /// [`Phase::Negotiate`]: [`Engine::negotiate`]; [`Phase::Coalition`]: [`Engine::accept`];
+        /// [`Phase::Commit`]: [`Engine::bid`].
+        phase: Phase,
+    },
+    /// The round was resolved locally (not yet final).
+    Resolved {
+        /// The round.
+        round: u64,
+        /// This replica's digest of the resulting state.
+        digest: Digest,
+    },
+    /// A round became final: persist the record, execute the slot if this agent won.
+    Final(Box<Finalized>),
+    /// This replica needs the final record of `round` from a peer
+    /// (pass it to [`Engine::handle_final_round`]): it is behind, in a minority, or missed votes.
+    FetchRound {
+        /// The round whose record is needed.
+        round: u64,
+    },
+    /// Republish every message held for `round` ([`Engine::messages`]): the finalization
+    /// timed out, and peers may be missing some.
+    ShareRound {
+        /// The round.
+        round: u64,
+    },
+}
+
+/// A round that became final, with what happened in it.
+#[derive(Debug, Clone)]
+pub struct Finalized {
+    /// The certified record, as the ledger stores it.
+    pub record: FinalRound,
+    /// What happened.
+    pub outcome: RoundOutcome,
+    /// The state after the round.
+    pub state: LedgerState,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The command is for another phase or round than the current one.
+    #[error("not the time: engine is in round {round} phase {phase:?}")]
+    WrongPhase {
+        /// Current round.
+        round: u64,
+        /// Current phase.
+        phase: Phase,
+    },
+    /// This phase's turn was already sent.
+    #[error("already sent this turn")]
+    AlreadySent,
+    /// The payload breaks a wire limit.
+    #[error("invalid: {0}")]
+    Invalid(#[from] crate::codec::DecodeError),
+    /// The bid breaks the rules (bid + support above deposit, or deposit above balance).
+    #[error("bid out of bounds: {0}")]
+    BidOutOfBounds(String),
+}
+
+#[derive(Debug, Clone)]
+struct Resolution {
+    inputs: RoundMessages,
+    state: LedgerState,
+    outcome: RoundOutcome,
+    digest: Digest,
+    attempt: u32,
+    vote: Option<SignedMessage>,
+}
+
+/// One replica of the round state machine. See the module documentation for its method kinds.
+#[derive(Debug)]
+pub struct Engine {
+    identity: Identity,
+    config: EngineConfig,
+    ledger: LedgerState,
+    phase: Phase,
+    deadline: u64,
+    inbox: BTreeMap<u64, RoundMessages>,
+    early_votes: BTreeMap<u64, Vec<SignedMessage>>,
+    tally: Option<VoteTally>,
+    resolution: Option<Resolution>,
+    sent: BTreeMap<PayloadKind, SignedMessage>,
+    opening: Option<Reveal>,
+    leave_requested: Option<LeaveReason>,
+    fetch_requested_for: Option<u64>,
+    outputs: VecDeque<Output>,
+}
+
+impl Engine {
+    /// A replica continuing from `ledger` (genesis for a new swarm, or the state after the
+    /// last final round on disk). Drain [`Engine::poll_output`] afterwards.
+    pub fn new(identity: Identity, config: EngineConfig, ledger: LedgerState, now: u64) -> Engine {
+        let mut engine = Engine {
+            identity,
+            config,
+            ledger,
+            phase: Phase::Observe,
+            deadline: 0,
+            inbox: BTreeMap::new(),
+            early_votes: BTreeMap::new(),
+            tally: None,
+            resolution: None,
+            sent: BTreeMap::new(),
+            opening: None,
+            leave_requested: None,
+            fetch_requested_for: None,
+            outputs: VecDeque::new(),
+        };
+        engine.start_round(now);
+        engine
+    }
+
+    // ----- getters -----
+
+    /// This replica's agent id.
+    pub fn id(&self) -> AgentId {
+        self.identity.id()
+    }
+
+    /// The state after the last final round.
+    pub fn state(&self) -> &LedgerState {
+        &self.ledger
+    }
+
+    /// The round in progress.
+    pub fn round(&self) -> u64 {
+        self.ledger.next_round
+    }
+
+    /// The phase in progress.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Messages held for `round` (the current one, or the next).
+    pub fn messages(&self, round: u64) -> Option<&RoundMessages> {
+        self.inbox.get(&round)
+    }
+
+    /// Coalition proposals made this round, for the coalition decision.
+    pub fn proposals(&self) -> Vec<(CoalitionId, CoalitionProposal)> {
+        let round = self.round();
+        let Some(messages) = self.inbox.get(&round) else { return Vec::new() };
+        messages
+            .iter()
+            .filter_map(|m| match m.payload() {
+                Payload::Negotiation(Negotiation { proposal: Some(p), .. }) => Some((
+                    CoalitionId { round, proposer: m.sender() },
+                    p.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether this replica is an active member in the current round.
+    pub fn is_member(&self) -> bool {
+        self.ledger.is_active(&self.identity.id())
+    }
+
+    /// The next output, in production order; call until `None`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    // ----- inputs -----
+
+    /// Takes a verified message from the network (or from this replica's own sends: they
+    /// are ignored as duplicates).
+    pub fn handle_message(&mut self, message: SignedMessage, now: u64) {
+        let round = message.round();
+        let current = self.round();
+        if round < current {
+            return;
+        }
+        if round > current + MAX_ROUNDS_AHEAD {
+            self.request_fetch(current);
+            return;
+        }
+        if let Payload::CheckpointVote(_) = message.payload() {
+            match (&mut self.tally, round == current) {
+                (Some(tally), true) => {
+                    if tally.add(message) {
+                        self.check_final(now);
+                    }
+                }
+                _ => {
+                    let early = self.early_votes.entry(round).or_default();
+                    if early.len() < self.config.limits.max_votes {
+                        early.push(message);
+                    }
+                }
+            }
+            return;
+        }
+        let is_known = self.ledger.members.contains_key(&message.sender());
+        let messages = self.inbox.entry(round).or_insert_with(|| RoundMessages::new(round));
+        if !is_known {
+            let allowed = matches!(message.payload(), Payload::Join(_))
+                && messages.len() < MAX_NEWCOMERS_PER_ROUND + 8 * self.ledger.members.len();
+            if !allowed {
+                return;
+            }
+        }
+        if messages.insert(message) == Inserted::New && round == current {
+            self.advance_if_complete(now);
+        }
+    }
+
+    /// A timer scheduled by [`Output::ScheduleTimeout`] fired. Stale timers are ignored.
+    pub fn handle_timeout(&mut self, round: u64, phase: Phase, now: u64) {
+        if round != self.round() || phase != self.phase || now < self.deadline {
+            return;
+        }
+        match self.phase {
+            Phase::Join => {
+                let joins = self.count_spoken(PayloadKind::Join);
+                if joins >= self.config.min_members.max(1) {
+                    self.resolve(now);
+                } else {
+                    self.resend(PayloadKind::Join);
+                    self.schedule(now);
+                }
+            }
+            Phase::Announce | Phase::Negotiate | Phase::Coalition | Phase::Commit => {
+                self.next_phase(now)
+            }
+            Phase::Reveal => self.resolve(now),
+            Phase::Finalize => self.finalize_timed_out(now),
+            Phase::Observe => {
+                self.fetch_requested_for = None;
+                self.request_fetch(round);
+                self.schedule(now);
+            }
+        }
+    }
+
+    /// Applies a final record fetched from a peer, if it is the next one and verifies.
+    pub fn handle_final_round(&mut self, record: &FinalRound, now: u64) -> Result<(), FinalRoundError> {
+        let (state, outcome, inputs) = record.apply(&self.ledger, &self.config.limits)?;
+        self.fetch_requested_for = None;
+        self.complete_round(inputs, state, outcome, record.certificate.clone(), now);
+        Ok(())
+    }
+
+    // ----- commands -----
+
+    /// Announce-phase answer: claim `remaining` slots of burst.
+    pub fn claim(&mut self, remaining: u32, now: u64) -> Result<(), CommandError> {
+        self.send_turn(Phase::Announce, Payload::Claim(Claim { remaining }), now)
+    }
+
+    /// Announce-phase answer (or any time, to take effect at the next announce): leave.
+    pub fn leave(&mut self, reason: LeaveReason, now: u64) -> Result<(), CommandError> {
+        self.leave_requested = Some(reason);
+        if self.phase == Phase::Announce && !self.sent.contains_key(&PayloadKind::Claim) {
+            return self.send_turn(Phase::Announce, Payload::Leave(Leave { reason }), now);
+        }
+        Ok(())
+    }
+
+    /// Negotiate-phase answer: lines of text and an optional proposal.
+    pub fn negotiate(
+        &mut self,
+        lines: Vec<NegotiationLine>,
+        proposal: Option<CoalitionProposal>,
+        now: u64,
+    ) -> Result<(), CommandError> {
+        self.send_turn(Phase::Negotiate, Payload::Negotiation(Negotiation { lines, proposal }), now)
+    }
+
+    /// Coalition-phase answer: the proposals accepted (any order).
+    pub fn accept(&mut self, mut accepted: Vec<CoalitionId>, now: u64) -> Result<(), CommandError> {
+        accepted.sort();
+        accepted.dedup();
+        self.send_turn(
+            Phase::Coalition,
+            Payload::CoalitionAcceptance(CoalitionAcceptance { accepted }),
+            now,
+        )
+    }
+
+    /// Commit-phase answer: seal `bid` and `support` with `nonce` (32 random bytes from the
+    /// caller) under a public `deposit` ≥ bid + support. The reveal is sent automatically.
+    pub fn bid(
+        &mut self,
+        bid: u64,
+        support: Option<Support>,
+        deposit: u64,
+        nonce: [u8; 32],
+        now: u64,
+    ) -> Result<(), CommandError> {
+        let total = bid.checked_add(support.map_or(0, |s| s.amount));
+        let credits = self.ledger.members.get(&self.id()).map_or(0, |m| m.credits);
+        if total.is_none_or(|t| t > deposit) || deposit > credits {
+            return Err(CommandError::BidOutOfBounds(format!(
+                "bid {bid} + support {:?} must be <= deposit {deposit} <= credits {credits}",
+                support.map(|s| s.amount)
+            )));
+        }
+        let round = self.round();
+        let sealed = commitment(round, self.id(), bid, support, nonce);
+        self.send_turn(
+            Phase::Commit,
+            Payload::Commit(Commit { commitment: sealed, deposit }),
+            now,
+        )?;
+        self.opening = Some(Reveal { bid, support, nonce });
+        Ok(())
+    }
+
+    // ----- internals -----
+
+    fn send_turn(&mut self, phase: Phase, payload: Payload, now: u64) -> Result<(), CommandError> {
+        if self.phase != phase || !self.is_member() {
+            return Err(CommandError::WrongPhase { round: self.round(), phase: self.phase });
+        }
+        let kind = payload.kind();
+        if self.sent.contains_key(&kind) || self.sent.contains_key(&PayloadKind::Leave) {
+            return Err(CommandError::AlreadySent);
+        }
+        self.send(payload)?;
+        self.advance_if_complete(now);
+        Ok(())
+    }
+
+    fn send(&mut self, payload: Payload) -> Result<(), CommandError> {
+        let round = self.round();
+        let kind = payload.kind();
+        let message = self.identity.sign(self.config.swarm, round, payload);
+        message.message().validate(&self.config.limits)?;
+        if kind != PayloadKind::CheckpointVote {
+            self.inbox
+                .entry(round)
+                .or_insert_with(|| RoundMessages::new(round))
+                .insert(message.clone());
+        }
+        self.sent.insert(kind, message.clone());
+        self.outputs.push_back(Output::Send(message));
+        Ok(())
+    }
+
+    fn resend(&mut self, kind: PayloadKind) {
+        if let Some(message) = self.sent.get(&kind) {
+            self.outputs.push_back(Output::Send(message.clone()));
+        }
+    }
+
+    fn schedule(&mut self, now: u64) {
+        self.deadline = now.saturating_add(self.config.phase_timeout_ms);
+        self.outputs.push_back(Output::ScheduleTimeout {
+            round: self.round(),
+            phase: self.phase,
+            at: self.deadline,
+        });
+    }
+
+    fn request_fetch(&mut self, round: u64) {
+        if self.fetch_requested_for != Some(round) {
+            self.fetch_requested_for = Some(round);
+            self.outputs.push_back(Output::FetchRound { round });
+        }
+    }
+
+    fn start_round(&mut self, now: u64) {
+        let round = self.round();
+        self.sent.clear();
+        self.opening = None;
+        self.resolution = None;
+        self.tally = None;
+        self.inbox = self.inbox.split_off(&round);
+        self.early_votes = self.early_votes.split_off(&round);
+        self.inbox.entry(round).or_insert_with(|| RoundMessages::new(round));
+        if round > 0 {
+            // Voters are the members active at the start of the round.
+            let voters = self.ledger.active_members().map(|(id, _)| *id).collect();
+            let mut tally = VoteTally::new(round, voters);
+            for vote in self.early_votes.remove(&round).unwrap_or_default() {
+                tally.add(vote);
+            }
+            self.tally = Some(tally);
+        }
+        let never_joined = !self.ledger.members.contains_key(&self.id());
+        if round == 0 {
+            self.phase = Phase::Join;
+            self.schedule(now);
+            let _ = self.send(Payload::Join(Join { name: self.config.name.clone() }));
+            self.advance_if_complete(now);
+        } else if self.is_member() {
+            self.phase = Phase::Announce;
+            self.schedule(now);
+            match self.leave_requested {
+                Some(reason) => {
+                    let _ = self.send(Payload::Leave(Leave { reason }));
+                    self.advance_if_complete(now);
+                }
+                None => self.outputs.push_back(Output::Decide { round, phase: Phase::Announce }),
+            }
+        } else {
+            self.phase = Phase::Observe;
+            self.schedule(now);
+            if never_joined && self.leave_requested.is_none() {
+                let _ = self.send(Payload::Join(Join { name: self.config.name.clone() }));
+            }
+        }
+    }
+
+    fn count_spoken(&self, kind: PayloadKind) -> usize {
+        self.inbox.get(&self.round()).map_or(0, |m| {
+            m.turns().filter(|(_, k, _)| *k == kind).count()
+        })
+    }
+
+    /// Whether every active member that has not left this round has spoken for `kind`.
+    fn all_spoken(&self, kind: PayloadKind) -> bool {
+        let Some(messages) = self.inbox.get(&self.round()) else { return false };
+        self.ledger.active_members().all(|(id, _)| {
+            messages.has_spoken(id, PayloadKind::Leave) || messages.has_spoken(id, kind)
+        })
+    }
+
+    fn advance_if_complete(&mut self, now: u64) {
+        loop {
+            let complete = match self.phase {
+                Phase::Join => self.count_spoken(PayloadKind::Join) >= self.config.expected_members.max(1),
+                Phase::Announce => self.all_spoken(PayloadKind::Claim),
+                Phase::Negotiate => self.all_spoken(PayloadKind::Negotiation),
+                Phase::Coalition => self.all_spoken(PayloadKind::CoalitionAcceptance),
+                Phase::Commit => self.all_spoken(PayloadKind::Commit),
+                Phase::Reveal => self.all_spoken(PayloadKind::Reveal),
+                Phase::Finalize | Phase::Observe => false,
+            };
+            if !complete {
+                return;
+            }
+            let before = (self.round(), self.phase);
+            match self.phase {
+                Phase::Join | Phase::Reveal => self.resolve(now),
+                _ => self.next_phase(now),
+            }
+            if (self.round(), self.phase) == before {
+                return;
+            }
+        }
+    }
+
+    fn next_phase(&mut self, now: u64) {
+        let round = self.round();
+        let leaving = self.sent.contains_key(&PayloadKind::Leave);
+        self.phase = match self.phase {
+            Phase::Announce => Phase::Negotiate,
+            Phase::Negotiate => Phase::Coalition,
+            Phase::Coalition => Phase::Commit,
+            Phase::Commit => Phase::Reveal,
+            other => other,
+        };
+        self.schedule(now);
+        if leaving {
+            self.advance_if_complete(now);
+            return;
+        }
+        match self.phase {
+            Phase::Negotiate | Phase::Coalition | Phase::Commit => {
+                self.outputs.push_back(Output::Decide { round, phase: self.phase })
+            }
+            Phase::Reveal => {
+                if let Some(reveal) = self.opening.take() {
+                    let _ = self.send(Payload::Reveal(reveal));
+                }
+                self.advance_if_complete(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn resolve(&mut self, now: u64) {
+        let round = self.round();
+        let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+        let (state, outcome) = resolve_round(&self.ledger, &inputs);
+        let digest = state.digest();
+        self.outputs.push_back(Output::Resolved { round, digest });
+        let mut tally = match self.tally.take() {
+            Some(tally) => tally,
+            None => VoteTally::new(round, self.ledger.voters_for(&state)),
+        };
+        for vote in self.early_votes.remove(&round).unwrap_or_default() {
+            tally.add(vote);
+        }
+        let is_voter = tally.voters().contains(&self.id());
+        self.tally = Some(tally);
+        self.resolution = Some(Resolution { inputs, state, outcome, digest, attempt: 0, vote: None });
+        self.phase = if is_voter { Phase::Finalize } else { Phase::Observe };
+        self.schedule(now);
+        if is_voter {
+            self.cast_vote(0, digest);
+        }
+        self.check_final(now);
+    }
+
+    fn cast_vote(&mut self, attempt: u32, digest: Digest) {
+        let round = self.round();
+        let vote = self.identity.sign(
+            self.config.swarm,
+            round,
+            Payload::CheckpointVote(CheckpointVote { digest, attempt }),
+        );
+        if let Some(tally) = &mut self.tally {
+            tally.add(vote.clone());
+        }
+        if let Some(resolution) = &mut self.resolution {
+            resolution.vote = Some(vote.clone());
+        }
+        self.outputs.push_back(Output::Send(vote));
+    }
+
+    fn check_final(&mut self, now: u64) {
+        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else { return };
+        if let Some(resolution) = self.resolution.take() {
+            if resolution.digest == certificate.digest {
+                self.complete_round(resolution.inputs, resolution.state, resolution.outcome, certificate, now);
+                return;
+            }
+            self.resolution = Some(resolution);
+        }
+        // A majority certified a digest we do not hold (or we only observe): resolve what we
+        // hold now; if it still differs, fetch the certified record.
+        let round = self.round();
+        let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+        let (state, outcome) = resolve_round(&self.ledger, &inputs);
+        if state.digest() == certificate.digest {
+            self.complete_round(inputs, state, outcome, certificate, now);
+        } else {
+            self.request_fetch(round);
+        }
+    }
+
+    fn finalize_timed_out(&mut self, now: u64) {
+        let round = self.round();
+        self.outputs.push_back(Output::ShareRound { round });
+        let (own, attempt, vote) = match &self.resolution {
+            Some(r) => (r.digest, r.attempt, r.vote.clone()),
+            None => return,
+        };
+        let dead = self.tally.as_ref().is_some_and(|t| t.attempt_is_dead(attempt));
+        if dead {
+            // Nobody can finalize this attempt: resolve again from everything held and vote anew.
+            let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+            let (state, outcome) = resolve_round(&self.ledger, &inputs);
+            let digest = state.digest();
+            self.resolution = Some(Resolution {
+                inputs,
+                state,
+                outcome,
+                digest,
+                attempt: attempt + 1,
+                vote: None,
+            });
+            self.cast_vote(attempt + 1, digest);
+        } else if let Some(vote) = vote {
+            self.outputs.push_back(Output::Send(vote));
+        }
+        if self.tally.as_ref().and_then(|t| t.leading_other_digest(own)).is_some() {
+            self.fetch_requested_for = None;
+            self.request_fetch(round);
+        }
+        self.schedule(now);
+        self.check_final(now);
+    }
+
+    fn complete_round(
+        &mut self,
+        inputs: RoundMessages,
+        state: LedgerState,
+        outcome: RoundOutcome,
+        certificate: crate::finality::CheckpointCertificate,
+        now: u64,
+    ) {
+        let record = FinalRound::new(&inputs, certificate);
+        self.ledger = state.clone();
+        self.outputs.push_back(Output::Final(Box::new(Finalized { record, outcome, state })));
+        self.start_round(now);
+    }
+}

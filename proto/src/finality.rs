@@ -1,0 +1,313 @@
+//! Finality: members sign the digest of the state after a round ([`CheckpointVote`]); a
+//! majority of the round's voters on one digest in one attempt makes a
+//! [`CheckpointCertificate`]. A [`FinalRound`] (the round's messages and its certificate) is
+//! what the ledger stores and what peers send each other to sync: anyone holding the state
+//! before the round can check it with [`FinalRound::apply`].
+
+use crate::codec::{self, DecodeError};
+use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
+use crate::ids::{AgentId, Digest, SwarmId};
+use crate::round_messages::{Inserted, RoundMessages};
+use crate::rules::{resolve_round, RoundOutcome};
+use crate::state::{majority, LedgerState};
+use crate::wire::{CheckpointVote, Limits, Payload};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A majority of a round's voters signing one state digest in one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointCertificate {
+    /// The round.
+    pub round: u64,
+    /// The certified state digest after the round.
+    pub digest: Digest,
+    /// The voting attempt the votes belong to.
+    pub attempt: u32,
+    /// The signed votes, in voter order.
+    pub votes: Vec<Envelope>,
+}
+
+/// Why a certificate does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// More votes than the limit.
+    #[error("{0} votes exceed the limit")]
+    TooManyVotes(usize),
+    /// A vote does not open.
+    #[error("vote does not verify: {0}")]
+    BadVote(#[from] OpenError),
+    /// A vote is not a checkpoint vote for this round, digest and attempt.
+    #[error("vote by {0} is for another round, digest or attempt")]
+    WrongVote(AgentId),
+    /// A vote by someone who is not a voter of this round.
+    #[error("{0} is not a voter of this round")]
+    NotAVoter(AgentId),
+    /// Two votes by one voter.
+    #[error("{0} voted twice")]
+    DuplicateVoter(AgentId),
+    /// Fewer valid votes than a majority.
+    #[error("{have} votes, {need} needed")]
+    NoMajority {
+        /// Valid votes.
+        have: usize,
+        /// Majority of the voters.
+        need: usize,
+    },
+}
+
+impl CheckpointCertificate {
+    /// Checks every vote and that a majority of `voters` signed.
+    pub fn verify(
+        &self,
+        swarm: SwarmId,
+        voters: &BTreeSet<AgentId>,
+        limits: &Limits,
+    ) -> Result<(), CertificateError> {
+        if self.votes.len() > limits.max_votes {
+            return Err(CertificateError::TooManyVotes(self.votes.len()));
+        }
+        let mut signed = BTreeSet::new();
+        for envelope in &self.votes {
+            let vote = open_envelope(envelope.clone(), swarm, limits)?;
+            let sender = vote.sender();
+            let expected = Payload::CheckpointVote(CheckpointVote {
+                digest: self.digest,
+                attempt: self.attempt,
+            });
+            if vote.round() != self.round || *vote.payload() != expected {
+                return Err(CertificateError::WrongVote(sender));
+            }
+            if !voters.contains(&sender) {
+                return Err(CertificateError::NotAVoter(sender));
+            }
+            if !signed.insert(sender) {
+                return Err(CertificateError::DuplicateVoter(sender));
+            }
+        }
+        let need = majority(voters.len());
+        if signed.len() < need {
+            return Err(CertificateError::NoMajority {
+                have: signed.len(),
+                need,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Collects the votes of one round, per attempt and digest, from its voters only.
+#[derive(Debug, Clone)]
+pub struct VoteTally {
+    round: u64,
+    voters: BTreeSet<AgentId>,
+    votes: BTreeMap<u32, BTreeMap<AgentId, SignedMessage>>,
+    equivocators: BTreeSet<AgentId>,
+}
+
+impl VoteTally {
+    /// A tally for `round` whose votes count only from `voters`.
+    pub fn new(round: u64, voters: BTreeSet<AgentId>) -> VoteTally {
+        VoteTally {
+            round,
+            voters,
+            votes: BTreeMap::new(),
+            equivocators: BTreeSet::new(),
+        }
+    }
+
+    /// The voters.
+    pub fn voters(&self) -> &BTreeSet<AgentId> {
+        &self.voters
+    }
+
+    /// Voters that signed two different votes in one attempt.
+    pub fn equivocators(&self) -> &BTreeSet<AgentId> {
+        &self.equivocators
+    }
+
+    /// Adds a verified vote. Votes from non-voters, for other rounds, or second votes in an
+    /// attempt are not counted (a different second vote marks the voter an equivocator).
+    pub fn add(&mut self, vote: SignedMessage) -> bool {
+        let Payload::CheckpointVote(cast) = vote.payload() else { return false };
+        if vote.round() != self.round || !self.voters.contains(&vote.sender()) {
+            return false;
+        }
+        let attempt = self.votes.entry(cast.attempt).or_default();
+        match attempt.get(&vote.sender()) {
+            Some(held) if held.id() != vote.id() => {
+                self.equivocators.insert(vote.sender());
+                false
+            }
+            Some(_) => false,
+            None => {
+                attempt.insert(vote.sender(), vote);
+                true
+            }
+        }
+    }
+
+    fn counts(&self, attempt: u32) -> BTreeMap<Digest, Vec<&SignedMessage>> {
+        let mut counts: BTreeMap<Digest, Vec<&SignedMessage>> = BTreeMap::new();
+        for (voter, vote) in self.votes.get(&attempt).into_iter().flatten() {
+            if self.equivocators.contains(voter) {
+                continue;
+            }
+            if let Payload::CheckpointVote(cast) = vote.payload() {
+                counts.entry(cast.digest).or_default().push(vote);
+            }
+        }
+        counts
+    }
+
+    /// The first certificate formed, lowest attempt first.
+    pub fn certificate(&self) -> Option<CheckpointCertificate> {
+        let need = majority(self.voters.len());
+        for attempt in self.votes.keys() {
+            for (digest, votes) in self.counts(*attempt) {
+                if votes.len() >= need {
+                    return Some(CheckpointCertificate {
+                        round: self.round,
+                        digest,
+                        attempt: *attempt,
+                        votes: votes.iter().map(|v| v.envelope().clone()).collect(),
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether `attempt` can no longer finalize: for every digest, its votes plus the
+    /// voters not yet heard from fall short of a majority.
+    pub fn attempt_is_dead(&self, attempt: u32) -> bool {
+        let need = majority(self.voters.len());
+        let heard = self.votes.get(&attempt).map_or(0, BTreeMap::len);
+        let unheard = self.voters.len().saturating_sub(heard);
+        let best = self.counts(attempt).values().map(Vec::len).max().unwrap_or(0);
+        best + unheard < need
+    }
+
+    /// The digest with the most votes in any attempt, other than `own`.
+    pub fn leading_other_digest(&self, own: Digest) -> Option<Digest> {
+        let mut best: Option<(usize, Digest)> = None;
+        for attempt in self.votes.keys() {
+            for (digest, votes) in self.counts(*attempt) {
+                if digest != own && best.is_none_or(|(n, _)| votes.len() > n) {
+                    best = Some((votes.len(), digest));
+                }
+            }
+        }
+        best.map(|(_, digest)| digest)
+    }
+}
+
+/// A final round as stored in the ledger and exchanged when syncing: the exact messages it
+/// was resolved from and the certificate on the resulting state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalRound {
+    /// The round.
+    pub round: u64,
+    /// The envelopes the round was resolved from, in canonical order.
+    pub messages: Vec<Envelope>,
+    /// Majority signatures on the resulting state digest.
+    pub certificate: CheckpointCertificate,
+}
+
+/// Why a final round does not follow from a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FinalRoundError {
+    /// It is not the state's next round.
+    #[error("record is round {got}, the ledger expects round {expected}")]
+    WrongRound {
+        /// The record's round.
+        got: u64,
+        /// The state's next round.
+        expected: u64,
+    },
+    /// More messages than the limit.
+    #[error("{0} messages exceed the limit")]
+    TooManyMessages(usize),
+    /// A message does not open.
+    #[error("message does not verify: {0}")]
+    BadMessage(#[from] OpenError),
+    /// A message of another round, or a duplicate.
+    #[error("message {0} does not belong in this record")]
+    StrayMessage(Digest),
+    /// Resolving the messages does not give the certified digest.
+    #[error("messages resolve to {computed}, certificate says {certified}")]
+    DigestMismatch {
+        /// What the messages give.
+        computed: Digest,
+        /// What the certificate signs.
+        certified: Digest,
+    },
+    /// The certificate does not verify.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    /// The record does not decode.
+    #[error("decode: {0}")]
+    Decode(#[from] DecodeError),
+}
+
+impl FinalRound {
+    /// Builds the record of `messages` certified by `certificate`.
+    pub fn new(messages: &RoundMessages, certificate: CheckpointCertificate) -> FinalRound {
+        FinalRound {
+            round: messages.round(),
+            messages: messages.iter().map(|m| m.envelope().clone()).collect(),
+            certificate,
+        }
+    }
+
+    /// Verifies every message, resolves them from `state`, checks the digest and the
+    /// certificate, and returns the next state with the round's outcome.
+    pub fn apply(
+        &self,
+        state: &LedgerState,
+        limits: &Limits,
+    ) -> Result<(LedgerState, RoundOutcome, RoundMessages), FinalRoundError> {
+        if self.round != state.next_round || self.certificate.round != self.round {
+            return Err(FinalRoundError::WrongRound {
+                got: self.round,
+                expected: state.next_round,
+            });
+        }
+        if self.messages.len() > limits.max_round_messages {
+            return Err(FinalRoundError::TooManyMessages(self.messages.len()));
+        }
+        let mut inputs = RoundMessages::new(self.round);
+        for envelope in &self.messages {
+            let message = open_envelope(envelope.clone(), state.swarm, limits)?;
+            let id = message.id();
+            if !matches!(inputs.insert(message), Inserted::New | Inserted::Equivocation) {
+                return Err(FinalRoundError::StrayMessage(id));
+            }
+        }
+        let (next, outcome) = resolve_round(state, &inputs);
+        let computed = next.digest();
+        if computed != self.certificate.digest {
+            return Err(FinalRoundError::DigestMismatch {
+                computed,
+                certified: self.certificate.digest,
+            });
+        }
+        self.certificate
+            .verify(state.swarm, &state.voters_for(&next), limits)?;
+        Ok((next, outcome, inputs))
+    }
+
+    /// Encodes the record (for the ledger file and sync answers).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a record of at most `limits`' size.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<FinalRound, DecodeError> {
+        let max = limits
+            .max_message_bytes
+            .saturating_mul(limits.max_round_messages.saturating_add(limits.max_votes));
+        codec::decode(bytes, max)
+    }
+}

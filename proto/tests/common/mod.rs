@@ -1,0 +1,90 @@
+//! Helpers shared by proto's integration tests: identities, signed messages, and a
+//! rule-level driver that plays whole rounds of truthful or scripted agents.
+#![allow(dead_code, unreachable_pub)]
+
+use slotmesh_proto::wire::{Claim, Commit, Join, Leave, LeaveReason, Reveal, Support};
+use slotmesh_proto::{
+    commitment, resolve_round, Identity, LedgerState, Payload, RoundMessages, RoundOutcome,
+    SignedMessage, SwarmId,
+};
+
+pub fn swarm() -> SwarmId {
+    SwarmId::from_name("test")
+}
+
+pub fn agent(n: u8) -> Identity {
+    Identity::from_secret([n.wrapping_add(1); 32])
+}
+
+pub fn sign(who: &Identity, round: u64, payload: Payload) -> SignedMessage {
+    who.sign(swarm(), round, payload)
+}
+
+pub fn join(who: &Identity, round: u64, name: &str) -> SignedMessage {
+    sign(who, round, Payload::Join(Join { name: name.into() }))
+}
+
+pub fn claim(who: &Identity, round: u64, remaining: u32) -> SignedMessage {
+    sign(who, round, Payload::Claim(Claim { remaining }))
+}
+
+pub fn leave(who: &Identity, round: u64) -> SignedMessage {
+    sign(who, round, Payload::Leave(Leave { reason: LeaveReason::Completed }))
+}
+
+/// A commit and its matching reveal.
+pub fn sealed_bid(
+    who: &Identity,
+    round: u64,
+    bid: u64,
+    support: Option<Support>,
+    deposit: u64,
+) -> (SignedMessage, SignedMessage) {
+    let nonce = [round as u8 ^ 0x5a; 32];
+    let commit = Commit { commitment: commitment(round, who.id(), bid, support, nonce), deposit };
+    let reveal = Reveal { bid, support, nonce };
+    (sign(who, round, Payload::Commit(commit)), sign(who, round, Payload::Reveal(reveal)))
+}
+
+/// Genesis plus a round 0 in which all `agents` join.
+pub fn founded(agents: &[Identity]) -> LedgerState {
+    let mut messages = RoundMessages::new(0);
+    for (i, a) in agents.iter().enumerate() {
+        messages.insert(join(a, 0, &format!("agent-{i}")));
+    }
+    resolve_round(&LedgerState::genesis(swarm()), &messages).0
+}
+
+/// One round in which every agent with `remaining[i] > 0` claims `claims[i]` and bids
+/// `bids[i]`, and agents with nothing left leave. Returns the outcome.
+pub fn play_round(
+    state: &mut LedgerState,
+    agents: &[Identity],
+    remaining: &mut [u32],
+    claims: &[u32],
+    bids: &[u64],
+) -> RoundOutcome {
+    let round = state.next_round;
+    let mut messages = RoundMessages::new(round);
+    for (i, a) in agents.iter().enumerate() {
+        if !state.is_active(&a.id()) {
+            continue;
+        }
+        if remaining[i] == 0 {
+            messages.insert(leave(a, round));
+            continue;
+        }
+        messages.insert(claim(a, round, claims[i].max(1)));
+        let (commit, reveal) = sealed_bid(a, round, bids[i], None, bids[i]);
+        messages.insert(commit);
+        messages.insert(reveal);
+    }
+    let (next, outcome) = resolve_round(state, &messages);
+    *state = next;
+    if let Some(winner) = outcome.winner {
+        if let Some(i) = agents.iter().position(|a| a.id() == winner) {
+            remaining[i] = remaining[i].saturating_sub(1);
+        }
+    }
+    outcome
+}
