@@ -238,12 +238,19 @@ impl Engine {
     /// Coalition proposals made this round, for the coalition decision.
     pub fn proposals(&self) -> Vec<(CoalitionId, CoalitionProposal)> {
         let round = self.round();
-        let Some(messages) = self.inbox.get(&round) else { return Vec::new() };
+        let Some(messages) = self.inbox.get(&round) else {
+            return Vec::new();
+        };
         messages
             .iter()
             .filter_map(|m| match m.payload() {
-                Payload::Negotiation(Negotiation { proposal: Some(p), .. }) => Some((
-                    CoalitionId { round, proposer: m.sender() },
+                Payload::Negotiation(Negotiation {
+                    proposal: Some(p), ..
+                }) => Some((
+                    CoalitionId {
+                        round,
+                        proposer: m.sender(),
+                    },
                     p.clone(),
                 )),
                 _ => None,
@@ -292,7 +299,10 @@ impl Engine {
             return;
         }
         let is_known = self.ledger.members.contains_key(&message.sender());
-        let messages = self.inbox.entry(round).or_insert_with(|| RoundMessages::new(round));
+        let messages = self
+            .inbox
+            .entry(round)
+            .or_insert_with(|| RoundMessages::new(round));
         if !is_known {
             let allowed = matches!(message.payload(), Payload::Join(_))
                 && messages.len() < MAX_NEWCOMERS_PER_ROUND + 8 * self.ledger.members.len();
@@ -334,7 +344,11 @@ impl Engine {
     }
 
     /// Applies a final record fetched from a peer, if it is the next one and verifies.
-    pub fn handle_final_round(&mut self, record: &FinalRound, now: u64) -> Result<(), FinalRoundError> {
+    pub fn handle_final_round(
+        &mut self,
+        record: &FinalRound,
+        now: u64,
+    ) -> Result<(), FinalRoundError> {
         let (state, outcome, inputs) = record.apply(&self.ledger, &self.config.limits)?;
         self.fetch_requested_for = None;
         self.complete_round(inputs, state, outcome, record.certificate.clone(), now);
@@ -364,7 +378,11 @@ impl Engine {
         proposal: Option<CoalitionProposal>,
         now: u64,
     ) -> Result<(), CommandError> {
-        self.send_turn(Phase::Negotiate, Payload::Negotiation(Negotiation { lines, proposal }), now)
+        self.send_turn(
+            Phase::Negotiate,
+            Payload::Negotiation(Negotiation { lines, proposal }),
+            now,
+        )
     }
 
     /// Coalition-phase answer: the proposals accepted (any order).
@@ -398,20 +416,35 @@ impl Engine {
         }
         let round = self.round();
         let sealed = commitment(round, self.id(), bid, support, nonce);
-        self.send_turn(
+        // The opening must be in place before the turn is sent: if this commit completes the
+        // phase, the engine moves on to the reveal inside `send_turn`.
+        let previous = self.opening.replace(Reveal {
+            bid,
+            support,
+            nonce,
+        });
+        let sent = self.send_turn(
             Phase::Commit,
-            Payload::Commit(Commit { commitment: sealed, deposit }),
+            Payload::Commit(Commit {
+                commitment: sealed,
+                deposit,
+            }),
             now,
-        )?;
-        self.opening = Some(Reveal { bid, support, nonce });
-        Ok(())
+        );
+        if sent.is_err() {
+            self.opening = previous;
+        }
+        sent
     }
 
     // ----- internals -----
 
     fn send_turn(&mut self, phase: Phase, payload: Payload, now: u64) -> Result<(), CommandError> {
         if self.phase != phase || !self.is_member() {
-            return Err(CommandError::WrongPhase { round: self.round(), phase: self.phase });
+            return Err(CommandError::WrongPhase {
+                round: self.round(),
+                phase: self.phase,
+            });
         }
         let kind = payload.kind();
         if self.sent.contains_key(&kind) || self.sent.contains_key(&PayloadKind::Leave) {
@@ -468,11 +501,12 @@ impl Engine {
         self.tally = None;
         self.inbox = self.inbox.split_off(&round);
         self.early_votes = self.early_votes.split_off(&round);
-        self.inbox.entry(round).or_insert_with(|| RoundMessages::new(round));
+        self.inbox
+            .entry(round)
+            .or_insert_with(|| RoundMessages::new(round));
         if round > 0 {
-            // Voters are the members active at the start of the round.
-            let voters = self.ledger.active_members().map(|(id, _)| *id).collect();
-            let mut tally = VoteTally::new(round, voters);
+            // Past the founding round, the voters follow from the state before the round.
+            let mut tally = VoteTally::new(round, self.ledger.voters_for(&self.ledger));
             for vote in self.early_votes.remove(&round).unwrap_or_default() {
                 tally.add(vote);
             }
@@ -482,7 +516,9 @@ impl Engine {
         if round == 0 {
             self.phase = Phase::Join;
             self.schedule(now);
-            let _ = self.send(Payload::Join(Join { name: self.config.name.clone() }));
+            let _ = self.send(Payload::Join(Join {
+                name: self.config.name.clone(),
+            }));
             self.advance_if_complete(now);
         } else if self.is_member() {
             self.phase = Phase::Announce;
@@ -492,26 +528,33 @@ impl Engine {
                     let _ = self.send(Payload::Leave(Leave { reason }));
                     self.advance_if_complete(now);
                 }
-                None => self.outputs.push_back(Output::Decide { round, phase: Phase::Announce }),
+                None => self.outputs.push_back(Output::Decide {
+                    round,
+                    phase: Phase::Announce,
+                }),
             }
         } else {
             self.phase = Phase::Observe;
             self.schedule(now);
             if never_joined && self.leave_requested.is_none() {
-                let _ = self.send(Payload::Join(Join { name: self.config.name.clone() }));
+                let _ = self.send(Payload::Join(Join {
+                    name: self.config.name.clone(),
+                }));
             }
         }
     }
 
     fn count_spoken(&self, kind: PayloadKind) -> usize {
-        self.inbox.get(&self.round()).map_or(0, |m| {
-            m.turns().filter(|(_, k, _)| *k == kind).count()
-        })
+        self.inbox
+            .get(&self.round())
+            .map_or(0, |m| m.turns().filter(|(_, k, _)| *k == kind).count())
     }
 
     /// Whether every active member that has not left this round has spoken for `kind`.
     fn all_spoken(&self, kind: PayloadKind) -> bool {
-        let Some(messages) = self.inbox.get(&self.round()) else { return false };
+        let Some(messages) = self.inbox.get(&self.round()) else {
+            return false;
+        };
         self.ledger.active_members().all(|(id, _)| {
             messages.has_spoken(id, PayloadKind::Leave) || messages.has_spoken(id, kind)
         })
@@ -520,7 +563,9 @@ impl Engine {
     fn advance_if_complete(&mut self, now: u64) {
         loop {
             let complete = match self.phase {
-                Phase::Join => self.count_spoken(PayloadKind::Join) >= self.config.expected_members.max(1),
+                Phase::Join => {
+                    self.count_spoken(PayloadKind::Join) >= self.config.expected_members.max(1)
+                }
                 Phase::Announce => self.all_spoken(PayloadKind::Claim),
                 Phase::Negotiate => self.all_spoken(PayloadKind::Negotiation),
                 Phase::Coalition => self.all_spoken(PayloadKind::CoalitionAcceptance),
@@ -559,7 +604,10 @@ impl Engine {
         }
         match self.phase {
             Phase::Negotiate | Phase::Coalition | Phase::Commit => {
-                self.outputs.push_back(Output::Decide { round, phase: self.phase })
+                self.outputs.push_back(Output::Decide {
+                    round,
+                    phase: self.phase,
+                })
             }
             Phase::Reveal => {
                 if let Some(reveal) = self.opening.take() {
@@ -573,7 +621,11 @@ impl Engine {
 
     fn resolve(&mut self, now: u64) {
         let round = self.round();
-        let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+        let inputs = self
+            .inbox
+            .get(&round)
+            .cloned()
+            .unwrap_or_else(|| RoundMessages::new(round));
         let (state, outcome) = resolve_round(&self.ledger, &inputs);
         let digest = state.digest();
         self.outputs.push_back(Output::Resolved { round, digest });
@@ -586,8 +638,19 @@ impl Engine {
         }
         let is_voter = tally.voters().contains(&self.id());
         self.tally = Some(tally);
-        self.resolution = Some(Resolution { inputs, state, outcome, digest, attempt: 0, vote: None });
-        self.phase = if is_voter { Phase::Finalize } else { Phase::Observe };
+        self.resolution = Some(Resolution {
+            inputs,
+            state,
+            outcome,
+            digest,
+            attempt: 0,
+            vote: None,
+        });
+        self.phase = if is_voter {
+            Phase::Finalize
+        } else {
+            Phase::Observe
+        };
         self.schedule(now);
         if is_voter {
             self.cast_vote(0, digest);
@@ -612,10 +675,18 @@ impl Engine {
     }
 
     fn check_final(&mut self, now: u64) {
-        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else { return };
+        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
+            return;
+        };
         if let Some(resolution) = self.resolution.take() {
             if resolution.digest == certificate.digest {
-                self.complete_round(resolution.inputs, resolution.state, resolution.outcome, certificate, now);
+                self.complete_round(
+                    resolution.inputs,
+                    resolution.state,
+                    resolution.outcome,
+                    certificate,
+                    now,
+                );
                 return;
             }
             self.resolution = Some(resolution);
@@ -623,7 +694,11 @@ impl Engine {
         // A majority certified a digest we do not hold (or we only observe): resolve what we
         // hold now; if it still differs, fetch the certified record.
         let round = self.round();
-        let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+        let inputs = self
+            .inbox
+            .get(&round)
+            .cloned()
+            .unwrap_or_else(|| RoundMessages::new(round));
         let (state, outcome) = resolve_round(&self.ledger, &inputs);
         if state.digest() == certificate.digest {
             self.complete_round(inputs, state, outcome, certificate, now);
@@ -639,10 +714,17 @@ impl Engine {
             Some(r) => (r.digest, r.attempt, r.vote.clone()),
             None => return,
         };
-        let dead = self.tally.as_ref().is_some_and(|t| t.attempt_is_dead(attempt));
+        let dead = self
+            .tally
+            .as_ref()
+            .is_some_and(|t| t.attempt_is_dead(attempt));
         if dead {
             // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let inputs = self.inbox.get(&round).cloned().unwrap_or_else(|| RoundMessages::new(round));
+            let inputs = self
+                .inbox
+                .get(&round)
+                .cloned()
+                .unwrap_or_else(|| RoundMessages::new(round));
             let (state, outcome) = resolve_round(&self.ledger, &inputs);
             let digest = state.digest();
             self.resolution = Some(Resolution {
@@ -657,7 +739,12 @@ impl Engine {
         } else if let Some(vote) = vote {
             self.outputs.push_back(Output::Send(vote));
         }
-        if self.tally.as_ref().and_then(|t| t.leading_other_digest(own)).is_some() {
+        if self
+            .tally
+            .as_ref()
+            .and_then(|t| t.leading_other_digest(own))
+            .is_some()
+        {
             self.fetch_requested_for = None;
             self.request_fetch(round);
         }
@@ -675,7 +762,11 @@ impl Engine {
     ) {
         let record = FinalRound::new(&inputs, certificate);
         self.ledger = state.clone();
-        self.outputs.push_back(Output::Final(Box::new(Finalized { record, outcome, state })));
+        self.outputs.push_back(Output::Final(Box::new(Finalized {
+            record,
+            outcome,
+            state,
+        })));
         self.start_round(now);
     }
 }

@@ -129,7 +129,9 @@ impl VoteTally {
     /// Adds a verified vote. Votes from non-voters, for other rounds, or second votes in an
     /// attempt are not counted (a different second vote marks the voter an equivocator).
     pub fn add(&mut self, vote: SignedMessage) -> bool {
-        let Payload::CheckpointVote(cast) = vote.payload() else { return false };
+        let Payload::CheckpointVote(cast) = vote.payload() else {
+            return false;
+        };
         if vote.round() != self.round || !self.voters.contains(&vote.sender()) {
             return false;
         }
@@ -184,7 +186,12 @@ impl VoteTally {
         let need = majority(self.voters.len());
         let heard = self.votes.get(&attempt).map_or(0, BTreeMap::len);
         let unheard = self.voters.len().saturating_sub(heard);
-        let best = self.counts(attempt).values().map(Vec::len).max().unwrap_or(0);
+        let best = self
+            .counts(attempt)
+            .values()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
         best + unheard < need
     }
 
@@ -281,7 +288,10 @@ impl FinalRound {
         for envelope in &self.messages {
             let message = open_envelope(envelope.clone(), state.swarm, limits)?;
             let id = message.id();
-            if !matches!(inputs.insert(message), Inserted::New | Inserted::Equivocation) {
+            if !matches!(
+                inputs.insert(message),
+                Inserted::New | Inserted::Equivocation
+            ) {
                 return Err(FinalRoundError::StrayMessage(id));
             }
         }

@@ -9,7 +9,10 @@
 //!   pure slot-resolution rule.
 //! - [`finality`]: checkpoint votes, certificates and verified final rounds.
 //! - [`engine`]: the round state machine the daemon and the simulator drive.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod codec;
 pub mod commit;
@@ -24,11 +27,13 @@ pub mod trust;
 pub mod wire;
 
 pub use commit::{check_reveal, commitment, RevealCheck};
-pub use envelope::{open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError};
+pub use engine::{CommandError, Engine, EngineConfig, Finalized, Output, Phase};
+pub use envelope::{
+    open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
+};
+pub use finality::{CheckpointCertificate, FinalRound, FinalRoundError, VoteTally};
 pub use ids::{AgentId, Digest, SwarmId};
 pub use round_messages::{Inserted, RoundMessages, Turn};
 pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};
 pub use state::{LedgerState, MemberRecord, MemberStatus};
 pub use wire::{Limits, Message, Payload, PayloadKind};
-pub use finality::{CheckpointCertificate, FinalRound, FinalRoundError, VoteTally};
-pub use engine::{CommandError, Engine, EngineConfig, Finalized, Output, Phase};

@@ -137,6 +137,9 @@ impl RoundMessages {
     pub fn inputs_digest(&self) -> Digest {
         let ids: Vec<[u8; 32]> = self.iter().map(|m| m.id().0).collect();
         let flat: Vec<u8> = ids.concat();
-        Digest::of(b"slotmesh/round-inputs/v1", &[&self.round.to_le_bytes(), &flat])
+        Digest::of(
+            b"slotmesh/round-inputs/v1",
+            &[&self.round.to_le_bytes(), &flat],
+        )
     }
 }

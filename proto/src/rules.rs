@@ -160,7 +160,10 @@ fn expected_remaining(member: &MemberRecord) -> Option<i64> {
 /// Messages of other rounds in `messages` are ignored by construction ([`RoundMessages`]
 /// holds one round); a set for another round yields a state in which nothing happened but
 /// misses.
-pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (LedgerState, RoundOutcome) {
+pub fn resolve_round(
+    previous: &LedgerState,
+    messages: &RoundMessages,
+) -> (LedgerState, RoundOutcome) {
     let round = previous.next_round;
     let mut next = previous.clone();
     let mut outcome = RoundOutcome {
@@ -168,7 +171,11 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
         ..RoundOutcome::default()
     };
     let empty = RoundMessages::new(round);
-    let messages = if messages.round() == round { messages } else { &empty };
+    let messages = if messages.round() == round {
+        messages
+    } else {
+        &empty
+    };
     let mut offences: BTreeMap<AgentId, Vec<Offence>> = BTreeMap::new();
     let active: Vec<AgentId> = previous.active_members().map(|(id, _)| *id).collect();
     let mut equivocators: BTreeSet<AgentId> = BTreeSet::new();
@@ -181,7 +188,10 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
                 second: second.clone(),
             });
             if previous.is_active(&sender) && equivocators.insert(sender) {
-                offences.entry(sender).or_default().push(Offence::Equivocation);
+                offences
+                    .entry(sender)
+                    .or_default()
+                    .push(Offence::Equivocation);
             }
         }
     }
@@ -193,7 +203,8 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
         }
         if let Turn::One(message) = turn {
             if let Payload::Join(join) = message.payload() {
-                next.members.insert(sender, MemberRecord::new(join.name.clone(), round + 1));
+                next.members
+                    .insert(sender, MemberRecord::new(join.name.clone(), round + 1));
                 outcome.joined.push(sender);
             }
         }
@@ -203,7 +214,9 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
     let mut bids: BTreeMap<AgentId, OpenBid> = BTreeMap::new();
     let mut leaving: BTreeSet<AgentId> = BTreeSet::new();
     for id in &active {
-        let Some(member) = next.members.get_mut(id) else { continue };
+        let Some(member) = next.members.get_mut(id) else {
+            continue;
+        };
         if let Some(leave) = messages.one(id, PayloadKind::Leave) {
             if let Payload::Leave(leave) = leave.payload() {
                 member.status = match leave.reason {
@@ -213,7 +226,10 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
                 member.left_round = Some(round);
                 if leave.reason == LeaveReason::Completed {
                     if let Some(expected) = expected_remaining(member).filter(|e| *e != 0) {
-                        offences.entry(*id).or_default().push(Offence::Lie { claimed: 0, expected });
+                        offences.entry(*id).or_default().push(Offence::Lie {
+                            claimed: 0,
+                            expected,
+                        });
                     }
                 }
                 leaving.insert(*id);
@@ -225,7 +241,10 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
         if let Some(claimed) = claim {
             if let Some(expected) = expected_remaining(member) {
                 if i64::from(claimed) != expected {
-                    offences.entry(*id).or_default().push(Offence::Lie { claimed, expected });
+                    offences
+                        .entry(*id)
+                        .or_default()
+                        .push(Offence::Lie { claimed, expected });
                 }
             }
             member.last_claim = Some(ClaimRecord {
@@ -234,7 +253,10 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
                 used_before: member.used_slots,
             });
         }
-        let commit = match messages.one(id, PayloadKind::Commit).map(SignedMessage::payload) {
+        let commit = match messages
+            .one(id, PayloadKind::Commit)
+            .map(SignedMessage::payload)
+        {
             Some(Payload::Commit(commit)) if commit.deposit <= member.credits => Some(*commit),
             _ => None,
         };
@@ -243,7 +265,14 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
             (Some(commit), Some(reveal)) => match check_reveal(round, *id, &commit, &reveal) {
                 RevealCheck::Valid => {
                     if let Some(claim) = claim {
-                        bids.insert(*id, OpenBid { claim, bid: reveal.bid, support: reveal.support });
+                        bids.insert(
+                            *id,
+                            OpenBid {
+                                claim,
+                                bid: reveal.bid,
+                                support: reveal.support,
+                            },
+                        );
                     }
                 }
                 RevealCheck::Mismatch | RevealCheck::OverDeposit => {
@@ -261,13 +290,19 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
 
     // 4. Coalitions proposed in the negotiation turn form when every partner accepts.
     for proposer in &active {
-        let Some(Payload::Negotiation(turn)) =
-            messages.one(proposer, PayloadKind::Negotiation).map(SignedMessage::payload)
+        let Some(Payload::Negotiation(turn)) = messages
+            .one(proposer, PayloadKind::Negotiation)
+            .map(SignedMessage::payload)
         else {
             continue;
         };
-        let Some(proposal) = &turn.proposal else { continue };
-        let id = CoalitionId { round, proposer: *proposer };
+        let Some(proposal) = &turn.proposal else {
+            continue;
+        };
+        let id = CoalitionId {
+            round,
+            proposer: *proposer,
+        };
         let mut members: BTreeSet<AgentId> = proposal.partners.iter().copied().collect();
         members.insert(*proposer);
         let all_accept = proposal.partners.iter().all(|partner| {
@@ -279,7 +314,9 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
         let all_free = members.iter().all(|m| {
             !leaving.contains(m)
                 && !equivocators.contains(m)
-                && next.members.get(m).is_some_and(|r| r.is_active() && r.coalition.is_none() && r.joined_round <= round)
+                && next.members.get(m).is_some_and(|r| {
+                    r.is_active() && r.coalition.is_none() && r.joined_round <= round
+                })
         });
         if all_accept && all_free {
             for m in &members {
@@ -311,7 +348,8 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
     let mut given: BTreeMap<AgentId, (AgentId, u64)> = BTreeMap::new();
     for (id, open) in &bids {
         if let Some(support) = open.support {
-            let same = coalition_of(id).is_some() && coalition_of(id) == coalition_of(&support.beneficiary);
+            let same = coalition_of(id).is_some()
+                && coalition_of(id) == coalition_of(&support.beneficiary);
             if same && bids.contains_key(&support.beneficiary) {
                 *received.entry(support.beneficiary).or_default() += support.amount;
                 given.insert(*id, (support.beneficiary, support.amount));
@@ -339,8 +377,14 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
             .filter_map(|m| bids.get(m).map(|b| (b.claim, *m)))
             .min()
             .map(|(_, m)| m);
-        let Some(beneficiary) = beneficiary else { continue };
-        for member in coalition.members.iter().filter(|m| **m != beneficiary && bids.contains_key(*m)) {
+        let Some(beneficiary) = beneficiary else {
+            continue;
+        };
+        for member in coalition
+            .members
+            .iter()
+            .filter(|m| **m != beneficiary && bids.contains_key(*m))
+        {
             let credits = previous.members.get(member).map_or(0, |m| m.credits);
             let owed = coalition.pledge.min(credits);
             let paid = match given.get(member) {
@@ -348,7 +392,10 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
                 _ => 0,
             };
             if paid < owed {
-                offences.entry(*member).or_default().push(Offence::BrokenPledge);
+                offences
+                    .entry(*member)
+                    .or_default()
+                    .push(Offence::BrokenPledge);
                 broken.insert(*cid);
             }
         }
@@ -381,7 +428,9 @@ pub fn resolve_round(previous: &LedgerState, messages: &RoundMessages) -> (Ledge
 
     // 8. Trust, misses and failures, income.
     for id in &active {
-        let Some(member) = next.members.get_mut(id) else { continue };
+        let Some(member) = next.members.get_mut(id) else {
+            continue;
+        };
         let found = offences.remove(id).unwrap_or_default();
         for offence in &found {
             let counts = &mut member.offences;

@@ -179,15 +179,27 @@ impl LedgerState {
         self.members.get(id).is_some_and(MemberRecord::is_active)
     }
 
-    /// The members whose votes finalize the next round: the active members now, or, for a
-    /// round that starts with none (the swarm's first), the members it admits.
+    /// The members whose votes finalize the next round: the active members that took full
+    /// part in the last final round (a member that missed it, crashed perhaps, counts again
+    /// once it takes part again). If there are none, all active members; for a round that
+    /// starts with no active members at all (the swarm's first), the members it admits.
+    ///
+    /// The set is a function of the agreed state before the round, so every replica uses the
+    /// same one, and any two majorities of it intersect.
     pub fn voters_for(&self, resolved: &LedgerState) -> BTreeSet<AgentId> {
-        let active: BTreeSet<AgentId> = self.active_members().map(|(id, _)| *id).collect();
-        if active.is_empty() {
-            resolved.active_members().map(|(id, _)| *id).collect()
-        } else {
-            active
+        let live: BTreeSet<AgentId> = self
+            .active_members()
+            .filter(|(_, m)| m.consecutive_misses == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        if !live.is_empty() {
+            return live;
         }
+        let active: BTreeSet<AgentId> = self.active_members().map(|(id, _)| *id).collect();
+        if !active.is_empty() {
+            return active;
+        }
+        resolved.active_members().map(|(id, _)| *id).collect()
     }
 }
 

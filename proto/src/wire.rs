@@ -271,7 +271,11 @@ fn check_sorted_distinct<T: Ord>(field: &'static str, items: &[T]) -> Result<(),
 /// Checks a negotiation text against the word and byte limits.
 pub fn check_text(text: &str, limits: &Limits) -> Result<(), DecodeError> {
     check_len("text", text.len(), limits.max_text_bytes)?;
-    check_len("text words", text.split_whitespace().count(), limits.max_words)
+    check_len(
+        "text words",
+        text.split_whitespace().count(),
+        limits.max_words,
+    )
 }
 
 impl Message {
@@ -312,7 +316,10 @@ impl Message {
                     {
                         return Err(out_of_bounds(
                             "duration_rounds",
-                            format!("{} not in 1..={}", proposal.duration_rounds, limits.max_coalition_rounds),
+                            format!(
+                                "{} not in 1..={}",
+                                proposal.duration_rounds, limits.max_coalition_rounds
+                            ),
                         ));
                     }
                 }
@@ -321,7 +328,10 @@ impl Message {
                 check_len("accepted", turn.accepted.len(), limits.max_acceptances)?;
                 check_sorted_distinct("accepted", &turn.accepted)?;
                 if turn.accepted.iter().any(|id| id.round != self.round) {
-                    return Err(out_of_bounds("accepted", "proposal of another round".into()));
+                    return Err(out_of_bounds(
+                        "accepted",
+                        "proposal of another round".into(),
+                    ));
                 }
             }
             Payload::Reveal(reveal) => {

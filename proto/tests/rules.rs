@@ -2,6 +2,8 @@
 //! commit–reveal and equivocation evidence, no ghosts, trust bounds, SRPT, coalitions and
 //! the second-price payment.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
@@ -45,18 +47,40 @@ fn messy_round(state: &LedgerState, all: &[Identity], newcomer: &Identity) -> Ve
             }
             4 => {
                 let partner = &all[(i + 1) % all.len()];
-                let proposal = CoalitionProposal { partners: vec![partner.id()], terms: "pool".into(), duration_rounds: 2, pledge: 3 };
-                out.push(sign(a, r, Payload::Negotiation(Negotiation { lines: vec![], proposal: Some(proposal) })));
+                let proposal = CoalitionProposal {
+                    partners: vec![partner.id()],
+                    terms: "pool".into(),
+                    duration_rounds: 2,
+                    pledge: 3,
+                };
+                out.push(sign(
+                    a,
+                    r,
+                    Payload::Negotiation(Negotiation {
+                        lines: vec![],
+                        proposal: Some(proposal),
+                    }),
+                ));
                 out.push(claim(a, r, 2));
                 let (c, v) = sealed_bid(a, r, 4, None, 4);
                 out.extend([c, v]);
             }
             5 => {
                 let proposer = &all[i - 1];
-                let id = CoalitionId { round: r, proposer: proposer.id() };
-                out.push(sign(a, r, Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] })));
+                let id = CoalitionId {
+                    round: r,
+                    proposer: proposer.id(),
+                };
+                out.push(sign(
+                    a,
+                    r,
+                    Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
+                ));
                 out.push(claim(a, r, 6));
-                let support = Support { beneficiary: proposer.id(), amount: 3 };
+                let support = Support {
+                    beneficiary: proposer.id(),
+                    amount: 3,
+                };
                 let (c, v) = sealed_bid(a, r, 1, Some(support), 4);
                 out.extend([c, v]);
             }
@@ -169,7 +193,13 @@ fn departed_and_completed_members_never_win_again() {
     let mut state = founded(&all);
     let r = state.next_round;
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(&all[0], r, Payload::Leave(Leave { reason: LeaveReason::Departed })));
+    msgs.insert(sign(
+        &all[0],
+        r,
+        Payload::Leave(Leave {
+            reason: LeaveReason::Departed,
+        }),
+    ));
     msgs.insert(leave(&all[1], r));
     for a in &all[2..] {
         msgs.insert(claim(a, r, 3));
@@ -213,7 +243,9 @@ fn mismatched_reveal_and_withheld_commit_forfeit_the_deposit_and_cost_trust() {
     msgs.insert(v2);
     let (next, outcome) = resolve_round(&state, &msgs);
     assert_eq!(outcome.winner, Some(all[2].id()));
-    assert!(outcome.offences.contains(&(all[0].id(), Offence::BadReveal)));
+    assert!(outcome
+        .offences
+        .contains(&(all[0].id(), Offence::BadReveal)));
     assert!(outcome.offences.contains(&(all[1].id(), Offence::Withheld)));
     let m0 = &next.members[&all[0].id()];
     let m1 = &next.members[&all[1].id()];
@@ -247,7 +279,11 @@ fn equivocation_is_evidence_anyone_can_check_and_voids_the_turn() {
     assert_eq!(outcome.equivocations.len(), 1);
     let evidence = &outcome.equivocations[0];
     assert!(is_equivocation(&evidence.first, &evidence.second));
-    assert_eq!(outcome.winner, Some(all[1].id()), "the equivocator cannot win with its void bid");
+    assert_eq!(
+        outcome.winner,
+        Some(all[1].id()),
+        "the equivocator cannot win with its void bid"
+    );
     assert_eq!(next.members[&all[0].id()].trust, INITIAL_TRUST / 8);
     assert_eq!(next.members[&all[0].id()].offences.equivocations, 1);
 }
@@ -262,20 +298,37 @@ fn a_liar_is_caught_within_a_round_of_winning_and_falls_below_honest_peers() {
     let mut caught_round = None;
     let mut first_win = None;
     for _ in 0..30 {
-        if state.active_members().next().is_none() { break; }
+        if state.active_members().next().is_none() {
+            break;
+        }
         let claims = vec![1, remaining[1], remaining[2]];
         let round = state.next_round;
         let outcome = play_round(&mut state, &all, &mut remaining, &claims, &bids);
-        if outcome.winner == Some(all[0].id()) && first_win.is_none() { first_win = Some(round); }
-        if caught_round.is_none() && outcome.offences.iter().any(|(id, o)| *id == all[0].id() && matches!(o, Offence::Lie { .. })) {
+        if outcome.winner == Some(all[0].id()) && first_win.is_none() {
+            first_win = Some(round);
+        }
+        if caught_round.is_none()
+            && outcome
+                .offences
+                .iter()
+                .any(|(id, o)| *id == all[0].id() && matches!(o, Offence::Lie { .. }))
+        {
             caught_round = Some(round);
         }
     }
     let (first_win, caught) = (first_win.unwrap(), caught_round.unwrap());
-    assert_eq!(caught, first_win + 1, "the lie shows in the claim right after the first win");
+    assert_eq!(
+        caught,
+        first_win + 1,
+        "the lie shows in the claim right after the first win"
+    );
     let liar = &state.members[&all[0].id()];
     assert!(liar.offences.lies >= 2);
-    assert!(state.members.values().filter(|m| m.offences.lies == 0).all(|m| m.trust > liar.trust));
+    assert!(state
+        .members
+        .values()
+        .filter(|m| m.offences.lies == 0)
+        .all(|m| m.trust > liar.trust));
 }
 
 #[test]
@@ -288,8 +341,14 @@ fn second_price_is_the_least_bid_that_still_wins() {
     let outcome = play_round(&mut state, &all, &mut remaining, &[2, 2], &[40, 10]);
     assert_eq!(outcome.winner, Some(all[0].id()));
     assert_eq!(outcome.price, 10);
-    assert_eq!(state.members[&all[0].id()].credits, INITIAL_CREDITS - 10 + INCOME_PER_ROUND);
-    assert_eq!(state.members[&all[1].id()].credits, INITIAL_CREDITS + INCOME_PER_ROUND);
+    assert_eq!(
+        state.members[&all[0].id()].credits,
+        INITIAL_CREDITS - 10 + INCOME_PER_ROUND
+    );
+    assert_eq!(
+        state.members[&all[1].id()].credits,
+        INITIAL_CREDITS + INCOME_PER_ROUND
+    );
 }
 
 #[test]
@@ -298,26 +357,66 @@ fn coalition_forms_pools_support_and_dissolves_on_a_broken_pledge() {
     let state = founded(&all);
     let (a, b, c) = (&all[0], &all[1], &all[2]);
     let r = state.next_round;
-    let id = CoalitionId { round: r, proposer: a.id() };
-    let proposal = CoalitionProposal { partners: vec![b.id()], terms: "B backs A".into(), duration_rounds: 4, pledge: 6 };
+    let id = CoalitionId {
+        round: r,
+        proposer: a.id(),
+    };
+    let proposal = CoalitionProposal {
+        partners: vec![b.id()],
+        terms: "B backs A".into(),
+        duration_rounds: 4,
+        pledge: 6,
+    };
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(a, r, Payload::Negotiation(Negotiation { lines: vec![], proposal: Some(proposal) })));
-    msgs.insert(sign(b, r, Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] })));
+    msgs.insert(sign(
+        a,
+        r,
+        Payload::Negotiation(Negotiation {
+            lines: vec![],
+            proposal: Some(proposal),
+        }),
+    ));
+    msgs.insert(sign(
+        b,
+        r,
+        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
+    ));
     msgs.insert(claim(a, r, 3));
     msgs.insert(claim(b, r, 4));
     msgs.insert(claim(c, r, 3));
     let (ca, va) = sealed_bid(a, r, 2, None, 2);
-    let (cb, vb) = sealed_bid(b, r, 0, Some(slotmesh_proto::wire::Support { beneficiary: a.id(), amount: 6 }), 6);
+    let (cb, vb) = sealed_bid(
+        b,
+        r,
+        0,
+        Some(slotmesh_proto::wire::Support {
+            beneficiary: a.id(),
+            amount: 6,
+        }),
+        6,
+    );
     let (cc, vc) = sealed_bid(c, r, 5, None, 5);
-    for m in [ca, va, cb, vb, cc, vc] { msgs.insert(m); }
+    for m in [ca, va, cb, vb, cc, vc] {
+        msgs.insert(m);
+    }
     let (state, outcome) = resolve_round(&state, &msgs);
     assert_eq!(outcome.coalitions_formed, vec![id]);
-    assert_eq!(outcome.winner, Some(a.id()), "2 + 6 support beats 5 at equal claims");
+    assert_eq!(
+        outcome.winner,
+        Some(a.id()),
+        "2 + 6 support beats 5 at equal claims"
+    );
     assert_eq!(outcome.ranking[0].support, 6);
     // Price 5 (C's bid): A pays its 2, B's support pays the other 3.
     assert_eq!(outcome.price, 5);
-    assert_eq!(state.members[&a.id()].credits, INITIAL_CREDITS - 2 + INCOME_PER_ROUND);
-    assert_eq!(state.members[&b.id()].credits, INITIAL_CREDITS - 3 + INCOME_PER_ROUND);
+    assert_eq!(
+        state.members[&a.id()].credits,
+        INITIAL_CREDITS - 2 + INCOME_PER_ROUND
+    );
+    assert_eq!(
+        state.members[&b.id()].credits,
+        INITIAL_CREDITS - 3 + INCOME_PER_ROUND
+    );
     assert!(state.coalitions.contains_key(&id));
 
     // Next round B bids for itself and gives A nothing: a broken pledge.
@@ -329,10 +428,15 @@ fn coalition_forms_pools_support_and_dissolves_on_a_broken_pledge() {
     let (ca, va) = sealed_bid(a, r, 2, None, 2);
     let (cb, vb) = sealed_bid(b, r, 6, None, 6);
     let (cc, vc) = sealed_bid(c, r, 5, None, 5);
-    for m in [ca, va, cb, vb, cc, vc] { msgs.insert(m); }
+    for m in [ca, va, cb, vb, cc, vc] {
+        msgs.insert(m);
+    }
     let (state, outcome) = resolve_round(&state, &msgs);
     assert!(outcome.offences.contains(&(b.id(), Offence::BrokenPledge)));
-    assert_eq!(outcome.coalitions_dissolved, vec![(id, DissolveReason::PledgeBroken)]);
+    assert_eq!(
+        outcome.coalitions_dissolved,
+        vec![(id, DissolveReason::PledgeBroken)]
+    );
     assert!(state.coalitions.is_empty());
     assert!(state.members.values().all(|m| m.coalition.is_none()));
 }
@@ -343,27 +447,69 @@ fn coalition_expires_and_dissolves_when_a_member_leaves() {
     let mut state = founded(&all);
     let (a, b) = (&all[0], &all[1]);
     let r = state.next_round;
-    let id = CoalitionId { round: r, proposer: a.id() };
-    let proposal = CoalitionProposal { partners: vec![b.id()], terms: String::new(), duration_rounds: 1, pledge: 0 };
+    let id = CoalitionId {
+        round: r,
+        proposer: a.id(),
+    };
+    let proposal = CoalitionProposal {
+        partners: vec![b.id()],
+        terms: String::new(),
+        duration_rounds: 1,
+        pledge: 0,
+    };
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(a, r, Payload::Negotiation(Negotiation { lines: vec![], proposal: Some(proposal.clone()) })));
-    msgs.insert(sign(b, r, Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] })));
+    msgs.insert(sign(
+        a,
+        r,
+        Payload::Negotiation(Negotiation {
+            lines: vec![],
+            proposal: Some(proposal.clone()),
+        }),
+    ));
+    msgs.insert(sign(
+        b,
+        r,
+        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
+    ));
     let (next, outcome) = resolve_round(&state, &msgs);
     assert_eq!(outcome.coalitions_formed, vec![id]);
-    assert_eq!(outcome.coalitions_dissolved, vec![(id, DissolveReason::Expired)]);
+    assert_eq!(
+        outcome.coalitions_dissolved,
+        vec![(id, DissolveReason::Expired)]
+    );
     state = next;
     let r = state.next_round;
-    let id = CoalitionId { round: r, proposer: a.id() };
+    let id = CoalitionId {
+        round: r,
+        proposer: a.id(),
+    };
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(a, r, Payload::Negotiation(Negotiation { lines: vec![], proposal: Some(CoalitionProposal { duration_rounds: 9, ..proposal }) })));
-    msgs.insert(sign(b, r, Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] })));
+    msgs.insert(sign(
+        a,
+        r,
+        Payload::Negotiation(Negotiation {
+            lines: vec![],
+            proposal: Some(CoalitionProposal {
+                duration_rounds: 9,
+                ..proposal
+            }),
+        }),
+    ));
+    msgs.insert(sign(
+        b,
+        r,
+        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
+    ));
     let (next, _) = resolve_round(&state, &msgs);
     state = next;
     let r = state.next_round;
     let mut msgs = RoundMessages::new(r);
     msgs.insert(leave(b, r));
     let (_, outcome) = resolve_round(&state, &msgs);
-    assert_eq!(outcome.coalitions_dissolved, vec![(id, DissolveReason::MemberGone)]);
+    assert_eq!(
+        outcome.coalitions_dissolved,
+        vec![(id, DissolveReason::MemberGone)]
+    );
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! Wire format: round trips, rejection of forged, truncated, oversized and foreign
 //! envelopes with typed errors, and golden hashes that fail loudly on any format change.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
 use proptest::prelude::*;
 use slotmesh_proto::codec::{self, DecodeError};
 use slotmesh_proto::wire::*;
-use slotmesh_proto::{open, AgentId, Digest, Envelope, Limits, OpenError, Payload, SwarmId, VerifyError};
+use slotmesh_proto::{
+    open, AgentId, Digest, Envelope, Limits, OpenError, Payload, SwarmId, VerifyError,
+};
 
 fn limits() -> Limits {
     Limits::default()
@@ -23,42 +27,68 @@ fn arb_text(max_words: usize) -> impl Strategy<Value = String> {
 
 fn arb_payload(sender: AgentId) -> impl Strategy<Value = Payload> {
     prop_oneof![
-        "[A-Za-z0-9 _-]{1,32}".prop_filter("not blank", |s| !s.trim().is_empty())
+        "[A-Za-z0-9 _-]{1,32}"
+            .prop_filter("not blank", |s| !s.trim().is_empty())
             .prop_map(|name| Payload::Join(Join { name })),
         (1u32..=1_000_000).prop_map(|remaining| Payload::Claim(Claim { remaining })),
         (
             prop::collection::vec((prop::option::of(arb_id()), arb_text(50)), 0..=3),
-            prop::option::of((prop::collection::btree_set(arb_id(), 1..5), arb_text(20), 1u16..=64, any::<u64>())),
+            prop::option::of((
+                prop::collection::btree_set(arb_id(), 1..5),
+                arb_text(20),
+                1u16..=64,
+                any::<u64>()
+            )),
         )
             .prop_map(move |(lines, proposal)| Payload::Negotiation(Negotiation {
-                lines: lines.into_iter().map(|(to, text)| NegotiationLine { to, text }).collect(),
+                lines: lines
+                    .into_iter()
+                    .map(|(to, text)| NegotiationLine { to, text })
+                    .collect(),
                 proposal: proposal
-                    .map(|(partners, terms, duration_rounds, pledge)| CoalitionProposal {
-                        partners: partners.into_iter().filter(|p| *p != sender).collect(),
-                        terms,
-                        duration_rounds,
-                        pledge,
-                    })
+                    .map(
+                        |(partners, terms, duration_rounds, pledge)| CoalitionProposal {
+                            partners: partners.into_iter().filter(|p| *p != sender).collect(),
+                            terms,
+                            duration_rounds,
+                            pledge,
+                        }
+                    )
                     .filter(|p| !p.partners.is_empty()),
             })),
         prop::collection::btree_set(arb_id(), 0..5).prop_map(|ids| Payload::CoalitionAcceptance(
             CoalitionAcceptance {
-                accepted: ids.into_iter().map(|proposer| CoalitionId { round: 9, proposer }).collect()
+                accepted: ids
+                    .into_iter()
+                    .map(|proposer| CoalitionId { round: 9, proposer })
+                    .collect()
             }
         )),
-        (any::<[u8; 32]>(), any::<u64>())
-            .prop_map(|(c, deposit)| Payload::Commit(Commit { commitment: Digest(c), deposit })),
-        (0u64..1 << 40, prop::option::of((arb_id(), 0u64..1 << 40)), any::<[u8; 32]>()).prop_map(
-            |(bid, support, nonce)| Payload::Reveal(Reveal {
+        (any::<[u8; 32]>(), any::<u64>()).prop_map(|(c, deposit)| Payload::Commit(Commit {
+            commitment: Digest(c),
+            deposit
+        })),
+        (
+            0u64..1 << 40,
+            prop::option::of((arb_id(), 0u64..1 << 40)),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(bid, support, nonce)| Payload::Reveal(Reveal {
                 bid,
-                support: support.map(|(beneficiary, amount)| Support { beneficiary, amount }),
+                support: support.map(|(beneficiary, amount)| Support {
+                    beneficiary,
+                    amount
+                }),
                 nonce
-            })
-        ),
+            })),
         prop_oneof![Just(LeaveReason::Completed), Just(LeaveReason::Departed)]
             .prop_map(|reason| Payload::Leave(Leave { reason })),
-        (any::<[u8; 32]>(), any::<u32>())
-            .prop_map(|(d, attempt)| Payload::CheckpointVote(CheckpointVote { digest: Digest(d), attempt })),
+        (any::<[u8; 32]>(), any::<u32>()).prop_map(|(d, attempt)| Payload::CheckpointVote(
+            CheckpointVote {
+                digest: Digest(d),
+                attempt
+            }
+        )),
     ]
 }
 
@@ -115,15 +145,28 @@ fn forged_signature_is_rejected() {
     // The attacker re-signs agent 1's body with its own key.
     let forger = agent(2);
     let forged = sign(&forger, 5, Payload::Claim(Claim { remaining: 2 }));
-    let spliced = Envelope { body: honest.envelope().body.clone(), signature: forged.envelope().signature };
+    let spliced = Envelope {
+        body: honest.envelope().body.clone(),
+        signature: forged.envelope().signature,
+    };
     let bytes = codec::encode(&spliced);
-    assert_eq!(open(&bytes, swarm(), &limits()).err(), Some(OpenError::Verify(VerifyError::BadSignature)));
+    assert_eq!(
+        open(&bytes, swarm(), &limits()).err(),
+        Some(OpenError::Verify(VerifyError::BadSignature))
+    );
 }
 
 #[test]
 fn message_for_another_swarm_is_rejected() {
-    let foreign = agent(1).sign(SwarmId::from_name("other"), 1, Payload::Claim(Claim { remaining: 2 }));
-    assert_eq!(open(foreign.bytes(), swarm(), &limits()).err(), Some(OpenError::Verify(VerifyError::WrongSwarm)));
+    let foreign = agent(1).sign(
+        SwarmId::from_name("other"),
+        1,
+        Payload::Claim(Claim { remaining: 2 }),
+    );
+    assert_eq!(
+        open(foreign.bytes(), swarm(), &limits()).err(),
+        Some(OpenError::Verify(VerifyError::WrongSwarm))
+    );
 }
 
 #[test]
@@ -131,33 +174,76 @@ fn oversized_and_trailing_bytes_are_rejected() {
     let sent = sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 }));
     let mut longer = sent.bytes().to_vec();
     longer.push(0);
-    assert!(matches!(open(&longer, swarm(), &limits()), Err(OpenError::Decode(DecodeError::TrailingBytes { extra: 1 }))));
+    assert!(matches!(
+        open(&longer, swarm(), &limits()),
+        Err(OpenError::Decode(DecodeError::TrailingBytes { extra: 1 }))
+    ));
     let huge = vec![0u8; limits().max_message_bytes + 1];
-    assert!(matches!(open(&huge, swarm(), &limits()), Err(OpenError::Decode(DecodeError::TooLarge { .. }))));
+    assert!(matches!(
+        open(&huge, swarm(), &limits()),
+        Err(OpenError::Decode(DecodeError::TooLarge { .. }))
+    ));
 }
 
 #[test]
 fn field_limits_are_enforced_on_receipt() {
     let long_text = vec!["word"; 51].join(" ");
-    let too_wordy = sign(&agent(1), 1, Payload::Negotiation(Negotiation {
-        lines: vec![NegotiationLine { to: None, text: long_text }],
-        proposal: None,
-    }));
-    assert!(matches!(open(too_wordy.bytes(), swarm(), &limits()), Err(OpenError::Decode(DecodeError::OutOfBounds { field: "text words", .. }))));
+    let too_wordy = sign(
+        &agent(1),
+        1,
+        Payload::Negotiation(Negotiation {
+            lines: vec![NegotiationLine {
+                to: None,
+                text: long_text,
+            }],
+            proposal: None,
+        }),
+    );
+    assert!(matches!(
+        open(too_wordy.bytes(), swarm(), &limits()),
+        Err(OpenError::Decode(DecodeError::OutOfBounds {
+            field: "text words",
+            ..
+        }))
+    ));
     let zero_claim = sign(&agent(1), 1, Payload::Claim(Claim { remaining: 0 }));
-    assert!(matches!(open(zero_claim.bytes(), swarm(), &limits()), Err(OpenError::Decode(DecodeError::OutOfBounds { field: "remaining", .. }))));
-    let huge_name = sign(&agent(1), 0, Payload::Join(Join { name: "x".repeat(33) }));
+    assert!(matches!(
+        open(zero_claim.bytes(), swarm(), &limits()),
+        Err(OpenError::Decode(DecodeError::OutOfBounds {
+            field: "remaining",
+            ..
+        }))
+    ));
+    let huge_name = sign(
+        &agent(1),
+        0,
+        Payload::Join(Join {
+            name: "x".repeat(33),
+        }),
+    );
     assert!(open(huge_name.bytes(), swarm(), &limits()).is_err());
 }
 
 #[test]
 fn invalid_public_key_is_rejected() {
     // A body whose sender is not a point on the curve: no signature can verify.
-    let mut message = sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 })).message().clone();
+    let mut message = sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 }))
+        .message()
+        .clone();
     message.sender = AgentId([0xff; 32]);
-    let spliced = Envelope { body: codec::encode(&message), signature: sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 })).envelope().signature };
+    let spliced = Envelope {
+        body: codec::encode(&message),
+        signature: sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 }))
+            .envelope()
+            .signature,
+    };
     let result = open(&codec::encode(&spliced), swarm(), &limits());
-    assert!(matches!(result, Err(OpenError::Verify(VerifyError::BadKey | VerifyError::BadSignature))));
+    assert!(matches!(
+        result,
+        Err(OpenError::Verify(
+            VerifyError::BadKey | VerifyError::BadSignature
+        ))
+    ));
 }
 
 /// Golden hashes of one envelope per payload kind. A change here is a wire-format change:
@@ -169,19 +255,70 @@ fn golden_envelopes() {
     let cases: Vec<(&str, Payload)> = vec![
         ("join", Payload::Join(Join { name: "A".into() })),
         ("claim", Payload::Claim(Claim { remaining: 5 })),
-        ("negotiation", Payload::Negotiation(Negotiation {
-            lines: vec![NegotiationLine { to: Some(b.id()), text: "let us ally".into() }],
-            proposal: Some(CoalitionProposal { partners: vec![b.id()], terms: "back the shorter job".into(), duration_rounds: 3, pledge: 5 }),
-        })),
-        ("acceptance", Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![CoalitionId { round: 7, proposer: b.id() }] })),
-        ("commit", Payload::Commit(Commit { commitment: Digest([3; 32]), deposit: 40 })),
-        ("reveal", Payload::Reveal(Reveal { bid: 30, support: Some(Support { beneficiary: b.id(), amount: 10 }), nonce: [9; 32] })),
-        ("leave", Payload::Leave(Leave { reason: LeaveReason::Completed })),
-        ("vote", Payload::CheckpointVote(CheckpointVote { digest: Digest([4; 32]), attempt: 0 })),
+        (
+            "negotiation",
+            Payload::Negotiation(Negotiation {
+                lines: vec![NegotiationLine {
+                    to: Some(b.id()),
+                    text: "let us ally".into(),
+                }],
+                proposal: Some(CoalitionProposal {
+                    partners: vec![b.id()],
+                    terms: "back the shorter job".into(),
+                    duration_rounds: 3,
+                    pledge: 5,
+                }),
+            }),
+        ),
+        (
+            "acceptance",
+            Payload::CoalitionAcceptance(CoalitionAcceptance {
+                accepted: vec![CoalitionId {
+                    round: 7,
+                    proposer: b.id(),
+                }],
+            }),
+        ),
+        (
+            "commit",
+            Payload::Commit(Commit {
+                commitment: Digest([3; 32]),
+                deposit: 40,
+            }),
+        ),
+        (
+            "reveal",
+            Payload::Reveal(Reveal {
+                bid: 30,
+                support: Some(Support {
+                    beneficiary: b.id(),
+                    amount: 10,
+                }),
+                nonce: [9; 32],
+            }),
+        ),
+        (
+            "leave",
+            Payload::Leave(Leave {
+                reason: LeaveReason::Completed,
+            }),
+        ),
+        (
+            "vote",
+            Payload::CheckpointVote(CheckpointVote {
+                digest: Digest([4; 32]),
+                attempt: 0,
+            }),
+        ),
     ];
     let got: Vec<(&str, String)> = cases
         .into_iter()
-        .map(|(name, payload)| (name, Digest::of(b"golden", &[sign(&a, 7, payload).bytes()]).to_hex()[..16].to_string()))
+        .map(|(name, payload)| {
+            (
+                name,
+                Digest::of(b"golden", &[sign(&a, 7, payload).bytes()]).to_hex()[..16].to_string(),
+            )
+        })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
         ("join", "8996c962b7446a5a"),

@@ -29,7 +29,13 @@ pub fn claim(who: &Identity, round: u64, remaining: u32) -> SignedMessage {
 }
 
 pub fn leave(who: &Identity, round: u64) -> SignedMessage {
-    sign(who, round, Payload::Leave(Leave { reason: LeaveReason::Completed }))
+    sign(
+        who,
+        round,
+        Payload::Leave(Leave {
+            reason: LeaveReason::Completed,
+        }),
+    )
 }
 
 /// A commit and its matching reveal.
@@ -41,9 +47,19 @@ pub fn sealed_bid(
     deposit: u64,
 ) -> (SignedMessage, SignedMessage) {
     let nonce = [round as u8 ^ 0x5a; 32];
-    let commit = Commit { commitment: commitment(round, who.id(), bid, support, nonce), deposit };
-    let reveal = Reveal { bid, support, nonce };
-    (sign(who, round, Payload::Commit(commit)), sign(who, round, Payload::Reveal(reveal)))
+    let commit = Commit {
+        commitment: commitment(round, who.id(), bid, support, nonce),
+        deposit,
+    };
+    let reveal = Reveal {
+        bid,
+        support,
+        nonce,
+    };
+    (
+        sign(who, round, Payload::Commit(commit)),
+        sign(who, round, Payload::Reveal(reveal)),
+    )
 }
 
 /// Genesis plus a round 0 in which all `agents` join.
