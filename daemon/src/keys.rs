@@ -1,0 +1,49 @@
+//! Agent identity keys on disk: 64 hex digits of the ed25519 secret and a newline, mode 0600.
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+use slotmesh_proto::Identity;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+/// Generates a new identity and writes it to `path`, which must not exist yet.
+pub fn generate(path: &Path) -> Result<Identity> {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let identity = Identity::from_secret(secret);
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create key file {}", path.display()))?;
+    writeln!(file, "{}", hex::encode(secret))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write key file {}", path.display()))?;
+    Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_key_is_the_identity_printed_and_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("slotmesh-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("identity.key");
+        let _ = std::fs::remove_file(&path);
+        let made = generate(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let secret: [u8; 32] = hex::decode(text.trim()).unwrap().try_into().unwrap();
+        assert_eq!(Identity::from_secret(secret).id(), made.id());
+        assert!(
+            generate(&path).is_err(),
+            "an existing key is never overwritten"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
