@@ -2,6 +2,7 @@
 
 mod cli;
 mod keys;
+mod sim_command;
 
 use anyhow::{bail, Result};
 use clap::Parser;
@@ -41,7 +42,8 @@ fn run(command: Command) -> Result<()> {
         Command::Daemon | Command::Swarm | Command::Status | Command::Verify => {
             bail!("this command needs the networked daemon, which is not in this version yet")
         }
-        Command::Sim | Command::Report => {
+        Command::Sim(args) => sim_command::run(&args),
+        Command::Report => {
             bail!("this command is not in this version yet")
         }
     }

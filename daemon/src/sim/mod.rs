@@ -1,0 +1,771 @@
+//! `slotmesh sim`: many agents in one process, each its own replica of the `proto` round
+//! engine, over a seeded simulated network with delays, loss, crashes, a partition and
+//! byzantine agents. Invariants are checked on every final round; the run ends with the
+//! measures of SPEC §7.
+//!
+//! The same seed gives the same run, byte for byte: every random choice comes from ChaCha
+//! streams derived from the seed (one for the network, one per agent), and the engine and
+//! strategies are deterministic.
+
+pub mod measures;
+pub mod network;
+pub mod summary;
+
+use crate::strategy::heuristic::{Heuristic, Personality};
+use crate::strategy::{Decision, DecisionKind, Job, Strategy, View};
+use network::{Event, Faults, Network};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use slotmesh_proto::engine::Finalized;
+use slotmesh_proto::wire::{Commit, LeaveReason, Limits, Payload};
+use slotmesh_proto::{
+    AgentId, Digest, Engine, EngineConfig, FinalRound, Identity, LedgerState, MemberStatus, Output,
+    Phase, SignedMessage, SwarmId,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Injected byzantine behaviour, carried out by the simulated network layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Byzantine {
+    /// Sends a second, different commit to half of its peers.
+    Equivocator,
+    /// Commits but never reveals.
+    Withholder,
+}
+
+/// One simulated agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSpec {
+    /// Display name.
+    pub name: String,
+    /// True burst, slots.
+    pub burst: u32,
+    /// Personality.
+    pub personality: Personality,
+    /// Bias in [0, 1].
+    pub bias: f64,
+    /// Simulated ms at which it starts (0: a founder).
+    pub arrival_ms: u64,
+    /// Injected misbehaviour.
+    pub byzantine: Option<Byzantine>,
+    /// The round (of its own replica) at which it crashes.
+    pub crash_at_round: Option<u64>,
+}
+
+/// A whole simulation.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The agents.
+    pub agents: Vec<AgentSpec>,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Network faults.
+    pub faults: Faults,
+    /// `(first final round, rounds)`: a third of the agents is cut off meanwhile.
+    pub partition: Option<(u64, u64)>,
+    /// Phase timeout of every engine, simulated ms.
+    pub phase_timeout_ms: u64,
+    /// Upper bound on processed events (a safety net, reported as a progress violation).
+    pub max_events: u64,
+}
+
+impl SimConfig {
+    /// The seeds' three agents: A burst 5 aggressive 0.7, B burst 5 cooperative 0.1,
+    /// C burst 3 strategic 0.4.
+    pub fn seed_preset(seed: u64) -> SimConfig {
+        let agent = |name: &str, burst, personality, bias| AgentSpec {
+            name: name.into(),
+            burst,
+            personality,
+            bias,
+            arrival_ms: 0,
+            byzantine: None,
+            crash_at_round: None,
+        };
+        SimConfig {
+            agents: vec![
+                agent("A", 5, Personality::Aggressive, 0.7),
+                agent("B", 5, Personality::Cooperative, 0.1),
+                agent("C", 3, Personality::Strategic, 0.4),
+            ],
+            seed,
+            faults: Faults {
+                loss_permille: 0,
+                max_delay_ms: 10,
+            },
+            partition: None,
+            phase_timeout_ms: 200,
+            max_events: 50_000_000,
+        }
+    }
+}
+
+/// What happened to one agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentResult {
+    /// Display name.
+    pub name: String,
+    /// Agent id (hex).
+    pub id: String,
+    /// True burst.
+    pub burst: u32,
+    /// Personality.
+    pub personality: Personality,
+    /// Bias.
+    pub bias: f64,
+    /// Whether any of its claims differed from the truth.
+    pub lied: bool,
+    /// Final status in the agreed ledger (`None`: never admitted).
+    pub status: Option<String>,
+    /// Round it became a member.
+    pub arrival_round: Option<u64>,
+    /// Round after its last slot, when it completed.
+    pub completion_round: Option<u64>,
+    /// Completion − arrival.
+    pub turnaround: Option<u64>,
+    /// Turnaround − burst.
+    pub waiting: Option<u64>,
+    /// Final public trust, ppm.
+    pub trust: u32,
+    /// Proven lies.
+    pub lies_caught: u32,
+    /// All proven offences.
+    pub offences: u32,
+    /// Final credits.
+    pub credits: u64,
+    /// Rounds it won.
+    pub slots: Vec<u64>,
+}
+
+/// The measures of one run (SPEC §7), printed as the last JSON line with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).
+    pub turnaround_ratio: Option<f64>,
+    /// Mean relative change of a sampled agent's turnaround when it lies (filled by
+    /// [`lying_gain`]).
+    pub lying_gain: Option<f64>,
+    /// ROC AUC of final trust separating truthful agents from liars.
+    pub trust_auc: Option<f64>,
+    /// Fraction of live replicas whose final digest equals the majority's.
+    pub agreement: f64,
+    /// Broken invariants.
+    pub invariant_violations: u64,
+    /// Rounds finalized.
+    pub rounds: u64,
+    /// Slots awarded per wall-clock second.
+    pub slots_per_sec: f64,
+    /// Wall-clock time of the run, ms.
+    pub wall_ms: u64,
+    /// Peak resident memory of the process, KiB.
+    pub peak_rss_kib: u64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// LLM fallbacks to the heuristic.
+    pub llm_fallbacks: u64,
+    /// Agents.
+    pub agents: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Coalitions formed.
+    pub coalitions_formed: u64,
+    /// Simulated time, ms.
+    pub simulated_ms: u64,
+    /// Hash of every message and certificate, in order (same seed, same hash).
+    pub transcript: String,
+    /// Descriptions of the first violations.
+    pub violations: Vec<String>,
+    /// Per agent.
+    pub per_agent: Vec<AgentResult>,
+}
+
+struct Agent {
+    spec: AgentSpec,
+    identity: Identity,
+    engine: Option<Engine>,
+    strategy: Box<dyn Strategy>,
+    rng: ChaCha8Rng,
+    remaining: u32,
+    lied: bool,
+    crashed: bool,
+    done: bool,
+    finals: BTreeMap<u64, Digest>,
+}
+
+/// Progress must be made within this many phase timeouts while the swarm is connected.
+const PROGRESS_TIMEOUTS: u64 = 60;
+const MAX_VIOLATIONS_LISTED: usize = 20;
+
+struct Sim {
+    agents: Vec<Agent>,
+    net: Network,
+    swarm: SwarmId,
+    config: SimConfig,
+    founders: usize,
+    /// The first record of each final round (served to replicas that fetch).
+    archive: BTreeMap<u64, FinalRound>,
+    /// Agreed digest and winner of each final round.
+    agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
+    gone: BTreeMap<AgentId, u64>,
+    last_state: Option<LedgerState>,
+    violations: Vec<String>,
+    violation_count: u64,
+    transcript: sha2_like::Transcript,
+    last_progress_ms: u64,
+    coalitions_formed: u64,
+}
+
+mod sha2_like {
+    //! A running hash of the transcript, via proto's domain-separated digest.
+    use slotmesh_proto::Digest;
+
+    #[derive(Default)]
+    pub(super) struct Transcript(Digest);
+
+    impl Transcript {
+        pub(super) fn absorb(&mut self, bytes: &[u8]) {
+            self.0 = Digest::of(b"slotmesh/sim-transcript/v1", &[&self.0 .0, bytes]);
+        }
+        pub(super) fn hex(&self) -> String {
+            self.0.to_hex()
+        }
+    }
+}
+
+/// Runs one simulation. `progress` is called with (final rounds, agents done) now and then.
+pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimReport {
+    let started = std::time::Instant::now();
+    let mut seeder = ChaCha8Rng::seed_from_u64(config.seed);
+    let net = Network::new(ChaCha8Rng::seed_from_u64(seeder.next_u64()), config.faults);
+    let swarm = SwarmId::from_name(&format!("sim-{}", config.seed));
+    let agents: Vec<Agent> = config
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut secret = [0u8; 32];
+            seeder.fill_bytes(&mut secret);
+            let agent_seed = seeder.next_u64();
+            // Each agent's strategy seed depends only on the run seed and its index, so a
+            // counterfactual that changes one agent's bias leaves the others' choices alone.
+            let strategy_seed = config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            Agent {
+                identity: Identity::from_secret(secret),
+                engine: None,
+                strategy: Box::new(Heuristic::new(spec.personality, spec.bias, strategy_seed)),
+                rng: ChaCha8Rng::seed_from_u64(agent_seed),
+                remaining: spec.burst,
+                lied: false,
+                crashed: false,
+                done: false,
+                finals: BTreeMap::new(),
+                spec: spec.clone(),
+            }
+        })
+        .collect();
+    let founders = config.agents.iter().filter(|a| a.arrival_ms == 0).count();
+    let mut sim = Sim {
+        agents,
+        net,
+        swarm,
+        config: config.clone(),
+        founders,
+        archive: BTreeMap::new(),
+        agreed: BTreeMap::new(),
+        gone: BTreeMap::new(),
+        last_state: None,
+        violations: Vec::new(),
+        violation_count: 0,
+        transcript: Default::default(),
+        last_progress_ms: 0,
+        coalitions_formed: 0,
+    };
+    for (i, spec) in config.agents.iter().enumerate() {
+        sim.net
+            .schedule(spec.arrival_ms, Event::Arrive { agent: i });
+    }
+    sim.event_loop(&mut progress);
+    sim.report(started.elapsed())
+}
+
+impl Sim {
+    fn event_loop(&mut self, progress: &mut impl FnMut(u64, usize)) {
+        let mut processed: u64 = 0;
+        let stall_limit = PROGRESS_TIMEOUTS * self.config.phase_timeout_ms.max(1);
+        while let Some(event) = self.net.next_event() {
+            processed += 1;
+            if processed > self.config.max_events {
+                self.violation(format!("no end after {} events", self.config.max_events));
+                break;
+            }
+            let agent = match event {
+                Event::Arrive { agent } => {
+                    self.arrive(agent);
+                    agent
+                }
+                Event::Deliver { to, message } => {
+                    let now = self.net.now();
+                    let Some(engine) = self.live_engine(to) else {
+                        continue;
+                    };
+                    engine.handle_message(message, now);
+                    to
+                }
+                Event::Timer {
+                    agent,
+                    round,
+                    phase,
+                } => {
+                    let now = self.net.now();
+                    let Some(engine) = self.live_engine(agent) else {
+                        continue;
+                    };
+                    engine.handle_timeout(round, phase, now);
+                    agent
+                }
+            };
+            self.drain(agent);
+            if self.all_finished() {
+                break;
+            }
+            let now = self.net.now();
+            if !self.net.partitioned() && now.saturating_sub(self.last_progress_ms) > stall_limit {
+                let round = self.agreed.keys().next_back().copied().unwrap_or(0);
+                self.violation(format!(
+                    "no final round for {stall_limit} ms after round {round}"
+                ));
+                break;
+            }
+            if processed % 65_536 == 0 {
+                progress(
+                    self.agreed.len() as u64,
+                    self.agents.iter().filter(|a| a.done).count(),
+                );
+            }
+        }
+    }
+
+    fn live_engine(&mut self, i: usize) -> Option<&mut Engine> {
+        let agent = &mut self.agents[i];
+        if agent.crashed || agent.done {
+            return None;
+        }
+        agent.engine.as_mut()
+    }
+
+    fn all_finished(&self) -> bool {
+        self.agents.iter().all(|a| a.done || a.crashed)
+    }
+
+    fn violation(&mut self, what: String) {
+        self.violation_count += 1;
+        if self.violations.len() < MAX_VIOLATIONS_LISTED {
+            self.violations.push(what);
+        }
+    }
+
+    fn arrive(&mut self, i: usize) {
+        let config = EngineConfig {
+            swarm: self.swarm,
+            name: self.agents[i].spec.name.clone(),
+            limits: Limits::default(),
+            phase_timeout_ms: self.config.phase_timeout_ms,
+            min_members: self.founders.max(1),
+            expected_members: self.founders.max(1),
+        };
+        let engine = Engine::new(
+            self.agents[i].identity.clone(),
+            config,
+            LedgerState::genesis(self.swarm),
+            self.net.now(),
+        );
+        self.agents[i].engine = Some(engine);
+    }
+
+    fn peers(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.agents.len()).filter(|j| {
+            let a = &self.agents[*j];
+            a.engine.is_some() && !a.crashed && !a.done
+        })
+    }
+
+    fn broadcast(&mut self, from: usize, message: &SignedMessage) {
+        let to: Vec<usize> = self.peers().collect();
+        self.net.broadcast(from, to.into_iter(), message);
+    }
+
+    fn drain(&mut self, i: usize) {
+        loop {
+            let Some(output) = self.agents[i].engine.as_mut().and_then(Engine::poll_output) else {
+                return;
+            };
+            let now = self.net.now();
+            match output {
+                Output::Send(message) => self.send(i, message),
+                Output::ScheduleTimeout { round, phase, at } => self.net.schedule(
+                    at,
+                    Event::Timer {
+                        agent: i,
+                        round,
+                        phase,
+                    },
+                ),
+                Output::Decide { phase, .. } => self.decide(i, phase),
+                Output::Final(finalized) => self.finalized(i, *finalized),
+                Output::FetchRound { round } => {
+                    if let Some(record) = self.archive.get(&round).cloned() {
+                        if let Some(engine) = self.agents[i].engine.as_mut() {
+                            let _ = engine.handle_final_round(&record, now);
+                        }
+                    }
+                }
+                Output::ShareRound { round } => {
+                    let held: Vec<SignedMessage> = self.agents[i]
+                        .engine
+                        .as_ref()
+                        .and_then(|e| e.messages(round))
+                        .map(|m| m.iter().cloned().collect())
+                        .unwrap_or_default();
+                    for message in held {
+                        let own_withheld = message.sender() == self.agents[i].identity.id()
+                            && self.agents[i].spec.byzantine == Some(Byzantine::Withholder)
+                            && matches!(message.payload(), Payload::Reveal(_));
+                        if !own_withheld {
+                            self.broadcast(i, &message);
+                        }
+                    }
+                }
+                Output::Resolved { .. } => {}
+            }
+            if let Some(crash_round) = self.agents[i].spec.crash_at_round {
+                let round = self.agents[i].engine.as_ref().map_or(0, Engine::round);
+                if round >= crash_round && !self.agents[i].crashed {
+                    self.agents[i].crashed = true;
+                    self.agents[i].engine = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, i: usize, message: SignedMessage) {
+        self.transcript.absorb(&message.id().0);
+        let byzantine = self.agents[i].spec.byzantine;
+        match (byzantine, message.payload()) {
+            (Some(Byzantine::Withholder), Payload::Reveal(_)) => {}
+            (Some(Byzantine::Equivocator), Payload::Commit(commit)) => {
+                // A second commit for the same round, to every other peer.
+                let mut other = commit.commitment.0;
+                other[0] ^= 0xff;
+                let twin = self.agents[i].identity.sign(
+                    self.swarm,
+                    message.round(),
+                    Payload::Commit(Commit {
+                        commitment: Digest(other),
+                        deposit: commit.deposit,
+                    }),
+                );
+                let to: Vec<usize> = self.peers().collect();
+                let (odd, even): (Vec<usize>, Vec<usize>) =
+                    to.into_iter().partition(|j| j % 2 == 1);
+                self.net.broadcast(i, even.into_iter(), &message);
+                self.net.broadcast(i, odd.into_iter(), &twin);
+            }
+            _ => self.broadcast(i, &message),
+        }
+    }
+
+    fn decide(&mut self, i: usize, phase: Phase) {
+        let now = self.net.now();
+        let agent = &mut self.agents[i];
+        let Some(engine) = agent.engine.as_mut() else {
+            return;
+        };
+        if phase == Phase::Announce && agent.remaining == 0 {
+            let _ = engine.leave(LeaveReason::Completed, now);
+            return;
+        }
+        let kind = match phase {
+            Phase::Announce => DecisionKind::Claim,
+            Phase::Negotiate => DecisionKind::Negotiate,
+            Phase::Coalition => DecisionKind::Coalition,
+            Phase::Commit => DecisionKind::Bid,
+            _ => return,
+        };
+        let proposals = engine.proposals();
+        let round = engine.round();
+        let decision = {
+            let view = View {
+                me: agent.identity.id(),
+                round,
+                job: Job {
+                    burst: agent.spec.burst,
+                    remaining: agent.remaining,
+                },
+                state: engine.state(),
+                messages: engine.messages(round),
+                proposals: &proposals,
+            };
+            agent.strategy.decide(kind, &view)
+        };
+        let result = match decision {
+            Decision::Claim(claim) => {
+                agent.lied |= claim != agent.remaining;
+                engine.claim(claim, now)
+            }
+            Decision::Negotiate { lines, proposal } => engine.negotiate(lines, proposal, now),
+            Decision::Accept(ids) => engine.accept(ids, now),
+            Decision::Bid {
+                bid,
+                support,
+                deposit,
+            } => {
+                let mut nonce = [0u8; 32];
+                agent.rng.fill(&mut nonce);
+                engine.bid(bid, support, deposit, nonce, now)
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(agent = %agent.spec.name, %error, "decision refused");
+        }
+    }
+
+    fn finalized(&mut self, i: usize, finalized: Finalized) {
+        let round = finalized.record.round;
+        let digest = finalized.record.certificate.digest;
+        let winner = finalized.outcome.winner;
+        let me = self.agents[i].identity.id();
+        self.transcript.absorb(&digest.0);
+        self.agents[i].finals.insert(round, digest);
+        match self.agreed.get(&round) {
+            Some((agreed, _)) if *agreed != digest => {
+                let name = self.agents[i].spec.name.clone();
+                self.violation(format!(
+                    "round {round}: {name} finalized {digest}, others {agreed}"
+                ));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(w) = winner {
+                    if let Some(left) = self.gone.get(&w) {
+                        self.violation(format!(
+                            "round {round}: ghost {w} won after leaving in round {left}"
+                        ));
+                    }
+                }
+                for (id, _) in &finalized.outcome.left {
+                    self.gone.insert(*id, round);
+                }
+                for id in &finalized.outcome.failed {
+                    self.gone.insert(*id, round);
+                }
+                self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
+                self.agreed.insert(round, (digest, winner));
+                self.archive.insert(round, finalized.record.clone());
+                self.last_progress_ms = self.net.now();
+                self.update_partition();
+            }
+        }
+        if self.agreed.keys().next_back() == Some(&round) {
+            self.last_state = Some(finalized.state.clone());
+        }
+        let agent = &mut self.agents[i];
+        if winner == Some(me) {
+            agent.remaining = agent.remaining.saturating_sub(1);
+        }
+        agent.strategy.observe(me, &finalized);
+        let status = finalized.state.members.get(&me).map(|m| m.status);
+        if matches!(
+            status,
+            Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
+        ) {
+            agent.done = true;
+            agent.engine = None;
+        }
+    }
+
+    fn update_partition(&mut self) {
+        let Some((start, rounds)) = self.config.partition else {
+            return;
+        };
+        let latest = self.agreed.keys().next_back().copied().unwrap_or(0);
+        let active = latest >= start && latest < start + rounds;
+        if active && !self.net.partitioned() {
+            let cut = (0..self.agents.len()).map(|j| j % 3 == 2).collect();
+            self.net.set_partition(Some(cut));
+        } else if !active && self.net.partitioned() {
+            self.net.set_partition(None);
+        }
+    }
+
+    fn report(self, wall: std::time::Duration) -> SimReport {
+        let state = self
+            .last_state
+            .clone()
+            .unwrap_or_else(|| LedgerState::genesis(self.swarm));
+        let mut slots: BTreeMap<AgentId, Vec<u64>> = BTreeMap::new();
+        for (round, (_, winner)) in &self.agreed {
+            if let Some(w) = winner {
+                slots.entry(*w).or_default().push(*round);
+            }
+        }
+        let per_agent: Vec<AgentResult> = self
+            .agents
+            .iter()
+            .map(|agent| {
+                let id = agent.identity.id();
+                let record = state.members.get(&id);
+                let won = slots.get(&id).cloned().unwrap_or_default();
+                let completed = record.is_some_and(|m| m.status == MemberStatus::Completed);
+                let arrival = record.map(|m| m.joined_round);
+                let completion = if completed {
+                    won.last().map(|r| r + 1)
+                } else {
+                    None
+                };
+                let turnaround = completion.zip(arrival).map(|(c, a)| c.saturating_sub(a));
+                AgentResult {
+                    name: agent.spec.name.clone(),
+                    id: id.to_hex(),
+                    burst: agent.spec.burst,
+                    personality: agent.spec.personality,
+                    bias: agent.spec.bias,
+                    lied: agent.lied,
+                    status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
+                    arrival_round: arrival,
+                    completion_round: completion,
+                    turnaround,
+                    waiting: turnaround.map(|t| t.saturating_sub(u64::from(agent.spec.burst))),
+                    trust: record.map_or(0, |m| m.trust),
+                    lies_caught: record.map_or(0, |m| m.offences.lies),
+                    offences: record.map_or(0, |m| m.offences.total()),
+                    credits: record.map_or(0, |m| m.credits),
+                    slots: won,
+                }
+            })
+            .collect();
+        let completed: Vec<&AgentResult> = per_agent
+            .iter()
+            .filter(|a| a.turnaround.is_some())
+            .collect();
+        let turnaround_ratio = if completed.is_empty() {
+            None
+        } else {
+            let jobs: Vec<(u64, u32)> = completed
+                .iter()
+                .filter_map(|a| a.arrival_round.map(|r| (r, a.burst)))
+                .collect();
+            let optimal = measures::srpt_mean_turnaround(&jobs);
+            let mean = completed.iter().filter_map(|a| a.turnaround).sum::<u64>() as f64
+                / completed.len() as f64;
+            (optimal > 0.0).then(|| mean / optimal)
+        };
+        let admitted = per_agent.iter().filter(|a| a.status.is_some());
+        let (liars, truthful): (Vec<&AgentResult>, Vec<&AgentResult>) =
+            admitted.partition(|a| a.lied);
+        let trust_auc = measures::roc_auc(
+            &truthful
+                .iter()
+                .map(|a| u64::from(a.trust))
+                .collect::<Vec<_>>(),
+            &liars.iter().map(|a| u64::from(a.trust)).collect::<Vec<_>>(),
+        );
+        let agreement = self.agreement();
+        let rounds = self.agreed.keys().next_back().map_or(0, |r| r + 1);
+        let slots_awarded = self.agreed.values().filter(|(_, w)| w.is_some()).count() as f64;
+        let wall_secs = wall.as_secs_f64().max(1e-9);
+        SimReport {
+            turnaround_ratio,
+            lying_gain: None,
+            trust_auc,
+            agreement,
+            invariant_violations: self.violation_count,
+            rounds,
+            slots_per_sec: slots_awarded / wall_secs,
+            wall_ms: wall.as_millis() as u64,
+            peak_rss_kib: measures::peak_rss_kib(),
+            llm_calls: 0,
+            llm_fallbacks: 0,
+            agents: self.agents.len(),
+            seed: self.config.seed,
+            coalitions_formed: self.coalitions_formed,
+            simulated_ms: self.net.now(),
+            transcript: self.transcript.hex(),
+            violations: self.violations.clone(),
+            per_agent,
+        }
+    }
+
+    /// Among replicas that did not crash: the fraction whose digest at the last round they
+    /// all finalized equals the majority's.
+    fn agreement(&self) -> f64 {
+        let live: Vec<&Agent> = self
+            .agents
+            .iter()
+            .filter(|a| !a.crashed && !a.finals.is_empty())
+            .collect();
+        let Some(common) = live
+            .iter()
+            .filter_map(|a| a.finals.keys().next_back().copied())
+            .min()
+        else {
+            return 1.0;
+        };
+        let mut counts: BTreeMap<Digest, usize> = BTreeMap::new();
+        for agent in &live {
+            if let Some(d) = agent.finals.get(&common) {
+                *counts.entry(*d).or_default() += 1;
+            }
+        }
+        let majority = counts.values().max().copied().unwrap_or(0);
+        majority as f64 / live.len() as f64
+    }
+}
+
+/// Agents in `set`, for reruns.
+fn with_bias(config: &SimConfig, agent: usize, bias: f64) -> SimConfig {
+    let mut config = config.clone();
+    config.agents[agent].bias = bias;
+    config
+}
+
+/// Bias given to a sampled agent in the lying counterfactual when it is truthful.
+pub const COUNTERFACTUAL_BIAS: f64 = 0.7;
+
+/// Counterfactual `lying_gain`: for `samples` agents (chosen from the seed), runs the same
+/// seed with only that agent truthful (bias 0) and lying (its bias, or 0.7 if it has none),
+/// and averages the relative change of its turnaround when it lies. Agents that do not
+/// complete in both runs are skipped. `None` if no sample completed.
+pub fn lying_gain(config: &SimConfig, samples: usize) -> Option<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x1a2b_3c4d);
+    let eligible: Vec<usize> = (0..config.agents.len())
+        .filter(|i| {
+            config.agents[*i].byzantine.is_none() && config.agents[*i].crash_at_round.is_none()
+        })
+        .collect();
+    let mut chosen: BTreeSet<usize> = BTreeSet::new();
+    while chosen.len() < samples.min(eligible.len()) {
+        chosen.insert(eligible[rng.gen_range(0..eligible.len())]);
+    }
+    let mut changes = Vec::new();
+    for i in chosen {
+        let lie_bias = if config.agents[i].bias > 0.0 {
+            config.agents[i].bias
+        } else {
+            COUNTERFACTUAL_BIAS
+        };
+        let honest = run(&with_bias(config, i, 0.0), |_, _| {});
+        let lying = run(&with_bias(config, i, lie_bias), |_, _| {});
+        let (Some(t_honest), Some(t_lying)) = (
+            honest.per_agent[i].turnaround,
+            lying.per_agent[i].turnaround,
+        ) else {
+            continue;
+        };
+        if lying.per_agent[i].lied && t_honest > 0 {
+            changes.push((t_lying as f64 - t_honest as f64) / t_honest as f64);
+        }
+    }
+    (!changes.is_empty()).then(|| changes.iter().sum::<f64>() / changes.len() as f64)
+}

@@ -1,0 +1,145 @@
+//! The simulated network: a seeded event queue of deliveries and timers on a fake clock,
+//! with per-message delay, loss, and a partition that cuts the swarm in two for a while.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use slotmesh_proto::{Phase, SignedMessage};
+use std::collections::BTreeMap;
+
+/// Something that happens at a simulated instant.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A message reaches an agent.
+    Deliver {
+        /// Receiving agent index.
+        to: usize,
+        /// The message.
+        message: SignedMessage,
+    },
+    /// An engine timer fires.
+    Timer {
+        /// Agent index.
+        agent: usize,
+        /// Round of the timer.
+        round: u64,
+        /// Phase of the timer.
+        phase: Phase,
+    },
+    /// An agent arrives (starts its replica).
+    Arrive {
+        /// Agent index.
+        agent: usize,
+    },
+}
+
+/// Network faults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Probability a delivery is lost, per mille.
+    pub loss_permille: u32,
+    /// Largest one-way delay, ms (delays are uniform in 1..=max).
+    pub max_delay_ms: u64,
+}
+
+/// The event queue and the network's random choices.
+#[derive(Debug)]
+pub struct Network {
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    rng: ChaCha8Rng,
+    faults: Faults,
+    /// Agents on the minority side while a partition is in force.
+    cut_off: Option<Vec<bool>>,
+    /// Deliveries sent, lost, and cut by the partition.
+    pub stats: NetworkStats,
+}
+
+/// Counters of what the network did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetworkStats {
+    /// Deliveries scheduled.
+    pub delivered: u64,
+    /// Deliveries lost at random.
+    pub lost: u64,
+    /// Deliveries dropped by the partition.
+    pub partitioned: u64,
+}
+
+impl Network {
+    /// An empty network at time 0.
+    pub fn new(rng: ChaCha8Rng, faults: Faults) -> Network {
+        Network {
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            rng,
+            faults,
+            cut_off: None,
+            stats: NetworkStats::default(),
+        }
+    }
+
+    /// The simulated time, ms.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Schedules `event` at `at`.
+    pub fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((at.max(self.now), self.seq), event);
+    }
+
+    /// Sends `message` from `from` to each agent in `to`, subject to loss, delay and partition.
+    pub fn broadcast(
+        &mut self,
+        from: usize,
+        to: impl Iterator<Item = usize>,
+        message: &SignedMessage,
+    ) {
+        for receiver in to {
+            if receiver == from {
+                continue;
+            }
+            if let Some(cut) = &self.cut_off {
+                if cut.get(from) != cut.get(receiver) {
+                    self.stats.partitioned += 1;
+                    continue;
+                }
+            }
+            if self.faults.loss_permille > 0
+                && self.rng.gen_range(0..1000) < self.faults.loss_permille
+            {
+                self.stats.lost += 1;
+                continue;
+            }
+            let delay = self.rng.gen_range(1..=self.faults.max_delay_ms.max(1));
+            self.stats.delivered += 1;
+            self.schedule(
+                self.now + delay,
+                Event::Deliver {
+                    to: receiver,
+                    message: message.clone(),
+                },
+            );
+        }
+    }
+
+    /// Cuts the agents marked `true` off from the others, or heals with `None`.
+    pub fn set_partition(&mut self, cut_off: Option<Vec<bool>>) {
+        self.cut_off = cut_off;
+    }
+
+    /// Whether a partition is in force.
+    pub fn partitioned(&self) -> bool {
+        self.cut_off.is_some()
+    }
+
+    /// The next event, advancing the clock.
+    pub fn next_event(&mut self) -> Option<Event> {
+        let ((at, _), event) = self.queue.pop_first()?;
+        self.now = self.now.max(at);
+        Some(event)
+    }
+}

@@ -1,0 +1,80 @@
+//! `slotmesh sim`: turns the command line into a simulation, shows progress on a terminal,
+//! and prints the summary or the JSON measures.
+
+use crate::cli::{Preset, SimArgs, StrategyKind};
+use anyhow::{bail, Result};
+use slotmesh::sim::network::Faults;
+use slotmesh::sim::summary::{population, render, Population};
+use slotmesh::sim::{self, SimConfig};
+use std::io::IsTerminal;
+
+pub fn run(args: &SimArgs) -> Result<()> {
+    if args.strategy == StrategyKind::Llm {
+        bail!("--strategy llm is not in this version yet; use --strategy heuristic");
+    }
+    if !(0.0..1.0).contains(&args.loss) {
+        bail!("--loss must be in [0, 1), got {}", args.loss);
+    }
+    if !(0.0..=1.0).contains(&args.liars) {
+        bail!("--liars must be in [0, 1], got {}", args.liars);
+    }
+    if args.agents == 0 {
+        bail!("--agents must be at least 1");
+    }
+    let mut config = match args.preset {
+        Some(Preset::Seed) => SimConfig::seed_preset(args.seed),
+        None => SimConfig::generated(
+            population(
+                Population {
+                    agents: args.agents,
+                    liars: args.liars,
+                    crash: args.crash,
+                    equivocators: args.equivocators,
+                    withholders: args.withholders,
+                    arrivals: args.arrivals,
+                },
+                args.seed,
+            ),
+            args.seed,
+        ),
+    };
+    config.faults = Faults {
+        loss_permille: (args.loss * 1000.0).round() as u32,
+        max_delay_ms: args.max_delay_ms.max(1),
+    };
+    config.partition = args.partition.map(|p| (p.round, p.duration));
+    config.phase_timeout_ms = args.phase_timeout_ms.max(1);
+
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(config.agents.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} round {msg} [{bar:30}] {pos}/{len} agents done",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut report = sim::run(&config, |rounds, done| {
+        if let Some(bar) = &bar {
+            bar.set_message(rounds.to_string());
+            bar.set_position(done as u64);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if args.lying_samples > 0 {
+        report.lying_gain = sim::lying_gain(&config, args.lying_samples);
+    }
+    report.peak_rss_kib = sim::measures::peak_rss_kib();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    if report.invariant_violations > 0 {
+        bail!("{} invariant violations", report.invariant_violations);
+    }
+    Ok(())
+}

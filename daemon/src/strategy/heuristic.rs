@@ -1,0 +1,280 @@
+//! The `heuristic` strategy: a personality (`cooperative`, `aggressive`, `strategic`) and a
+//! bias in [0, 1] (0 truthful, 1 maximally deceptive) decide claims, bids, coalitions and
+//! negotiation lines by simple rules. No network, deterministic for a given seed.
+
+use super::memory::{Memory, RoundMemory};
+use super::{Decision, DecisionKind, Strategy, View};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use slotmesh_proto::engine::Finalized;
+use slotmesh_proto::state::INCOME_PER_ROUND;
+use slotmesh_proto::wire::{CoalitionProposal, NegotiationLine, Support};
+use slotmesh_proto::AgentId;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// How an agent behaves towards others.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+pub enum Personality {
+    /// Proposes and accepts coalitions with trusted peers, bids a little under its income.
+    Cooperative,
+    /// Bids above its income, joins coalitions only to be backed.
+    Aggressive,
+    /// Bids its income, allies only when it would be the one backed.
+    Strategic,
+}
+
+impl fmt::Display for Personality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Personality::Cooperative => "cooperative",
+            Personality::Aggressive => "aggressive",
+            Personality::Strategic => "strategic",
+        })
+    }
+}
+
+impl FromStr for Personality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cooperative" => Ok(Personality::Cooperative),
+            "aggressive" => Ok(Personality::Aggressive),
+            "strategic" => Ok(Personality::Strategic),
+            other => Err(format!("unknown personality {other:?}")),
+        }
+    }
+}
+
+/// Private trust bounds (the strategy's own opinion, never used by the shared rule).
+const PRIVATE_TRUST_MAX: i32 = 100;
+
+/// The heuristic strategy of one agent.
+#[derive(Debug)]
+pub struct Heuristic {
+    personality: Personality,
+    /// Probability of lying in a claim, per mille.
+    bias_permille: u32,
+    rng: ChaCha8Rng,
+    private_trust: BTreeMap<AgentId, i32>,
+    memory: Memory,
+    last_proposal_round: Option<u64>,
+}
+
+impl Heuristic {
+    /// A heuristic agent; `seed` makes its random choices reproducible.
+    pub fn new(personality: Personality, bias: f64, seed: u64) -> Heuristic {
+        let bias_permille = (bias.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        Heuristic {
+            personality,
+            bias_permille,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            private_trust: BTreeMap::new(),
+            memory: Memory::default(),
+            last_proposal_round: None,
+        }
+    }
+
+    /// Its private opinion of `agent`, in [-100, 100].
+    pub fn private_trust(&self, agent: &AgentId) -> i32 {
+        self.private_trust.get(agent).copied().unwrap_or(0)
+    }
+
+    fn claim(&mut self, view: &View<'_>) -> u32 {
+        let truth = view.job.remaining.max(1);
+        if self.bias_permille > 0 && self.rng.gen_range(0..1000) < self.bias_permille {
+            let shave = 1 + self.bias_permille * 2 / 1000;
+            truth.saturating_sub(shave).max(1)
+        } else {
+            truth
+        }
+    }
+
+    fn own_claim(&self, view: &View<'_>) -> u32 {
+        view.claims()
+            .into_iter()
+            .find(|(id, _)| *id == view.me)
+            .map_or(view.job.remaining.max(1), |(_, c)| c)
+    }
+
+    fn claim_of(view: &View<'_>, agent: &AgentId) -> Option<u32> {
+        view.claims()
+            .into_iter()
+            .find(|(id, _)| id == agent)
+            .map(|(_, c)| c)
+    }
+
+    fn negotiate(&mut self, view: &View<'_>) -> Decision {
+        let claim = self.own_claim(view);
+        let lines = if view.round % 3 == 1 {
+            let text = match self.personality {
+                Personality::Cooperative => format!("I need {claim} more slots. Shortest job first serves us all; I will back a trusted partner."),
+                Personality::Aggressive => format!("I need {claim} slots and I will bid for every one of them."),
+                Personality::Strategic => format!("Claiming {claim}. I ally with whoever makes the schedule shorter."),
+            };
+            vec![NegotiationLine { to: None, text }]
+        } else {
+            Vec::new()
+        };
+        let in_coalition = view.coalition().is_some();
+        let recently = self.last_proposal_round.is_some_and(|r| view.round < r + 4);
+        let proposal = if in_coalition || recently || self.personality == Personality::Aggressive {
+            None
+        } else {
+            self.pick_partner(view, claim).map(|partner| {
+                self.last_proposal_round = Some(view.round);
+                CoalitionProposal {
+                    partners: vec![partner],
+                    terms: "members back the shortest claimed job with their pledge".into(),
+                    duration_rounds: 3,
+                    pledge: 2,
+                }
+            })
+        };
+        Decision::Negotiate { lines, proposal }
+    }
+
+    fn pick_partner(&self, view: &View<'_>, own_claim: u32) -> Option<AgentId> {
+        let candidates = view
+            .state
+            .active_members()
+            .filter(|(id, m)| {
+                **id != view.me && m.coalition.is_none() && m.joined_round <= view.round
+            })
+            .filter(|(id, _)| self.private_trust(id) >= 0);
+        match self.personality {
+            // The most trusted peer (ties: lowest id).
+            Personality::Cooperative => candidates
+                .max_by_key(|(id, m)| (self.private_trust(id), m.trust, std::cmp::Reverse(**id)))
+                .map(|(id, _)| *id),
+            // A peer with a longer claim, so that this agent is the one backed.
+            Personality::Strategic => candidates
+                .filter(|(id, _)| Self::claim_of(view, id).is_some_and(|c| c > own_claim))
+                .max_by_key(|(id, _)| (Self::claim_of(view, id), std::cmp::Reverse(**id)))
+                .map(|(id, _)| *id),
+            Personality::Aggressive => None,
+        }
+    }
+
+    fn accept(&mut self, view: &View<'_>) -> Decision {
+        if view.coalition().is_some() {
+            return Decision::Accept(Vec::new());
+        }
+        let own = self.own_claim(view);
+        let mut accepted = Vec::new();
+        for (id, proposal) in view.proposals {
+            if !proposal.partners.contains(&view.me) {
+                continue;
+            }
+            let proposer_claim = Self::claim_of(view, &id.proposer).unwrap_or(u32::MAX);
+            let backed = own < proposer_claim;
+            let ok = match self.personality {
+                Personality::Cooperative => self.private_trust(&id.proposer) >= 0,
+                Personality::Strategic | Personality::Aggressive => backed,
+            };
+            if ok {
+                accepted.push(*id);
+                break;
+            }
+        }
+        Decision::Accept(accepted)
+    }
+
+    fn bid(&mut self, view: &View<'_>) -> Decision {
+        let credits = view.credits();
+        let base = match self.personality {
+            Personality::Cooperative => INCOME_PER_ROUND - 1,
+            Personality::Aggressive => INCOME_PER_ROUND + 2,
+            Personality::Strategic => INCOME_PER_ROUND,
+        };
+        let bid = base.min(credits);
+        let support = view.coalition().and_then(|coalition| {
+            let claims = view.claims();
+            let beneficiary = coalition
+                .members
+                .iter()
+                .filter_map(|m| claims.iter().find(|(id, _)| id == m).map(|(_, c)| (*c, *m)))
+                .min()
+                .map(|(_, m)| m)?;
+            if beneficiary == view.me {
+                return None;
+            }
+            let amount = coalition.pledge.min(credits - bid);
+            Some(Support {
+                beneficiary,
+                amount,
+            })
+        });
+        let deposit = bid + support.map_or(0, |s| s.amount);
+        Decision::Bid {
+            bid,
+            support,
+            deposit,
+        }
+    }
+}
+
+impl Strategy for Heuristic {
+    fn name(&self) -> &'static str {
+        "heuristic"
+    }
+
+    fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Decision {
+        match kind {
+            DecisionKind::Claim => Decision::Claim(self.claim(view)),
+            DecisionKind::Negotiate => self.negotiate(view),
+            DecisionKind::Coalition => self.accept(view),
+            DecisionKind::Bid => self.bid(view),
+        }
+    }
+
+    fn observe(&mut self, me: AgentId, finalized: &Finalized) {
+        let outcome = &finalized.outcome;
+        let name = |id: &AgentId| {
+            finalized
+                .state
+                .members
+                .get(id)
+                .map_or_else(|| id.short(), |m| m.name.clone())
+        };
+        for (offender, offence) in &outcome.offences {
+            let opinion = self.private_trust.entry(*offender).or_default();
+            *opinion = (*opinion - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
+        }
+        for candidate in &outcome.ranking {
+            if !outcome.offences.iter().any(|(id, _)| *id == candidate.id) {
+                let opinion = self.private_trust.entry(candidate.id).or_default();
+                *opinion = (*opinion + 1).min(PRIVATE_TRUST_MAX);
+            }
+        }
+        let joined = outcome.coalitions_formed.iter().any(|cid| {
+            finalized
+                .state
+                .coalitions
+                .get(cid)
+                .is_some_and(|c| c.members.contains(&me))
+        });
+        self.memory.remember(
+            RoundMemory {
+                round: outcome.round,
+                winner: outcome.winner.as_ref().map(name),
+                won: outcome.winner == Some(me),
+                offenders: outcome.offences.iter().map(|(id, _)| name(id)).collect(),
+                coalitions_formed: outcome
+                    .coalitions_formed
+                    .iter()
+                    .map(|c| name(&c.proposer))
+                    .collect(),
+            },
+            joined,
+        );
+    }
+
+    fn memory(&self) -> &Memory {
+        &self.memory
+    }
+}

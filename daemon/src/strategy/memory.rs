@@ -1,0 +1,91 @@
+//! Agent memory: a short-term window of the last rounds and a long-term summary of the
+//! whole lifetime, serialisable so the daemon can persist it across restarts.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Rounds kept in short-term memory.
+pub const SHORT_TERM_ROUNDS: usize = 5;
+
+/// One remembered round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundMemory {
+    /// The round.
+    pub round: u64,
+    /// Name of the winner, if any.
+    pub winner: Option<String>,
+    /// Whether this agent won.
+    pub won: bool,
+    /// Names of agents proven to offend this round.
+    pub offenders: Vec<String>,
+    /// Coalitions formed (proposer names).
+    pub coalitions_formed: Vec<String>,
+}
+
+/// Compressed lifetime memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongTermSummary {
+    /// Rounds observed.
+    pub rounds_seen: u64,
+    /// Slots won.
+    pub wins: u64,
+    /// Proven offences seen, by agent name.
+    pub offences_by_agent: BTreeMap<String, u32>,
+    /// Coalitions this agent was part of.
+    pub coalitions_joined: u32,
+    /// Free-text summary (written by a model when one is used).
+    pub note: String,
+}
+
+/// Short-term window plus long-term summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// The last [`SHORT_TERM_ROUNDS`] rounds, oldest first.
+    pub short_term: VecDeque<RoundMemory>,
+    /// The whole lifetime, compressed.
+    pub long_term: LongTermSummary,
+}
+
+impl Memory {
+    /// Remembers a round: into the window, and folded into the summary.
+    pub fn remember(&mut self, entry: RoundMemory, joined_coalition: bool) {
+        let summary = &mut self.long_term;
+        summary.rounds_seen += 1;
+        summary.wins += u64::from(entry.won);
+        summary.coalitions_joined += u32::from(joined_coalition);
+        for name in &entry.offenders {
+            *summary.offences_by_agent.entry(name.clone()).or_default() += 1;
+        }
+        self.short_term.push_back(entry);
+        while self.short_term.len() > SHORT_TERM_ROUNDS {
+            self.short_term.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keeps_the_last_rounds_and_summary_keeps_everything() {
+        let mut memory = Memory::default();
+        for round in 0..8 {
+            memory.remember(
+                RoundMemory {
+                    round,
+                    winner: Some("A".into()),
+                    won: round % 2 == 0,
+                    offenders: vec!["B".into()],
+                    coalitions_formed: vec![],
+                },
+                false,
+            );
+        }
+        let rounds: Vec<u64> = memory.short_term.iter().map(|r| r.round).collect();
+        assert_eq!(rounds, vec![3, 4, 5, 6, 7]);
+        assert_eq!(memory.long_term.rounds_seen, 8);
+        assert_eq!(memory.long_term.wins, 4);
+        assert_eq!(memory.long_term.offences_by_agent.get("B"), Some(&8));
+    }
+}

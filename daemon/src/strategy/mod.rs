@@ -1,0 +1,116 @@
+//! The `Strategy` interface: the decisions an agent makes in each phase of a round, given
+//! what it may see (its private job, the public record, the round's messages so far), and
+//! what it learns when a round becomes final. Strategies hold private trust and memory;
+//! nothing they decide is trusted by the shared rule beyond the signed messages it yields.
+
+pub mod heuristic;
+pub mod memory;
+
+use serde::{Deserialize, Serialize};
+use slotmesh_proto::engine::Finalized;
+use slotmesh_proto::wire::{CoalitionId, CoalitionProposal, NegotiationLine, Support};
+use slotmesh_proto::{AgentId, LedgerState, RoundMessages};
+
+/// Which decision the engine asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecisionKind {
+    /// Announce: the claimed remaining burst.
+    Claim,
+    /// Negotiate: lines of text and perhaps a coalition proposal.
+    Negotiate,
+    /// Coalition: which proposals to accept.
+    Coalition,
+    /// Commit: the sealed bid.
+    Bid,
+}
+
+/// A strategy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Claim this many remaining slots (at least 1).
+    Claim(u32),
+    /// Say these lines, propose this coalition.
+    Negotiate {
+        /// Lines of at most 50 words.
+        lines: Vec<NegotiationLine>,
+        /// At most one proposal.
+        proposal: Option<CoalitionProposal>,
+    },
+    /// Accept these proposals.
+    Accept(Vec<CoalitionId>),
+    /// Bid for itself, support a partner, under a deposit.
+    Bid {
+        /// Own bid.
+        bid: u64,
+        /// Support for a coalition partner.
+        support: Option<Support>,
+        /// Public deposit, at least bid + support.
+        deposit: u64,
+    },
+}
+
+/// The agent's own job, which only it knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    /// True total burst, in slots.
+    pub burst: u32,
+    /// True remaining burst.
+    pub remaining: u32,
+}
+
+/// What a strategy may look at when it decides.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// This agent.
+    pub me: AgentId,
+    /// The round being decided.
+    pub round: u64,
+    /// The private job.
+    pub job: Job,
+    /// The public record after the last final round.
+    pub state: &'a LedgerState,
+    /// The messages of this round so far (claims, negotiation, acceptances).
+    pub messages: Option<&'a RoundMessages>,
+    /// Coalition proposals made this round.
+    pub proposals: &'a [(CoalitionId, CoalitionProposal)],
+}
+
+impl View<'_> {
+    /// This agent's credit balance.
+    pub fn credits(&self) -> u64 {
+        self.state.members.get(&self.me).map_or(0, |m| m.credits)
+    }
+
+    /// The coalition this agent is in, if any.
+    pub fn coalition(&self) -> Option<&slotmesh_proto::state::Coalition> {
+        let id = self.state.members.get(&self.me)?.coalition?;
+        self.state.coalitions.get(&id)
+    }
+
+    /// Claims made this round so far, by agent.
+    pub fn claims(&self) -> Vec<(AgentId, u32)> {
+        let Some(messages) = self.messages else {
+            return Vec::new();
+        };
+        messages
+            .iter()
+            .filter_map(|m| match m.payload() {
+                slotmesh_proto::Payload::Claim(c) => Some((m.sender(), c.remaining)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// An agent's decision maker.
+pub trait Strategy: Send {
+    /// A short name for summaries (`heuristic`, `llm`, `replay`).
+    fn name(&self) -> &'static str;
+    /// Decides `kind` for the round in `view`. Must answer; a strategy that cannot (a failing
+    /// model) falls back internally.
+    fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Decision;
+    /// Learns from a final round.
+    fn observe(&mut self, me: AgentId, finalized: &Finalized);
+    /// Its memory, for persisting and for prompts.
+    fn memory(&self) -> &memory::Memory;
+}
