@@ -28,6 +28,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// Messages from rounds further ahead than this are not buffered; they mean we are behind.
 const MAX_ROUNDS_AHEAD: u64 = 1;
+/// Finalize timeouts after which an attempt whose silent voters could still complete it is
+/// presumed dead (they are presumed crashed): the synchrony bound in docs/PROTOCOL.md §7.
+const SILENT_VOTER_TIMEOUTS: u32 = 3;
 /// Non-member messages (joins) buffered per round at most.
 const MAX_NEWCOMERS_PER_ROUND: usize = 256;
 
@@ -63,6 +66,9 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// How long a phase waits for members that have not spoken (slow path).
     pub phase_timeout_ms: u64,
+    /// Whether this replica founds the swarm (joins round 0). A replica that arrives later
+    /// observes, fetches the certified rounds it missed, and joins the round it reaches.
+    pub founder: bool,
     /// Round 0 closes only once at least this many joins are held.
     pub min_members: usize,
     /// Round 0 closes as soon as this many joins are held (fast path).
@@ -127,6 +133,17 @@ pub struct Finalized {
     pub state: LedgerState,
 }
 
+/// Where the finalization of the current round stands ([`Engine::finality`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalityStatus {
+    /// The round's voters.
+    pub voters: Vec<AgentId>,
+    /// Counted votes: (voter, attempt, digest).
+    pub votes: Vec<(AgentId, u32, Digest)>,
+    /// This replica's (attempt, digest), once it resolved the round.
+    pub own: Option<(u32, Digest)>,
+}
+
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -157,7 +174,8 @@ struct Resolution {
     outcome: RoundOutcome,
     digest: Digest,
     attempt: u32,
-    vote: Option<SignedMessage>,
+    /// Finalize timeouts spent in this attempt.
+    timeouts: u32,
 }
 
 /// One replica of the round state machine. See the module documentation for its method kinds.
@@ -172,6 +190,8 @@ pub struct Engine {
     early_votes: BTreeMap<u64, Vec<SignedMessage>>,
     tally: Option<VoteTally>,
     resolution: Option<Resolution>,
+    /// Every vote this replica cast for the current round, one per attempt.
+    votes_cast: Vec<SignedMessage>,
     sent: BTreeMap<PayloadKind, SignedMessage>,
     opening: Option<Reveal>,
     leave_requested: Option<LeaveReason>,
@@ -193,6 +213,7 @@ impl Engine {
             early_votes: BTreeMap::new(),
             tally: None,
             resolution: None,
+            votes_cast: Vec::new(),
             sent: BTreeMap::new(),
             opening: None,
             leave_requested: None,
@@ -258,6 +279,17 @@ impl Engine {
             .collect()
     }
 
+    /// The current round's votes (voter, attempt, digest) and this replica's own digest and
+    /// attempt, while it finalizes.
+    pub fn finality(&self) -> Option<FinalityStatus> {
+        let tally = self.tally.as_ref()?;
+        Some(FinalityStatus {
+            voters: tally.voters().iter().copied().collect(),
+            votes: tally.votes(),
+            own: self.resolution.as_ref().map(|r| (r.attempt, r.digest)),
+        })
+    }
+
     /// Whether this replica is an active member in the current round.
     pub fn is_member(&self) -> bool {
         self.ledger.is_active(&self.identity.id())
@@ -297,6 +329,10 @@ impl Engine {
                 }
             }
             return;
+        }
+        if round == current + 1 && matches!(self.phase, Phase::Finalize | Phase::Observe) {
+            // A peer has moved on: this round is probably final elsewhere.
+            self.request_fetch(current);
         }
         let is_known = self.ledger.members.contains_key(&message.sender());
         let messages = self
@@ -498,6 +534,7 @@ impl Engine {
         self.sent.clear();
         self.opening = None;
         self.resolution = None;
+        self.votes_cast.clear();
         self.tally = None;
         self.inbox = self.inbox.split_off(&round);
         self.early_votes = self.early_votes.split_off(&round);
@@ -513,7 +550,7 @@ impl Engine {
             self.tally = Some(tally);
         }
         let never_joined = !self.ledger.members.contains_key(&self.id());
-        if round == 0 {
+        if round == 0 && self.config.founder {
             self.phase = Phase::Join;
             self.schedule(now);
             let _ = self.send(Payload::Join(Join {
@@ -536,7 +573,7 @@ impl Engine {
         } else {
             self.phase = Phase::Observe;
             self.schedule(now);
-            if never_joined && self.leave_requested.is_none() {
+            if never_joined && round > 0 && self.leave_requested.is_none() {
                 let _ = self.send(Payload::Join(Join {
                     name: self.config.name.clone(),
                 }));
@@ -644,7 +681,7 @@ impl Engine {
             outcome,
             digest,
             attempt: 0,
-            vote: None,
+            timeouts: 0,
         });
         self.phase = if is_voter {
             Phase::Finalize
@@ -668,9 +705,7 @@ impl Engine {
         if let Some(tally) = &mut self.tally {
             tally.add(vote.clone());
         }
-        if let Some(resolution) = &mut self.resolution {
-            resolution.vote = Some(vote.clone());
-        }
+        self.votes_cast.push(vote.clone());
         self.outputs.push_back(Output::Send(vote));
     }
 
@@ -710,14 +745,24 @@ impl Engine {
     fn finalize_timed_out(&mut self, now: u64) {
         let round = self.round();
         self.outputs.push_back(Output::ShareRound { round });
-        let (own, attempt, vote) = match &self.resolution {
-            Some(r) => (r.digest, r.attempt, r.vote.clone()),
-            None => return,
+        let Some((own, attempt)) = self.resolution.as_ref().map(|r| (r.digest, r.attempt)) else {
+            self.schedule(now);
+            return;
         };
-        let dead = self
+        let timeouts = match self.resolution.as_mut() {
+            Some(r) => {
+                r.timeouts += 1;
+                r.timeouts
+            }
+            None => 0,
+        };
+        let provably_dead = self
             .tally
             .as_ref()
             .is_some_and(|t| t.attempt_is_dead(attempt));
+        // Founding needs every admitted member, so silence there is never presumed.
+        let presumed_dead = round > 0 && timeouts >= SILENT_VOTER_TIMEOUTS;
+        let dead = provably_dead || presumed_dead;
         if dead {
             // Nobody can finalize this attempt: resolve again from everything held and vote anew.
             let inputs = self
@@ -733,21 +778,23 @@ impl Engine {
                 outcome,
                 digest,
                 attempt: attempt + 1,
-                vote: None,
+                timeouts: 0,
             });
             self.cast_vote(attempt + 1, digest);
-        } else if let Some(vote) = vote {
-            self.outputs.push_back(Output::Send(vote));
         }
-        if self
-            .tally
-            .as_ref()
-            .and_then(|t| t.leading_other_digest(own))
-            .is_some()
-        {
-            self.fetch_requested_for = None;
-            self.request_fetch(round);
-        }
+        // Re-send every earlier vote of this round: a peer that lost an earlier attempt's vote
+        // needs it to see that attempt is dead and move on with us.
+        let earlier = self.votes_cast.len().saturating_sub(usize::from(dead));
+        let resend: Vec<Output> = self.votes_cast[..earlier]
+            .iter()
+            .cloned()
+            .map(Output::Send)
+            .collect();
+        self.outputs.extend(resend);
+        // The round may be final elsewhere (a certificate we never received): ask again.
+        let _ = own;
+        self.fetch_requested_for = None;
+        self.request_fetch(round);
         self.schedule(now);
         self.check_final(now);
     }

@@ -1,5 +1,6 @@
 //! Finality: members sign the digest of the state after a round ([`CheckpointVote`]); a
-//! majority of the round's voters on one digest in one attempt makes a
+//! majority of the round's voters (all of them for the founding round) on one digest in one
+//! attempt makes a
 //! [`CheckpointCertificate`]. A [`FinalRound`] (the round's messages and its certificate) is
 //! what the ledger stores and what peers send each other to sync: anyone holding the state
 //! before the round can check it with [`FinalRound::apply`].
@@ -9,7 +10,7 @@ use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::{resolve_round, RoundOutcome};
-use crate::state::{majority, LedgerState};
+use crate::state::{votes_needed, LedgerState};
 use crate::wire::{CheckpointVote, Limits, Payload};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,18 +47,18 @@ pub enum CertificateError {
     /// Two votes by one voter.
     #[error("{0} voted twice")]
     DuplicateVoter(AgentId),
-    /// Fewer valid votes than a majority.
+    /// Fewer valid votes than needed.
     #[error("{have} votes, {need} needed")]
     NoMajority {
         /// Valid votes.
         have: usize,
-        /// Majority of the voters.
+        /// Votes needed.
         need: usize,
     },
 }
 
 impl CheckpointCertificate {
-    /// Checks every vote and that a majority of `voters` signed.
+    /// Checks every vote and that enough of `voters` signed ([`votes_needed`]).
     pub fn verify(
         &self,
         swarm: SwarmId,
@@ -85,7 +86,7 @@ impl CheckpointCertificate {
                 return Err(CertificateError::DuplicateVoter(sender));
             }
         }
-        let need = majority(voters.len());
+        let need = votes_needed(self.round, voters.len());
         if signed.len() < need {
             return Err(CertificateError::NoMajority {
                 have: signed.len(),
@@ -97,6 +98,7 @@ impl CheckpointCertificate {
 }
 
 /// Collects the votes of one round, per attempt and digest, from its voters only.
+/// A certificate forms when [`votes_needed`] of them signed one digest in one attempt.
 #[derive(Debug, Clone)]
 pub struct VoteTally {
     round: u64,
@@ -162,9 +164,22 @@ impl VoteTally {
         counts
     }
 
+    /// Every counted vote: (voter, attempt, digest), in attempt and voter order.
+    pub fn votes(&self) -> Vec<(AgentId, u32, Digest)> {
+        let mut out = Vec::new();
+        for (attempt, votes) in &self.votes {
+            for (voter, vote) in votes {
+                if let Payload::CheckpointVote(cast) = vote.payload() {
+                    out.push((*voter, *attempt, cast.digest));
+                }
+            }
+        }
+        out
+    }
+
     /// The first certificate formed, lowest attempt first.
     pub fn certificate(&self) -> Option<CheckpointCertificate> {
-        let need = majority(self.voters.len());
+        let need = votes_needed(self.round, self.voters.len());
         for attempt in self.votes.keys() {
             for (digest, votes) in self.counts(*attempt) {
                 if votes.len() >= need {
@@ -183,7 +198,7 @@ impl VoteTally {
     /// Whether `attempt` can no longer finalize: for every digest, its votes plus the
     /// voters not yet heard from fall short of a majority.
     pub fn attempt_is_dead(&self, attempt: u32) -> bool {
-        let need = majority(self.voters.len());
+        let need = votes_needed(self.round, self.voters.len());
         let heard = self.votes.get(&attempt).map_or(0, BTreeMap::len);
         let unheard = self.voters.len().saturating_sub(heard);
         let best = self

@@ -27,7 +27,7 @@ pub mod trust;
 pub mod wire;
 
 pub use commit::{check_reveal, commitment, RevealCheck};
-pub use engine::{CommandError, Engine, EngineConfig, Finalized, Output, Phase};
+pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 pub use envelope::{
     open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
 };

@@ -207,3 +207,14 @@ impl LedgerState {
 pub fn majority(voters: usize) -> usize {
     voters / 2 + 1
 }
+
+/// Votes a certificate of `round` needs from its `voters`: all of them for the founding
+/// round (whose voters are the members it admits, so two replicas that saw different joins
+/// must not both finalize), a majority for every later round.
+pub fn votes_needed(round: u64, voters: usize) -> usize {
+    if round == 0 {
+        voters
+    } else {
+        majority(voters)
+    }
+}

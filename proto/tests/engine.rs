@@ -43,6 +43,7 @@ fn config(name: &str, expected: usize) -> EngineConfig {
         name: name.into(),
         limits: Limits::default(),
         phase_timeout_ms: 100,
+        founder: true,
         min_members: expected,
         expected_members: expected,
     }

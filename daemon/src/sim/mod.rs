@@ -172,6 +172,9 @@ pub struct SimReport {
     pub coalitions_formed: u64,
     /// Simulated time, ms.
     pub simulated_ms: u64,
+    /// The run ended because too few voters were alive to finalize (allowed by the fault
+    /// model: crash tolerance is for a minority).
+    pub stalled: bool,
     /// Hash of every message and certificate, in order (same seed, same hash).
     pub transcript: String,
     /// Descriptions of the first violations.
@@ -214,6 +217,7 @@ struct Sim {
     transcript: sha2_like::Transcript,
     last_progress_ms: u64,
     coalitions_formed: u64,
+    stalled: bool,
 }
 
 mod sha2_like {
@@ -280,6 +284,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         transcript: Default::default(),
         last_progress_ms: 0,
         coalitions_formed: 0,
+        stalled: false,
     };
     for (i, spec) in config.agents.iter().enumerate() {
         sim.net
@@ -332,8 +337,30 @@ impl Sim {
             let now = self.net.now();
             if !self.net.partitioned() && now.saturating_sub(self.last_progress_ms) > stall_limit {
                 let round = self.agreed.keys().next_back().copied().unwrap_or(0);
+                if !self.can_finalize() {
+                    // Too few of the voters are alive (or none are left): the fault model
+                    // does not promise progress, so this is the end of the run, not a bug.
+                    self.stalled = true;
+                    break;
+                }
+                let where_: Vec<String> = self
+                    .agents
+                    .iter()
+                    .filter_map(|a| {
+                        a.engine.as_ref().map(|e| {
+                            format!(
+                                "{} r{} {:?} {:?}",
+                                a.spec.name,
+                                e.round(),
+                                e.phase(),
+                                e.finality()
+                            )
+                        })
+                    })
+                    .collect();
                 self.violation(format!(
-                    "no final round for {stall_limit} ms after round {round}"
+                    "no final round for {stall_limit} ms after round {round} ({})",
+                    where_.join(", ")
                 ));
                 break;
             }
@@ -344,6 +371,21 @@ impl Sim {
                 );
             }
         }
+    }
+
+    /// Whether enough voters of the next round are alive to finalize it.
+    fn can_finalize(&self) -> bool {
+        let Some(state) = &self.last_state else {
+            return true;
+        };
+        let voters = state.voters_for(state);
+        let alive = self
+            .agents
+            .iter()
+            .filter(|a| !a.crashed && !a.done && voters.contains(&a.identity.id()))
+            .count();
+        !voters.is_empty()
+            && alive >= slotmesh_proto::state::votes_needed(state.next_round, voters.len())
     }
 
     fn live_engine(&mut self, i: usize) -> Option<&mut Engine> {
@@ -371,6 +413,7 @@ impl Sim {
             name: self.agents[i].spec.name.clone(),
             limits: Limits::default(),
             phase_timeout_ms: self.config.phase_timeout_ms,
+            founder: self.agents[i].spec.arrival_ms == 0,
             min_members: self.founders.max(1),
             expected_members: self.founders.max(1),
         };
@@ -691,6 +734,7 @@ impl Sim {
             seed: self.config.seed,
             coalitions_formed: self.coalitions_formed,
             simulated_ms: self.net.now(),
+            stalled: self.stalled,
             transcript: self.transcript.hex(),
             violations: self.violations.clone(),
             per_agent,

@@ -71,7 +71,7 @@ pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
     }
     if spec.arrivals {
         for &i in order.iter().skip(1).step_by(3) {
-            agents[i].arrival_ms = rng.gen_range(500..=(total_burst * 20).max(1_000));
+            agents[i].arrival_ms = rng.gen_range(100..=(total_burst * 5).max(200));
         }
     }
     agents
@@ -196,6 +196,12 @@ pub fn render(report: &SimReport) -> String {
         report.slots_per_sec,
         report.peak_rss_kib
     );
+    if report.stalled {
+        let _ = writeln!(
+            out,
+            "stalled: too few voters alive to finalize (a majority crashed)"
+        );
+    }
     for v in &report.violations {
         let _ = writeln!(out, "  violation: {v}");
     }

@@ -20,11 +20,11 @@ use std::str::FromStr;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
 )]
 pub enum Personality {
-    /// Proposes and accepts coalitions with trusted peers, bids a little under its income.
+    /// Proposes and accepts coalitions with trusted peers.
     Cooperative,
-    /// Bids above its income, joins coalitions only to be backed.
+    /// Never proposes, joins coalitions only to be backed, bids high when it is shortest.
     Aggressive,
-    /// Bids its income, allies only when it would be the one backed.
+    /// Proposes and accepts only where it would be the one backed.
     Strategic,
 }
 
@@ -186,10 +186,17 @@ impl Heuristic {
 
     fn bid(&mut self, view: &View<'_>) -> Decision {
         let credits = view.credits();
+        // Everyone bids what it earns per round, so honest agents rank by claim alone (SRPT).
+        // The aggressive agent pushes harder when it holds the shortest claim: it would win
+        // anyway, and under the second price a higher bid does not raise what it pays.
+        let own = self.own_claim(view);
+        let shortest = view
+            .claims()
+            .iter()
+            .all(|(id, c)| *id == view.me || *c > own);
         let base = match self.personality {
-            Personality::Cooperative => INCOME_PER_ROUND - 1,
-            Personality::Aggressive => INCOME_PER_ROUND + 2,
-            Personality::Strategic => INCOME_PER_ROUND,
+            Personality::Aggressive if shortest => INCOME_PER_ROUND + 5,
+            _ => INCOME_PER_ROUND,
         };
         let bid = base.min(credits);
         let support = view.coalition().and_then(|coalition| {

@@ -1,0 +1,153 @@
+//! The simulator through its public API: a seed sweep with faults and byzantine agents
+//! (zero invariant violations, full agreement), same-seed determinism, SRPT for honest
+//! agents, and trust that separates liars from truthful agents.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use slotmesh::sim::network::Faults;
+use slotmesh::sim::summary::{population, Population};
+use slotmesh::sim::{run, SimConfig};
+use slotmesh::strategy::heuristic::Personality;
+
+fn config(spec: Population, seed: u64, loss_permille: u32) -> SimConfig {
+    let mut config = SimConfig::generated(population(spec, seed), seed);
+    config.faults = Faults {
+        loss_permille,
+        max_delay_ms: 15,
+    };
+    config.max_events = 5_000_000;
+    config
+}
+
+fn small(seed: u64) -> Population {
+    Population {
+        agents: 5 + (seed % 4) as usize,
+        liars: 0.3,
+        crash: (seed % 2) as usize,
+        equivocators: usize::from(seed % 5 == 0),
+        withholders: usize::from(seed % 7 == 0),
+        arrivals: seed % 3 == 0,
+    }
+}
+
+fn sweep(seeds: std::ops::Range<u64>) {
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let mut config = config(small(seed), seed, if seed % 2 == 0 { 50 } else { 0 });
+        if seed % 11 == 0 {
+            config.partition = Some((3, 2));
+        }
+        let report = run(&config, |_, _| {});
+        if report.invariant_violations > 0 || report.agreement < 1.0 || report.rounds == 0 {
+            failures.push(format!(
+                "seed {seed}: {} violations, agreement {}, rounds {}: {:?}",
+                report.invariant_violations, report.agreement, report.rounds, report.violations
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn seed_sweep_with_faults_has_no_violations() {
+    sweep(0..200);
+}
+
+#[test]
+#[ignore = "soak: cargo test -p slotmesh --release --test sim -- --ignored"]
+fn seed_sweep_soak() {
+    sweep(200..2_200);
+}
+
+#[test]
+fn same_seed_same_transcript() {
+    let spec = Population {
+        agents: 12,
+        liars: 0.3,
+        crash: 1,
+        equivocators: 1,
+        withholders: 1,
+        arrivals: true,
+    };
+    let a = run(&config(spec, 42, 30), |_, _| {});
+    let b = run(&config(spec, 42, 30), |_, _| {});
+    let c = run(&config(spec, 43, 30), |_, _| {});
+    assert_eq!(a.transcript, b.transcript);
+    assert_eq!(a.rounds, b.rounds);
+    assert_ne!(a.transcript, c.transcript);
+}
+
+#[test]
+fn honest_agents_without_coalitions_get_the_optimal_schedule() {
+    for seed in 0..20 {
+        let spec = Population {
+            agents: 3 + (seed % 6) as usize,
+            liars: 0.0,
+            crash: 0,
+            equivocators: 0,
+            withholders: 0,
+            arrivals: false,
+        };
+        let mut config = config(spec, seed, 0);
+        for agent in &mut config.agents {
+            agent.personality = Personality::Aggressive; // never proposes coalitions
+        }
+        let report = run(&config, |_, _| {});
+        assert_eq!(report.turnaround_ratio, Some(1.0), "seed {seed}");
+        assert!(report
+            .per_agent
+            .iter()
+            .all(|a| a.offences == 0 && a.status.as_deref() == Some("completed")));
+    }
+}
+
+#[test]
+fn honest_mixed_personalities_stay_close_to_optimal() {
+    let spec = Population {
+        agents: 30,
+        liars: 0.0,
+        crash: 0,
+        equivocators: 0,
+        withholders: 0,
+        arrivals: false,
+    };
+    let report = run(&config(spec, 7, 0), |_, _| {});
+    let ratio = report.turnaround_ratio.unwrap();
+    assert!(ratio <= 1.05, "ratio {ratio}");
+}
+
+#[test]
+fn trust_separates_liars_from_truthful_agents() {
+    for seed in 1..4 {
+        let spec = Population {
+            agents: 30,
+            liars: 0.3,
+            crash: 0,
+            equivocators: 0,
+            withholders: 0,
+            arrivals: false,
+        };
+        let report = run(&config(spec, seed, 0), |_, _| {});
+        let auc = report.trust_auc.unwrap();
+        assert!(auc >= 0.9, "seed {seed}: trust AUC {auc}");
+        let caught = report
+            .per_agent
+            .iter()
+            .filter(|a| a.lies_caught > 0)
+            .count();
+        let lied = report.per_agent.iter().filter(|a| a.lied).count();
+        assert!(caught * 10 >= lied * 9, "caught {caught} of {lied} liars");
+    }
+}
+
+#[test]
+fn the_seed_preset_completes_every_job() {
+    let report = run(&SimConfig::seed_preset(1), |_, _| {});
+    assert_eq!(report.invariant_violations, 0);
+    assert!(report
+        .per_agent
+        .iter()
+        .all(|a| a.status.as_deref() == Some("completed")));
+    let slots: usize = report.per_agent.iter().map(|a| a.slots.len()).sum();
+    assert_eq!(slots, 13, "5 + 5 + 3 slots, no more");
+}
