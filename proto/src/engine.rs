@@ -187,6 +187,10 @@ pub struct Engine {
     phase: Phase,
     deadline: u64,
     inbox: BTreeMap<u64, RoundMessages>,
+    /// Active members at the start of the current round.
+    active_count: usize,
+    /// Distinct active senders per kind in the current round (joins: any sender).
+    spoken: BTreeMap<PayloadKind, usize>,
     early_votes: BTreeMap<u64, Vec<SignedMessage>>,
     tally: Option<VoteTally>,
     resolution: Option<Resolution>,
@@ -210,6 +214,8 @@ impl Engine {
             phase: Phase::Observe,
             deadline: 0,
             inbox: BTreeMap::new(),
+            active_count: 0,
+            spoken: BTreeMap::new(),
             early_votes: BTreeMap::new(),
             tally: None,
             resolution: None,
@@ -335,18 +341,17 @@ impl Engine {
             self.request_fetch(current);
         }
         let is_known = self.ledger.members.contains_key(&message.sender());
-        let messages = self
-            .inbox
-            .entry(round)
-            .or_insert_with(|| RoundMessages::new(round));
         if !is_known {
-            let allowed = matches!(message.payload(), Payload::Join(_))
-                && messages.len() < MAX_NEWCOMERS_PER_ROUND + 8 * self.ledger.members.len();
+            // Newcomers: joins in this round; anything in the next (they may have joined in
+            // this one). Bounded per round.
+            let held = self.inbox.get(&round).map_or(0, RoundMessages::len);
+            let allowed = (round > current || matches!(message.payload(), Payload::Join(_)))
+                && held < MAX_NEWCOMERS_PER_ROUND + 8 * self.ledger.members.len();
             if !allowed {
                 return;
             }
         }
-        if messages.insert(message) == Inserted::New && round == current {
+        if self.hold(message) == Inserted::New && round == current {
             self.advance_if_complete(now);
         }
     }
@@ -497,10 +502,7 @@ impl Engine {
         let message = self.identity.sign(self.config.swarm, round, payload);
         message.message().validate(&self.config.limits)?;
         if kind != PayloadKind::CheckpointVote {
-            self.inbox
-                .entry(round)
-                .or_insert_with(|| RoundMessages::new(round))
-                .insert(message.clone());
+            self.hold(message.clone());
         }
         self.sent.insert(kind, message.clone());
         self.outputs.push_back(Output::Send(message));
@@ -541,6 +543,7 @@ impl Engine {
         self.inbox
             .entry(round)
             .or_insert_with(|| RoundMessages::new(round));
+        self.recount_spoken();
         if round > 0 {
             // Past the founding round, the voters follow from the state before the round.
             let mut tally = VoteTally::new(round, self.ledger.voters_for(&self.ledger));
@@ -581,20 +584,46 @@ impl Engine {
         }
     }
 
+    /// Adds a message to the inbox, keeping the current round's speaker counts.
+    fn hold(&mut self, message: SignedMessage) -> Inserted {
+        let round = message.round();
+        let kind = message.payload().kind();
+        let counts = round == self.round()
+            && (kind == PayloadKind::Join || self.ledger.is_active(&message.sender()));
+        let inserted = self
+            .inbox
+            .entry(round)
+            .or_insert_with(|| RoundMessages::new(round))
+            .insert(message);
+        if counts && inserted == Inserted::New {
+            *self.spoken.entry(kind).or_default() += 1;
+        }
+        inserted
+    }
+
+    /// Recounts the speakers of the current round from the inbox (at the start of a round,
+    /// for messages buffered early).
+    fn recount_spoken(&mut self) {
+        let round = self.round();
+        self.active_count = self.ledger.active_members().count();
+        self.spoken.clear();
+        let Some(messages) = self.inbox.get(&round) else {
+            return;
+        };
+        for (sender, kind, _) in messages.turns() {
+            if kind == PayloadKind::Join || self.ledger.is_active(&sender) {
+                *self.spoken.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
     fn count_spoken(&self, kind: PayloadKind) -> usize {
-        self.inbox
-            .get(&self.round())
-            .map_or(0, |m| m.turns().filter(|(_, k, _)| *k == kind).count())
+        self.spoken.get(&kind).copied().unwrap_or(0)
     }
 
     /// Whether every active member that has not left this round has spoken for `kind`.
     fn all_spoken(&self, kind: PayloadKind) -> bool {
-        let Some(messages) = self.inbox.get(&self.round()) else {
-            return false;
-        };
-        self.ledger.active_members().all(|(id, _)| {
-            messages.has_spoken(id, PayloadKind::Leave) || messages.has_spoken(id, kind)
-        })
+        self.count_spoken(kind) + self.count_spoken(PayloadKind::Leave) >= self.active_count
     }
 
     fn advance_if_complete(&mut self, now: u64) {

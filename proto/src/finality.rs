@@ -104,6 +104,8 @@ pub struct VoteTally {
     round: u64,
     voters: BTreeSet<AgentId>,
     votes: BTreeMap<u32, BTreeMap<AgentId, SignedMessage>>,
+    /// Votes per (attempt, digest), not counting equivocators.
+    counts: BTreeMap<(u32, Digest), usize>,
     equivocators: BTreeSet<AgentId>,
 }
 
@@ -114,6 +116,7 @@ impl VoteTally {
             round,
             voters,
             votes: BTreeMap::new(),
+            counts: BTreeMap::new(),
             equivocators: BTreeSet::new(),
         }
     }
@@ -137,31 +140,31 @@ impl VoteTally {
         if vote.round() != self.round || !self.voters.contains(&vote.sender()) {
             return false;
         }
-        let attempt = self.votes.entry(cast.attempt).or_default();
-        match attempt.get(&vote.sender()) {
-            Some(held) if held.id() != vote.id() => {
-                self.equivocators.insert(vote.sender());
+        let (attempt, digest, voter) = (cast.attempt, cast.digest, vote.sender());
+        if self.equivocators.contains(&voter) {
+            return false;
+        }
+        let held = self.votes.entry(attempt).or_default();
+        match held.get(&voter).map(vote_digest) {
+            Some(Some(earlier)) if earlier != digest => {
+                // Two different votes in one attempt: neither counts any more.
+                self.equivocators.insert(voter);
+                for (a, votes) in &self.votes {
+                    if let Some(Some(d)) = votes.get(&voter).map(vote_digest) {
+                        if let Some(n) = self.counts.get_mut(&(*a, d)) {
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                }
                 false
             }
             Some(_) => false,
             None => {
-                attempt.insert(vote.sender(), vote);
+                held.insert(voter, vote);
+                *self.counts.entry((attempt, digest)).or_default() += 1;
                 true
             }
         }
-    }
-
-    fn counts(&self, attempt: u32) -> BTreeMap<Digest, Vec<&SignedMessage>> {
-        let mut counts: BTreeMap<Digest, Vec<&SignedMessage>> = BTreeMap::new();
-        for (voter, vote) in self.votes.get(&attempt).into_iter().flatten() {
-            if self.equivocators.contains(voter) {
-                continue;
-            }
-            if let Payload::CheckpointVote(cast) = vote.payload() {
-                counts.entry(cast.digest).or_default().push(vote);
-            }
-        }
-        counts
     }
 
     /// Every counted vote: (voter, attempt, digest), in attempt and voter order.
@@ -180,47 +183,43 @@ impl VoteTally {
     /// The first certificate formed, lowest attempt first.
     pub fn certificate(&self) -> Option<CheckpointCertificate> {
         let need = votes_needed(self.round, self.voters.len());
-        for attempt in self.votes.keys() {
-            for (digest, votes) in self.counts(*attempt) {
-                if votes.len() >= need {
-                    return Some(CheckpointCertificate {
-                        round: self.round,
-                        digest,
-                        attempt: *attempt,
-                        votes: votes.iter().map(|v| v.envelope().clone()).collect(),
-                    });
-                }
-            }
-        }
-        None
+        let (&(attempt, digest), _) = self.counts.iter().find(|(_, n)| **n >= need)?;
+        let votes = self.votes.get(&attempt)?;
+        Some(CheckpointCertificate {
+            round: self.round,
+            digest,
+            attempt,
+            votes: votes
+                .iter()
+                .filter(|(voter, vote)| {
+                    !self.equivocators.contains(*voter) && vote_digest(vote) == Some(digest)
+                })
+                .map(|(_, vote)| vote.envelope().clone())
+                .collect(),
+        })
     }
 
     /// Whether `attempt` can no longer finalize: for every digest, its votes plus the
-    /// voters not yet heard from fall short of a majority.
+    /// voters not yet heard from fall short of what is needed.
     pub fn attempt_is_dead(&self, attempt: u32) -> bool {
         let need = votes_needed(self.round, self.voters.len());
         let heard = self.votes.get(&attempt).map_or(0, BTreeMap::len);
         let unheard = self.voters.len().saturating_sub(heard);
         let best = self
-            .counts(attempt)
-            .values()
-            .map(Vec::len)
+            .counts
+            .range((attempt, Digest::default())..)
+            .take_while(|((a, _), _)| *a == attempt)
+            .map(|(_, n)| *n)
             .max()
             .unwrap_or(0);
         best + unheard < need
     }
+}
 
-    /// The digest with the most votes in any attempt, other than `own`.
-    pub fn leading_other_digest(&self, own: Digest) -> Option<Digest> {
-        let mut best: Option<(usize, Digest)> = None;
-        for attempt in self.votes.keys() {
-            for (digest, votes) in self.counts(*attempt) {
-                if digest != own && best.is_none_or(|(n, _)| votes.len() > n) {
-                    best = Some((votes.len(), digest));
-                }
-            }
-        }
-        best.map(|(_, digest)| digest)
+fn vote_digest(vote: &SignedMessage) -> Option<Digest> {
+    match vote.payload() {
+        Payload::CheckpointVote(cast) => Some(cast.digest),
+        _ => None,
     }
 }
 

@@ -143,8 +143,8 @@ pub struct AgentResult {
 pub struct SimReport {
     /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).
     pub turnaround_ratio: Option<f64>,
-    /// Mean relative change of a sampled agent's turnaround when it lies (filled by
-    /// [`lying_gain`]).
+    /// Mean relative turnaround reduction a sampled agent gets by lying (filled by
+    /// [`lying_gain`]; must be <= 0: lying must not pay).
     pub lying_gain: Option<f64>,
     /// ROC AUC of final trust separating truthful agents from liars.
     pub trust_auc: Option<f64>,
@@ -779,7 +779,8 @@ pub const COUNTERFACTUAL_BIAS: f64 = 0.7;
 
 /// Counterfactual `lying_gain`: for `samples` agents (chosen from the seed), runs the same
 /// seed with only that agent truthful (bias 0) and lying (its bias, or 0.7 if it has none),
-/// and averages the relative change of its turnaround when it lies. Agents that do not
+/// and averages the relative reduction of its turnaround when it lies,
+/// `(T_truthful − T_lying) / T_truthful`: positive if lying paid, negative if it cost. Agents that do not
 /// complete in both runs are skipped. `None` if no sample completed.
 pub fn lying_gain(config: &SimConfig, samples: usize) -> Option<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x1a2b_3c4d);
@@ -808,7 +809,8 @@ pub fn lying_gain(config: &SimConfig, samples: usize) -> Option<f64> {
             continue;
         };
         if lying.per_agent[i].lied && t_honest > 0 {
-            changes.push((t_lying as f64 - t_honest as f64) / t_honest as f64);
+            // Positive when lying shortened its turnaround (lying paid), negative when it cost.
+            changes.push((t_honest as f64 - t_lying as f64) / t_honest as f64);
         }
     }
     (!changes.is_empty()).then(|| changes.iter().sum::<f64>() / changes.len() as f64)
