@@ -336,10 +336,6 @@ impl Engine {
             }
             return;
         }
-        if round == current + 1 && matches!(self.phase, Phase::Finalize | Phase::Observe) {
-            // A peer has moved on: this round is probably final elsewhere.
-            self.request_fetch(current);
-        }
         let is_known = self.ledger.members.contains_key(&message.sender());
         if !is_known {
             // Newcomers: joins in this round; anything in the next (they may have joined in
