@@ -681,7 +681,8 @@ impl Engine {
         }
     }
 
-    fn resolve(&mut self, now: u64) {
+    /// Resolves the current round from every message held for it.
+    fn resolve_held(&self) -> (RoundMessages, LedgerState, RoundOutcome) {
         let round = self.round();
         let inputs = self
             .inbox
@@ -689,6 +690,12 @@ impl Engine {
             .cloned()
             .unwrap_or_else(|| RoundMessages::new(round));
         let (state, outcome) = resolve_round(&self.ledger, &inputs);
+        (inputs, state, outcome)
+    }
+
+    fn resolve(&mut self, now: u64) {
+        let round = self.round();
+        let (inputs, state, outcome) = self.resolve_held();
         let digest = state.digest();
         self.outputs.push_back(Output::Resolved { round, digest });
         let mut tally = match self.tally.take() {
@@ -754,12 +761,7 @@ impl Engine {
         // A majority certified a digest we do not hold (or we only observe): resolve what we
         // hold now; if it still differs, fetch the certified record.
         let round = self.round();
-        let inputs = self
-            .inbox
-            .get(&round)
-            .cloned()
-            .unwrap_or_else(|| RoundMessages::new(round));
-        let (state, outcome) = resolve_round(&self.ledger, &inputs);
+        let (inputs, state, outcome) = self.resolve_held();
         if state.digest() == certificate.digest {
             self.complete_round(inputs, state, outcome, certificate, now);
         } else {
@@ -790,12 +792,7 @@ impl Engine {
         let dead = provably_dead || presumed_dead;
         if dead {
             // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let inputs = self
-                .inbox
-                .get(&round)
-                .cloned()
-                .unwrap_or_else(|| RoundMessages::new(round));
-            let (state, outcome) = resolve_round(&self.ledger, &inputs);
+            let (inputs, state, outcome) = self.resolve_held();
             let digest = state.digest();
             self.resolution = Some(Resolution {
                 inputs,
