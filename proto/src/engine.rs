@@ -8,6 +8,7 @@
 //! - commands, the strategy's answers to [`Output::Decide`]: [`Engine::claim`],
 //!   [`Engine::negotiate`], [`Engine::accept`], [`Engine::bid`], and [`Engine::leave`];
 //! - outputs: [`Engine::poll_output`], drained by the caller until `None`, in the order produced.
+//!   Sending the same message twice is harmless: receivers recognise duplicates by id.
 //!
 //! Time is the caller's `now` (milliseconds, any epoch) on every call; nonces come in with
 //! [`Engine::bid`]. The engine never reads a clock, a socket or a random number generator.
@@ -108,16 +109,19 @@ pub enum Output {
     },
     /// A round became final: persist the record, execute the slot if this agent won.
     Final(Box<Finalized>),
+    /// Ask `peer` for every message it holds for `round` ([`Engine::messages`]) and pass
+    /// them to [`Engine::handle_message`]: it voted for another digest, so it holds messages
+    /// this replica lacks (or lacks some this one has: it asks in turn).
+    FetchMessages {
+        /// The round.
+        round: u64,
+        /// A voter that disagrees.
+        peer: AgentId,
+    },
     /// This replica needs the final record of `round` from a peer
     /// (pass it to [`Engine::handle_final_round`]): it is behind, in a minority, or missed votes.
     FetchRound {
         /// The round whose record is needed.
-        round: u64,
-    },
-    /// Republish every message held for `round` ([`Engine::messages`]): the finalization
-    /// timed out, and peers may be missing some.
-    ShareRound {
-        /// The round.
         round: u64,
     },
 }
@@ -771,7 +775,15 @@ impl Engine {
 
     fn finalize_timed_out(&mut self, now: u64) {
         let round = self.round();
-        self.outputs.push_back(Output::ShareRound { round });
+        // Peers may have missed some of this replica's messages: send them again (sends are
+        // idempotent: receivers recognise duplicates by id).
+        let own: Vec<Output> = self
+            .sent
+            .iter()
+            .filter(|(kind, _)| **kind != PayloadKind::CheckpointVote)
+            .map(|(_, message)| Output::Send(message.clone()))
+            .collect();
+        self.outputs.extend(own);
         let Some((own, attempt)) = self.resolution.as_ref().map(|r| (r.digest, r.attempt)) else {
             self.schedule(now);
             return;
@@ -783,6 +795,18 @@ impl Engine {
             }
             None => 0,
         };
+        // Pull the messages of a voter that disagrees (a different one each timeout, in case
+        // one has crashed): message sets converge without everyone republishing everything.
+        let disagreeing = self
+            .tally
+            .as_ref()
+            .map(|t| t.disagreeing(own))
+            .unwrap_or_default();
+        if !disagreeing.is_empty() {
+            let peer = disagreeing[timeouts as usize % disagreeing.len()];
+            self.outputs
+                .push_back(Output::FetchMessages { round, peer });
+        }
         let provably_dead = self
             .tally
             .as_ref()

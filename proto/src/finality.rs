@@ -180,6 +180,24 @@ impl VoteTally {
         out
     }
 
+    /// Voters whose vote in their latest attempt is for a digest other than `own`, in id
+    /// order: the peers that hold a different message set.
+    pub fn disagreeing(&self, own: Digest) -> Vec<AgentId> {
+        let mut latest: BTreeMap<AgentId, Digest> = BTreeMap::new();
+        for votes in self.votes.values() {
+            for (voter, vote) in votes {
+                if let Some(digest) = vote_digest(vote) {
+                    latest.insert(*voter, digest);
+                }
+            }
+        }
+        latest
+            .into_iter()
+            .filter(|(_, d)| *d != own)
+            .map(|(v, _)| v)
+            .collect()
+    }
+
     /// The first certificate formed, lowest attempt first.
     pub fn certificate(&self) -> Option<CheckpointCertificate> {
         let need = votes_needed(self.round, self.voters.len());

@@ -133,19 +133,16 @@ impl Net {
                         let _ = self.nodes[i].engine.handle_final_round(&record, now);
                     }
                 }
-                Output::ShareRound { round } => {
-                    let held: Vec<SignedMessage> = self.nodes[i]
-                        .engine
-                        .messages(round)
+                Output::FetchMessages { round, peer } => {
+                    let held: Vec<SignedMessage> = self
+                        .nodes
+                        .iter()
+                        .find(|n| n.engine.id() == peer && !n.crashed)
+                        .and_then(|n| n.engine.messages(round))
                         .map(|m| m.iter().cloned().collect())
                         .unwrap_or_default();
                     for message in held {
-                        for j in 0..self.nodes.len() {
-                            if j != i {
-                                let at = now + (self.delay)(i, j);
-                                self.push(at, Event::Deliver(j, message.clone()));
-                            }
-                        }
+                        self.push(now + 1, Event::Deliver(i, message));
                     }
                 }
                 Output::Resolved { .. } => {}

@@ -349,11 +349,12 @@ impl Sim {
                     .filter_map(|a| {
                         a.engine.as_ref().map(|e| {
                             format!(
-                                "{} r{} {:?} {:?}",
+                                "{} r{} {:?} holds {} own {:?}",
                                 a.spec.name,
                                 e.round(),
                                 e.phase(),
-                                e.finality()
+                                e.messages(e.round()).map_or(0, |m| m.len()),
+                                e.finality().and_then(|f| f.own)
                             )
                         })
                     })
@@ -463,22 +464,7 @@ impl Sim {
                         }
                     }
                 }
-                Output::ShareRound { round } => {
-                    let held: Vec<SignedMessage> = self.agents[i]
-                        .engine
-                        .as_ref()
-                        .and_then(|e| e.messages(round))
-                        .map(|m| m.iter().cloned().collect())
-                        .unwrap_or_default();
-                    for message in held {
-                        let own_withheld = message.sender() == self.agents[i].identity.id()
-                            && self.agents[i].spec.byzantine == Some(Byzantine::Withholder)
-                            && matches!(message.payload(), Payload::Reveal(_));
-                        if !own_withheld {
-                            self.broadcast(i, &message);
-                        }
-                    }
-                }
+                Output::FetchMessages { round, peer } => self.fetch_messages(i, round, peer),
                 Output::Resolved { .. } => {}
             }
             if let Some(crash_round) = self.agents[i].spec.crash_at_round {
@@ -489,6 +475,24 @@ impl Sim {
                     return;
                 }
             }
+        }
+    }
+
+    /// Request–response: `peer` answers `i` with every message it holds for `round`
+    /// (if it is alive; across a partition the answer is lost like any message).
+    fn fetch_messages(&mut self, i: usize, round: u64, peer: AgentId) {
+        let Some(j) = self.agents.iter().position(|a| a.identity.id() == peer) else {
+            return;
+        };
+        let held: Vec<SignedMessage> = match &self.agents[j].engine {
+            Some(engine) if !self.agents[j].crashed => engine
+                .messages(round)
+                .map(|m| m.iter().cloned().collect())
+                .unwrap_or_default(),
+            _ => return,
+        };
+        for message in held {
+            self.net.broadcast(j, std::iter::once(i), &message);
         }
     }
 
@@ -510,10 +514,14 @@ impl Sim {
                     }),
                 );
                 let to: Vec<usize> = self.peers().collect();
+                // Half the peers get one commit first and the other half the other; gossip
+                // forwarding brings each to everyone a heartbeat later.
                 let (odd, even): (Vec<usize>, Vec<usize>) =
                     to.into_iter().partition(|j| j % 2 == 1);
-                self.net.broadcast(i, even.into_iter(), &message);
-                self.net.broadcast(i, odd.into_iter(), &twin);
+                self.net.broadcast(i, even.iter().copied(), &message);
+                self.net.broadcast(i, odd.iter().copied(), &twin);
+                self.net.forward(i, odd.into_iter(), &message);
+                self.net.forward(i, even.into_iter(), &twin);
             }
             _ => self.broadcast(i, &message),
         }

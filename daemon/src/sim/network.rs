@@ -1,5 +1,10 @@
 //! The simulated network: a seeded event queue of deliveries and timers on a fake clock,
 //! with per-message delay, loss, and a partition that cuts the swarm in two for a while.
+//!
+//! It models what the daemon's transport (gossipsub) gives: a message is forwarded through
+//! the mesh and a lost transmission is repaired at a later heartbeat (IHAVE/IWANT), so loss
+//! costs delay, not the message. Only a partition really drops messages; replicas recover
+//! what they missed there by fetching certified rounds.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -32,10 +37,15 @@ pub enum Event {
     },
 }
 
+/// Gossip heartbeat: a lost transmission is retried this much later.
+pub const HEARTBEAT_MS: u64 = 100;
+/// Transmissions tried before a message is given up (0.1 loss: 1 in 10^12 is given up).
+const MAX_TRANSMISSIONS: u32 = 12;
+
 /// Network faults.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Faults {
-    /// Probability a delivery is lost, per mille.
+    /// Probability a transmission is lost (and retried a heartbeat later), per mille.
     pub loss_permille: u32,
     /// Largest one-way delay, ms (delays are uniform in 1..=max).
     pub max_delay_ms: u64,
@@ -60,7 +70,7 @@ pub struct Network {
 pub struct NetworkStats {
     /// Deliveries scheduled.
     pub delivered: u64,
-    /// Deliveries lost at random.
+    /// Transmissions lost at random (and retried).
     pub lost: u64,
     /// Deliveries dropped by the partition.
     pub partitioned: u64,
@@ -98,6 +108,27 @@ impl Network {
         to: impl Iterator<Item = usize>,
         message: &SignedMessage,
     ) {
+        self.transmit(from, to, message, 0);
+    }
+
+    /// Like [`Network::broadcast`], one heartbeat later: a message that reaches these peers
+    /// only through forwarding by others.
+    pub fn forward(
+        &mut self,
+        from: usize,
+        to: impl Iterator<Item = usize>,
+        message: &SignedMessage,
+    ) {
+        self.transmit(from, to, message, HEARTBEAT_MS);
+    }
+
+    fn transmit(
+        &mut self,
+        from: usize,
+        to: impl Iterator<Item = usize>,
+        message: &SignedMessage,
+        extra_delay: u64,
+    ) {
         for receiver in to {
             if receiver == from {
                 continue;
@@ -108,13 +139,21 @@ impl Network {
                     continue;
                 }
             }
-            if self.faults.loss_permille > 0
+            let mut delay = extra_delay + self.rng.gen_range(1..=self.faults.max_delay_ms.max(1));
+            let mut transmissions = 1;
+            while self.faults.loss_permille > 0
                 && self.rng.gen_range(0..1000) < self.faults.loss_permille
             {
                 self.stats.lost += 1;
+                transmissions += 1;
+                if transmissions > MAX_TRANSMISSIONS {
+                    break;
+                }
+                delay += HEARTBEAT_MS + self.rng.gen_range(1..=self.faults.max_delay_ms.max(1));
+            }
+            if transmissions > MAX_TRANSMISSIONS {
                 continue;
             }
-            let delay = self.rng.gen_range(1..=self.faults.max_delay_ms.max(1));
             self.stats.delivered += 1;
             self.schedule(
                 self.now + delay,
