@@ -5,7 +5,7 @@
 # as N^2 (see bench/README.md), so 1,000 agents is out of reach for this model today.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=("${@:-10 30 60 100}")
+sizes=("$@")
 [ $# -eq 0 ] && sizes=(10 30 60 100)
 cargo build --release -p slotmesh >/dev/null
 bin=target/release/slotmesh
@@ -23,13 +23,6 @@ for n in "${sizes[@]}"; do
   for seed in 1 2 3; do
     rows+=("$("$bin" sim --agents "$n" --liars 0.3 --seed "$seed" --lying-samples 2 --json | tail -n 1)")
   done
-  printf '%s\n' "${rows[@]}" | python3 -c '
-import json, sys, statistics as st
-runs = [json.loads(l) for l in sys.stdin if l.strip()]
-med = lambda k: st.median([r[k] for r in runs if r[k] is not None]) if any(r[k] is not None for r in runs) else None
-fmt = lambda v, p=3: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))
-rounds, wall = med("rounds"), med("wall_ms")
-print(f"| {runs[0][\"agents\"]} | {fmt(rounds)} | {fmt(wall)} | {wall / max(rounds, 1):.2f} | {fmt(med(\"slots_per_sec\"), 0)} | {fmt(med(\"peak_rss_kib\"))} | {fmt(med(\"turnaround_ratio\"))} | {fmt(med(\"lying_gain\"))} | {fmt(med(\"trust_auc\"))} | {fmt(med(\"agreement\"))} | {sum(r[\"invariant_violations\"] for r in runs)} |")
-' >> "$out"
+  printf '%s\n' "${rows[@]}" | python3 bench/summarize.py >> "$out"
   tail -n 1 "$out"
 done
