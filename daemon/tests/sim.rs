@@ -30,7 +30,7 @@ fn small(seed: u64) -> Population {
     }
 }
 
-fn sweep(seeds: std::ops::Range<u64>) {
+fn sweep(seeds: impl IntoIterator<Item = u64>) {
     let mut failures = Vec::new();
     for seed in seeds {
         let mut config = config(small(seed), seed, if seed % 2 == 0 { 50 } else { 0 });
@@ -51,6 +51,13 @@ fn sweep(seeds: std::ops::Range<u64>) {
 #[test]
 fn seed_sweep_with_faults_has_no_violations() {
     sweep(0..200);
+}
+
+/// Seeds the soak found: a partition that could never heal because the majority side could
+/// not finalize either (a crash on top of the cut).
+#[test]
+fn partitions_heal_even_when_no_side_can_finalize() {
+    sweep([330, 605, 1045, 1221, 1320, 1485, 2013]);
 }
 
 #[test]

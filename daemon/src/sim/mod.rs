@@ -218,6 +218,8 @@ struct Sim {
     last_progress_ms: u64,
     coalitions_formed: u64,
     stalled: bool,
+    /// When the partition started (it happens once).
+    partition_since: Option<u64>,
 }
 
 mod sha2_like {
@@ -285,6 +287,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         last_progress_ms: 0,
         coalitions_formed: 0,
         stalled: false,
+        partition_since: None,
     };
     for (i, spec) in config.agents.iter().enumerate() {
         sim.net
@@ -331,6 +334,7 @@ impl Sim {
                 }
             };
             self.drain(agent);
+            self.update_partition();
             if self.all_finished() {
                 break;
             }
@@ -615,7 +619,6 @@ impl Sim {
                 self.agreed.insert(round, (digest, winner));
                 self.archive.insert(round, finalized.record.clone());
                 self.last_progress_ms = self.net.now();
-                self.update_partition();
             }
         }
         if self.agreed.keys().next_back() == Some(&round) {
@@ -636,17 +639,29 @@ impl Sim {
         }
     }
 
+    /// Starts the partition when the swarm reaches its first round, and heals it after its
+    /// number of rounds — or after as many rounds' worth of time (10 phase timeouts a round),
+    /// so that a side that cannot finalize does not keep it in force forever.
     fn update_partition(&mut self) {
         let Some((start, rounds)) = self.config.partition else {
             return;
         };
         let latest = self.agreed.keys().next_back().copied().unwrap_or(0);
-        let active = latest >= start && latest < start + rounds;
-        if active && !self.net.partitioned() {
-            let cut = (0..self.agents.len()).map(|j| j % 3 == 2).collect();
-            self.net.set_partition(Some(cut));
-        } else if !active && self.net.partitioned() {
-            self.net.set_partition(None);
+        let now = self.net.now();
+        match self.partition_since {
+            None if latest >= start && latest < start + rounds => {
+                let cut = (0..self.agents.len()).map(|j| j % 3 == 2).collect();
+                self.net.set_partition(Some(cut));
+                self.partition_since = Some(now);
+            }
+            Some(since) if self.net.partitioned() => {
+                let longest = rounds.saturating_mul(10 * self.config.phase_timeout_ms);
+                if latest >= start + rounds || now.saturating_sub(since) > longest {
+                    self.net.set_partition(None);
+                    self.last_progress_ms = now;
+                }
+            }
+            _ => {}
         }
     }
 
