@@ -53,6 +53,9 @@ impl FromStr for Personality {
 /// Private trust bounds (the strategy's own opinion, never used by the shared rule).
 const PRIVATE_TRUST_MAX: i32 = 100;
 
+/// The round's claims so far, by agent.
+type Claims = BTreeMap<AgentId, u32>;
+
 /// The heuristic strategy of one agent.
 #[derive(Debug)]
 pub struct Heuristic {
@@ -94,22 +97,15 @@ impl Heuristic {
         }
     }
 
-    fn own_claim(&self, view: &View<'_>) -> u32 {
-        view.claims()
-            .into_iter()
-            .find(|(id, _)| *id == view.me)
-            .map_or(view.job.remaining.max(1), |(_, c)| c)
+    fn own_claim(view: &View<'_>, claims: &Claims) -> u32 {
+        claims
+            .get(&view.me)
+            .copied()
+            .unwrap_or(view.job.remaining.max(1))
     }
 
-    fn claim_of(view: &View<'_>, agent: &AgentId) -> Option<u32> {
-        view.claims()
-            .into_iter()
-            .find(|(id, _)| id == agent)
-            .map(|(_, c)| c)
-    }
-
-    fn negotiate(&mut self, view: &View<'_>) -> Decision {
-        let claim = self.own_claim(view);
+    fn negotiate(&mut self, view: &View<'_>, claims: &Claims) -> Decision {
+        let claim = Self::own_claim(view, claims);
         let lines = if view.round % 3 == 1 {
             let text = match self.personality {
                 Personality::Cooperative => format!("I need {claim} more slots. Shortest job first serves us all; I will back a trusted partner."),
@@ -125,7 +121,7 @@ impl Heuristic {
         let proposal = if in_coalition || recently || self.personality == Personality::Aggressive {
             None
         } else {
-            self.pick_partner(view, claim).map(|partner| {
+            self.pick_partner(view, claims, claim).map(|partner| {
                 self.last_proposal_round = Some(view.round);
                 CoalitionProposal {
                     partners: vec![partner],
@@ -138,7 +134,7 @@ impl Heuristic {
         Decision::Negotiate { lines, proposal }
     }
 
-    fn pick_partner(&self, view: &View<'_>, own_claim: u32) -> Option<AgentId> {
+    fn pick_partner(&self, view: &View<'_>, claims: &Claims, own_claim: u32) -> Option<AgentId> {
         let candidates = view
             .state
             .active_members()
@@ -153,24 +149,24 @@ impl Heuristic {
                 .map(|(id, _)| *id),
             // A peer with a longer claim, so that this agent is the one backed.
             Personality::Strategic => candidates
-                .filter(|(id, _)| Self::claim_of(view, id).is_some_and(|c| c > own_claim))
-                .max_by_key(|(id, _)| (Self::claim_of(view, id), std::cmp::Reverse(**id)))
+                .filter(|(id, _)| claims.get(id).is_some_and(|c| *c > own_claim))
+                .max_by_key(|(id, _)| (claims.get(id).copied(), std::cmp::Reverse(**id)))
                 .map(|(id, _)| *id),
             Personality::Aggressive => None,
         }
     }
 
-    fn accept(&mut self, view: &View<'_>) -> Decision {
+    fn accept(&mut self, view: &View<'_>, claims: &Claims) -> Decision {
         if view.coalition().is_some() {
             return Decision::Accept(Vec::new());
         }
-        let own = self.own_claim(view);
+        let own = Self::own_claim(view, claims);
         let mut accepted = Vec::new();
         for (id, proposal) in view.proposals {
             if !proposal.partners.contains(&view.me) {
                 continue;
             }
-            let proposer_claim = Self::claim_of(view, &id.proposer).unwrap_or(u32::MAX);
+            let proposer_claim = claims.get(&id.proposer).copied().unwrap_or(u32::MAX);
             let backed = own < proposer_claim;
             let ok = match self.personality {
                 Personality::Cooperative => self.private_trust(&id.proposer) >= 0,
@@ -184,27 +180,23 @@ impl Heuristic {
         Decision::Accept(accepted)
     }
 
-    fn bid(&mut self, view: &View<'_>) -> Decision {
+    fn bid(&mut self, view: &View<'_>, claims: &Claims) -> Decision {
         let credits = view.credits();
         // Everyone bids what it earns per round, so honest agents rank by claim alone (SRPT).
         // The aggressive agent pushes harder when it holds the shortest claim: it would win
         // anyway, and under the second price a higher bid does not raise what it pays.
-        let own = self.own_claim(view);
-        let shortest = view
-            .claims()
-            .iter()
-            .all(|(id, c)| *id == view.me || *c > own);
+        let own = Self::own_claim(view, claims);
+        let shortest = claims.iter().all(|(id, c)| *id == view.me || *c > own);
         let base = match self.personality {
             Personality::Aggressive if shortest => INCOME_PER_ROUND + 5,
             _ => INCOME_PER_ROUND,
         };
         let bid = base.min(credits);
         let support = view.coalition().and_then(|coalition| {
-            let claims = view.claims();
             let beneficiary = coalition
                 .members
                 .iter()
-                .filter_map(|m| claims.iter().find(|(id, _)| id == m).map(|(_, c)| (*c, *m)))
+                .filter_map(|m| claims.get(m).map(|c| (*c, *m)))
                 .min()
                 .map(|(_, m)| m)?;
             if beneficiary == view.me {
@@ -231,11 +223,12 @@ impl Strategy for Heuristic {
     }
 
     fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Decision {
+        let claims = view.claims();
         match kind {
             DecisionKind::Claim => Decision::Claim(self.claim(view)),
-            DecisionKind::Negotiate => self.negotiate(view),
-            DecisionKind::Coalition => self.accept(view),
-            DecisionKind::Bid => self.bid(view),
+            DecisionKind::Negotiate => self.negotiate(view, &claims),
+            DecisionKind::Coalition => self.accept(view, &claims),
+            DecisionKind::Bid => self.bid(view, &claims),
         }
     }
 

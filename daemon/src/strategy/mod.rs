@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::{CoalitionId, CoalitionProposal, NegotiationLine, Support};
 use slotmesh_proto::{AgentId, LedgerState, RoundMessages};
+use std::collections::BTreeMap;
 
 /// Which decision the engine asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +88,10 @@ impl View<'_> {
         self.state.coalitions.get(&id)
     }
 
-    /// Claims made this round so far, by agent.
-    pub fn claims(&self) -> Vec<(AgentId, u32)> {
+    /// Claims made this round so far, by agent (built on each call: call it once per decision).
+    pub fn claims(&self) -> BTreeMap<AgentId, u32> {
         let Some(messages) = self.messages else {
-            return Vec::new();
+            return BTreeMap::new();
         };
         messages
             .iter()

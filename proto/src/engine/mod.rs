@@ -705,7 +705,6 @@ impl Engine {
             .collect();
         self.outputs.extend(resend);
         // The round may be final elsewhere (a certificate we never received): ask again.
-        let _ = own;
         self.fetch_requested_for = None;
         self.request_fetch(round);
         self.schedule(now);
