@@ -357,30 +357,17 @@ fn coalition_forms_pools_support_and_dissolves_on_a_broken_pledge() {
     let state = founded(&all);
     let (a, b, c) = (&all[0], &all[1], &all[2]);
     let r = state.next_round;
-    let id = CoalitionId {
-        round: r,
-        proposer: a.id(),
-    };
     let proposal = CoalitionProposal {
         partners: vec![b.id()],
         terms: "B backs A".into(),
         duration_rounds: 4,
         pledge: 6,
     };
+    let (id, offer) = propose_and_accept(a, b, r, proposal);
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(
-        a,
-        r,
-        Payload::Negotiation(Negotiation {
-            lines: vec![],
-            proposal: Some(proposal),
-        }),
-    ));
-    msgs.insert(sign(
-        b,
-        r,
-        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
-    ));
+    for m in offer {
+        msgs.insert(m);
+    }
     msgs.insert(claim(a, r, 3));
     msgs.insert(claim(b, r, 4));
     msgs.insert(claim(c, r, 3));
@@ -447,30 +434,17 @@ fn coalition_expires_and_dissolves_when_a_member_leaves() {
     let mut state = founded(&all);
     let (a, b) = (&all[0], &all[1]);
     let r = state.next_round;
-    let id = CoalitionId {
-        round: r,
-        proposer: a.id(),
-    };
     let proposal = CoalitionProposal {
         partners: vec![b.id()],
         terms: String::new(),
         duration_rounds: 1,
         pledge: 0,
     };
+    let (id, offer) = propose_and_accept(a, b, r, proposal.clone());
     let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(
-        a,
-        r,
-        Payload::Negotiation(Negotiation {
-            lines: vec![],
-            proposal: Some(proposal.clone()),
-        }),
-    ));
-    msgs.insert(sign(
-        b,
-        r,
-        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
-    ));
+    for m in offer {
+        msgs.insert(m);
+    }
     let (next, outcome) = resolve_round(&state, &msgs);
     assert_eq!(outcome.coalitions_formed, vec![id]);
     assert_eq!(
@@ -479,27 +453,19 @@ fn coalition_expires_and_dissolves_when_a_member_leaves() {
     );
     state = next;
     let r = state.next_round;
-    let id = CoalitionId {
-        round: r,
-        proposer: a.id(),
-    };
-    let mut msgs = RoundMessages::new(r);
-    msgs.insert(sign(
+    let (id, offer) = propose_and_accept(
         a,
-        r,
-        Payload::Negotiation(Negotiation {
-            lines: vec![],
-            proposal: Some(CoalitionProposal {
-                duration_rounds: 9,
-                ..proposal
-            }),
-        }),
-    ));
-    msgs.insert(sign(
         b,
         r,
-        Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] }),
-    ));
+        CoalitionProposal {
+            duration_rounds: 9,
+            ..proposal
+        },
+    );
+    let mut msgs = RoundMessages::new(r);
+    for m in offer {
+        msgs.insert(m);
+    }
     let (next, _) = resolve_round(&state, &msgs);
     state = next;
     let r = state.next_round;

@@ -2,7 +2,10 @@
 //! rule-level driver that plays whole rounds of truthful or scripted agents.
 #![allow(dead_code, unreachable_pub)]
 
-use slotmesh_proto::wire::{Claim, Commit, Join, Leave, LeaveReason, Reveal, Support};
+use slotmesh_proto::wire::{
+    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
+    Negotiation, Reveal, Support,
+};
 use slotmesh_proto::{
     commitment, resolve_round, Identity, LedgerState, Payload, RoundMessages, RoundOutcome,
     SignedMessage, SwarmId,
@@ -59,6 +62,29 @@ pub fn sealed_bid(
     (
         sign(who, round, Payload::Commit(commit)),
         sign(who, round, Payload::Reveal(reveal)),
+    )
+}
+
+/// `proposer` proposes `proposal` in its negotiation turn of `round` and `partner` accepts
+/// it: the coalition's id and the two messages.
+pub fn propose_and_accept(
+    proposer: &Identity,
+    partner: &Identity,
+    round: u64,
+    proposal: CoalitionProposal,
+) -> (CoalitionId, [SignedMessage; 2]) {
+    let id = CoalitionId {
+        round,
+        proposer: proposer.id(),
+    };
+    let offer = Payload::Negotiation(Negotiation {
+        lines: vec![],
+        proposal: Some(proposal),
+    });
+    let accept = Payload::CoalitionAcceptance(CoalitionAcceptance { accepted: vec![id] });
+    (
+        id,
+        [sign(proposer, round, offer), sign(partner, round, accept)],
     )
 }
 
