@@ -2,6 +2,8 @@
 //! variable `SLOTMESH_*`.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use libp2p::Multiaddr;
+use slotmesh::strategy::heuristic::Personality;
 use std::path::PathBuf;
 
 /// slotmesh: processor agents that compete for a shared CPU slot with no coordinator.
@@ -30,17 +32,119 @@ pub enum Command {
     /// Generate an agent identity key (ed25519) into a file.
     Keygen(KeygenArgs),
     /// Run one agent as a peer-to-peer daemon.
-    Daemon,
+    Daemon(DaemonArgs),
     /// Run a local swarm of daemons on 127.0.0.1.
-    Swarm,
+    Swarm(SwarmArgs),
     /// Run a seeded in-process simulation.
     Sim(SimArgs),
     /// Show a running daemon's status.
-    Status,
+    Status(StatusArgs),
     /// Build charts and a summary from data directories.
     Report,
     /// Check that several nodes' ledgers agree and their certificates verify.
-    Verify,
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Display name of the agent (1-32 bytes).
+    #[arg(long, env = "SLOTMESH_NAME")]
+    pub name: String,
+    /// True burst of the job, in slots.
+    #[arg(long, env = "SLOTMESH_BURST")]
+    pub burst: u32,
+    /// Personality of the heuristic strategy.
+    #[arg(long, env = "SLOTMESH_PERSONALITY", value_enum, default_value_t = Personality::Cooperative)]
+    pub personality: Personality,
+    /// Bias: 0 truthful, 1 maximally deceptive.
+    #[arg(long, env = "SLOTMESH_BIAS", default_value_t = 0.0)]
+    pub bias: f64,
+    /// Strategy.
+    #[arg(long, env = "SLOTMESH_STRATEGY", value_enum, default_value_t = StrategyKind::Heuristic)]
+    pub strategy: StrategyKind,
+    /// Address to listen on (repeatable).
+    #[arg(
+        long,
+        env = "SLOTMESH_LISTEN",
+        value_delimiter = ',',
+        default_value = "/ip4/0.0.0.0/tcp/0"
+    )]
+    pub listen: Vec<Multiaddr>,
+    /// Peer to dial (repeatable; with /p2p/PEER_ID or without).
+    #[arg(long, env = "SLOTMESH_PEER", value_delimiter = ',')]
+    pub peer: Vec<Multiaddr>,
+    /// Do not use mDNS discovery (use it only on networks you own).
+    #[arg(long, env = "SLOTMESH_NO_MDNS")]
+    pub no_mdns: bool,
+    /// Data directory: key, ledger, memory, status.
+    #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
+    pub data_dir: PathBuf,
+    /// Local HTTP status endpoint (not in this version yet).
+    #[arg(long, env = "SLOTMESH_HTTP")]
+    pub http: Option<String>,
+    /// How long the winner executes its slot, ms.
+    #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
+    pub slot_ms: u64,
+    /// How long a phase waits for silent members, ms.
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 1000)]
+    pub phase_timeout_ms: u64,
+    /// Founding members the first round waits for.
+    #[arg(long, env = "SLOTMESH_FOUNDERS", default_value_t = 2)]
+    pub founders: usize,
+    /// Join a swarm that already runs instead of founding one (a late joiner).
+    #[arg(long, env = "SLOTMESH_JOIN")]
+    pub join: bool,
+    /// Swarm name: only daemons with the same name form a swarm.
+    #[arg(long, env = "SLOTMESH_SWARM", default_value = "slotmesh")]
+    pub swarm: String,
+    /// Seed of the strategy's random choices (default: derived from the key).
+    #[arg(long, env = "SLOTMESH_SEED")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SwarmArgs {
+    /// Number of generated daemons (ignored with --preset).
+    #[arg(long, env = "SLOTMESH_NODES", default_value_t = 3)]
+    pub nodes: usize,
+    /// Use a preset population.
+    #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
+    pub preset: Option<Preset>,
+    /// Seed of the generated population and of the strategies.
+    #[arg(long, env = "SLOTMESH_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Strategy of every daemon.
+    #[arg(long, env = "SLOTMESH_STRATEGY", value_enum, default_value_t = StrategyKind::Heuristic)]
+    pub strategy: StrategyKind,
+    /// Directory for the daemons' data dirs (`DIR/<name>/`); a fresh temporary one if absent.
+    #[arg(long, env = "SLOTMESH_OUT")]
+    pub out: Option<PathBuf>,
+    /// Slot length, ms.
+    #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
+    pub slot_ms: u64,
+    /// Phase timeout, ms.
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 1000)]
+    pub phase_timeout_ms: u64,
+    /// Give up (and stop every daemon) after this many seconds.
+    #[arg(long, env = "SLOTMESH_TIMEOUT_S", default_value_t = 300)]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The daemon's data directory.
+    #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
+    pub data_dir: PathBuf,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Data directories (or ledger files) to compare.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,6 @@
 //! Agent identity keys on disk: 64 hex digits of the ed25519 secret and a newline, mode 0600.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::RngCore;
 use slotmesh_proto::Identity;
 use std::fs::OpenOptions;
@@ -25,6 +25,31 @@ pub fn generate(path: &Path) -> Result<Identity> {
     Ok(identity)
 }
 
+/// Reads the identity in `path` (64 hex digits of the secret).
+pub fn load(path: &Path) -> Result<Identity> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .with_context(|| format!("key file {} is not hex", path.display()))?;
+    let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+        bail!(
+            "key file {} holds {} bytes, an ed25519 secret is 32",
+            path.display(),
+            bytes.len()
+        );
+    };
+    Ok(Identity::from_secret(secret))
+}
+
+/// Reads the identity in `path`, generating it there first if the file does not exist.
+/// Returns it and whether it was generated.
+pub fn load_or_generate(path: &Path) -> Result<(Identity, bool)> {
+    if path.exists() {
+        return Ok((load(path)?, false));
+    }
+    Ok((generate(path)?, true))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -40,6 +65,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let secret: [u8; 32] = hex::decode(text.trim()).unwrap().try_into().unwrap();
         assert_eq!(Identity::from_secret(secret).id(), made.id());
+        assert_eq!(load(&path).unwrap().id(), made.id());
+        assert!(!load_or_generate(&path).unwrap().1);
         assert!(
             generate(&path).is_err(),
             "an existing key is never overwritten"

@@ -1,5 +1,10 @@
-//! The slotmesh daemon crate: strategies, the simulator, and (in later versions) the
-//! networked daemon. The `slotmesh` binary (`main.rs`) is a thin command line over it.
+//! The slotmesh daemon crate: the agent's mind and strategies, the networked node (libp2p),
+//! the ledger file and its history, and the simulator. The `slotmesh` binary (`main.rs`) is a thin command line over it.
 
+pub mod agent;
+pub mod history;
+pub mod keys;
+pub mod ledger;
+pub mod node;
 pub mod sim;
 pub mod strategy;

@@ -1,7 +1,9 @@
 //! The `slotmesh` binary: parses the command line, sets up logging, dispatches.
 
 mod cli;
-mod keys;
+mod daemon_command;
+mod swarm_command;
+
 mod sim_command;
 
 use anyhow::{bail, Result};
@@ -22,9 +24,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // gossipsub warns about every re-sent message, which the engine does by design.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,libp2p_gossipsub::behaviour=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -35,16 +40,71 @@ fn init_logging(format: LogFormat) {
 fn run(command: Command) -> Result<()> {
     match command {
         Command::Keygen(args) => {
-            let identity = keys::generate(&args.out)?;
+            let identity = slotmesh::keys::generate(&args.out)?;
             println!("{}", identity.id().to_hex());
             Ok(())
         }
-        Command::Daemon | Command::Swarm | Command::Status | Command::Verify => {
-            bail!("this command needs the networked daemon, which is not in this version yet")
+        Command::Daemon(args) => daemon_command::run(args),
+        Command::Swarm(args) => swarm_command::run(args),
+        Command::Status(args) => status(&args),
+        Command::Verify(args) => {
+            let verdict = slotmesh::history::verify(&args.dirs);
+            println!("{}", verdict.line);
+            if !verdict.ok {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Sim(args) => sim_command::run(&args),
         Command::Report => {
             bail!("this command is not in this version yet")
         }
     }
+}
+
+fn status(args: &cli::StatusArgs) -> Result<()> {
+    let path = slotmesh::node::DataDir::status_path_of(&args.data_dir);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {} ({e}): is a daemon running with --data-dir {}?",
+            path.display(),
+            args.data_dir.display()
+        )
+    })?;
+    let status: slotmesh::node::NodeStatus = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} does not parse: {e}", path.display()))?;
+    if args.json {
+        println!("{}", String::from_utf8_lossy(&bytes));
+        return Ok(());
+    }
+    println!(
+        "{} ({})  round {} {}  job {}/{}{}  peers {}{}",
+        status.name,
+        status.peer_id,
+        status.round,
+        status.phase,
+        status.burst - status.remaining,
+        status.burst,
+        status
+            .executing
+            .map_or(String::new(), |r| format!("  executing slot of round {r}")),
+        status.peers,
+        if status.done { "  (finished)" } else { "" }
+    );
+    println!(
+        "{:<10} {:<10} {:>8} {:>8} {:>6} {:>6}",
+        "member", "status", "trust", "credits", "slots", "claim"
+    );
+    for m in &status.members {
+        println!(
+            "{:<10} {:<10} {:>8.3} {:>8} {:>6} {:>6}",
+            m.name,
+            m.status.to_lowercase(),
+            f64::from(m.trust_ppm) / 1e6,
+            m.credits,
+            m.used_slots,
+            m.last_claim.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The `slotmesh` binary as a user runs it: `sim` output and exit codes, `keygen`, and the
-//! commands that are not in this version yet.
+//! commands that are not in this version yet, and the daemon's refusals.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -126,13 +126,64 @@ fn keygen_writes_a_key_once_and_prints_its_id() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
-    for command in ["daemon", "swarm", "status", "verify", "report"] {
-        let output = slotmesh(&[command]);
-        assert!(!output.status.success(), "{command}");
-        assert!(
-            String::from_utf8_lossy(&output.stderr).contains("not in this version yet"),
-            "{command}"
-        );
-    }
+fn report_is_not_built_yet_and_says_so() {
+    let output = slotmesh(&["report"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not in this version yet"));
+}
+
+#[test]
+fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let data = data.to_str().unwrap();
+    let base = [
+        "daemon",
+        "--name",
+        "x",
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        slotmesh(&args)
+    };
+    let output = run(&["--burst", "0", "--data-dir", data]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--burst must be at least 1"));
+    let output = run(&["--burst", "2", "--bias", "3", "--data-dir", data]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bias must be in [0, 1]"));
+    // A data dir that is a file.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let output = run(&["--burst", "2", "--data-dir", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot create data dir"));
+    // A port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = slotmesh(&[
+        "daemon",
+        "--name",
+        "x",
+        "--burst",
+        "2",
+        "--no-mdns",
+        "--data-dir",
+        data,
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("port in use"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A ledger that is not a ledger.
+    std::fs::write(dir.path().join("d/ledger.log"), b"garbage!").unwrap();
+    let output = run(&["--burst", "2", "--data-dir", data]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }

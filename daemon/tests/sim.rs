@@ -24,9 +24,9 @@ fn small(seed: u64) -> Population {
         agents: 5 + (seed % 4) as usize,
         liars: 0.3,
         crash: (seed % 2) as usize,
-        equivocators: usize::from(seed % 5 == 0),
-        withholders: usize::from(seed % 7 == 0),
-        arrivals: seed % 3 == 0,
+        equivocators: usize::from(seed.is_multiple_of(5)),
+        withholders: usize::from(seed.is_multiple_of(7)),
+        arrivals: seed.is_multiple_of(3),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`state`], [`trust`], [`rules`]: the replicated ledger state, the trust formula and the
 //!   pure slot-resolution rule.
 //! - [`finality`]: checkpoint votes, certificates and verified final rounds.
+//! - [`sync`]: direct request–response messages between two peers (delivery, fetches).
 //! - [`engine`]: the round state machine the daemon and the simulator drive.
 #![cfg_attr(
     not(test),
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod round_messages;
 pub mod rules;
 pub mod state;
+pub mod sync;
 pub mod trust;
 pub mod wire;
 

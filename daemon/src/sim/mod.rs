@@ -16,14 +16,15 @@ pub mod summary;
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
 
+use crate::agent::Mind;
 use crate::strategy::heuristic::{Heuristic, Personality};
-use crate::strategy::{Decision, DecisionKind, Job, Strategy, View};
+use crate::strategy::Job;
 use network::{Event, Faults, Network};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use slotmesh_proto::engine::Finalized;
-use slotmesh_proto::wire::{Commit, LeaveReason, Limits, Payload};
+use slotmesh_proto::wire::{Commit, Limits, Payload};
 use slotmesh_proto::{
     AgentId, Digest, Engine, EngineConfig, FinalRound, Identity, LedgerState, MemberStatus, Output,
     Phase, SignedMessage, SwarmId,
@@ -110,10 +111,7 @@ struct Agent {
     spec: AgentSpec,
     identity: Identity,
     engine: Option<Engine>,
-    strategy: Box<dyn Strategy>,
-    rng: ChaCha8Rng,
-    remaining: u32,
-    lied: bool,
+    mind: Mind,
     crashed: bool,
     done: bool,
     finals: BTreeMap<u64, Digest>,
@@ -182,10 +180,14 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
             Agent {
                 identity: Identity::from_secret(secret),
                 engine: None,
-                strategy: Box::new(Heuristic::new(spec.personality, spec.bias, strategy_seed)),
-                rng: ChaCha8Rng::seed_from_u64(agent_seed),
-                remaining: spec.burst,
-                lied: false,
+                mind: Mind::new(
+                    Job {
+                        burst: spec.burst,
+                        remaining: spec.burst,
+                    },
+                    Box::new(Heuristic::new(spec.personality, spec.bias, strategy_seed)),
+                    Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
+                ),
                 crashed: false,
                 done: false,
                 finals: BTreeMap::new(),
@@ -292,7 +294,7 @@ impl Sim {
                 ));
                 break;
             }
-            if processed % 65_536 == 0 {
+            if processed.is_multiple_of(65_536) {
                 progress(
                     self.agreed.len() as u64,
                     self.agents.iter().filter(|a| a.done).count(),
@@ -460,51 +462,7 @@ impl Sim {
         let Some(engine) = agent.engine.as_mut() else {
             return;
         };
-        if phase == Phase::Announce && agent.remaining == 0 {
-            let _ = engine.leave(LeaveReason::Completed, now);
-            return;
-        }
-        let kind = match phase {
-            Phase::Announce => DecisionKind::Claim,
-            Phase::Negotiate => DecisionKind::Negotiate,
-            Phase::Coalition => DecisionKind::Coalition,
-            Phase::Commit => DecisionKind::Bid,
-            _ => return,
-        };
-        let proposals = engine.proposals();
-        let round = engine.round();
-        let decision = {
-            let view = View {
-                me: agent.identity.id(),
-                round,
-                job: Job {
-                    burst: agent.spec.burst,
-                    remaining: agent.remaining,
-                },
-                state: engine.state(),
-                messages: engine.messages(round),
-                proposals: &proposals,
-            };
-            agent.strategy.decide(kind, &view)
-        };
-        let result = match decision {
-            Decision::Claim(claim) => {
-                agent.lied |= claim != agent.remaining;
-                engine.claim(claim, now)
-            }
-            Decision::Negotiate { lines, proposal } => engine.negotiate(lines, proposal, now),
-            Decision::Accept(ids) => engine.accept(ids, now),
-            Decision::Bid {
-                bid,
-                support,
-                deposit,
-            } => {
-                let mut nonce = [0u8; 32];
-                agent.rng.fill(&mut nonce);
-                engine.bid(bid, support, deposit, nonce, now)
-            }
-        };
-        if let Err(error) = result {
+        if let Err(error) = agent.mind.decide(engine, phase, now) {
             tracing::debug!(agent = %agent.spec.name, %error, "decision refused");
         }
     }
@@ -548,10 +506,7 @@ impl Sim {
             self.last_state = Some(finalized.state.clone());
         }
         let agent = &mut self.agents[i];
-        if winner == Some(me) {
-            agent.remaining = agent.remaining.saturating_sub(1);
-        }
-        agent.strategy.observe(me, &finalized);
+        agent.mind.observe(me, &finalized);
         let status = finalized.state.members.get(&me).map(|m| m.status);
         if matches!(
             status,

@@ -122,7 +122,7 @@ impl Sim {
                     burst: agent.spec.burst,
                     personality: agent.spec.personality,
                     bias: agent.spec.bias,
-                    lied: agent.lied,
+                    lied: agent.mind.lied,
                     status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
                     arrival_round: arrival,
                     completion_round: completion,

@@ -277,4 +277,8 @@ impl Strategy for Heuristic {
     fn memory(&self) -> &Memory {
         &self.memory
     }
+
+    fn restore_memory(&mut self, memory: Memory) {
+        self.memory = memory;
+    }
 }

@@ -114,4 +114,6 @@ pub trait Strategy: Send {
     fn observe(&mut self, me: AgentId, finalized: &Finalized);
     /// Its memory, for persisting and for prompts.
     fn memory(&self) -> &memory::Memory;
+    /// Takes back a memory saved before a restart.
+    fn restore_memory(&mut self, memory: memory::Memory);
 }

@@ -1,0 +1,77 @@
+//! `slotmesh daemon`: flags to a [`NodeConfig`], a tokio runtime, signals to a clean leave,
+//! and the node's end to an exit status.
+
+use crate::cli::{DaemonArgs, StrategyKind};
+use anyhow::{bail, Result};
+use slotmesh::node::{Node, NodeConfig, NodeExit};
+
+pub fn run(args: DaemonArgs) -> Result<()> {
+    if args.strategy == StrategyKind::Llm {
+        bail!("--strategy llm is not in this version yet; use --strategy heuristic");
+    }
+    if args.http.is_some() {
+        bail!("--http is not in this version yet; `slotmesh status --data-dir DIR` reads a running daemon's status");
+    }
+    let config = NodeConfig {
+        name: args.name,
+        burst: args.burst,
+        personality: args.personality,
+        bias: args.bias,
+        seed: args.seed,
+        swarm_name: args.swarm,
+        listen: args.listen,
+        peers: args.peer,
+        mdns: !args.no_mdns,
+        data_dir: args.data_dir,
+        slot_ms: args.slot_ms,
+        phase_timeout_ms: args.phase_timeout_ms,
+        founders: args.founders,
+        join: args.join,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exit = runtime.block_on(async {
+        let (node, handle) = Node::start(config)?;
+        tokio::spawn(async move {
+            // Each SIGINT/SIGTERM asks the node to stop: the first leaves cleanly, the
+            // second stops at once.
+            #[cfg(unix)]
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch SIGTERM");
+                        return;
+                    }
+                };
+            loop {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                handle.shutdown().await;
+            }
+        });
+        node.run().await
+    })?;
+    match exit {
+        NodeExit::Completed => {
+            tracing::info!("job complete, leave final: exiting");
+            Ok(())
+        }
+        NodeExit::Left => {
+            tracing::info!("left the swarm: exiting");
+            Ok(())
+        }
+        NodeExit::Interrupted => {
+            bail!("stopped before the leave message became final")
+        }
+        NodeExit::Failed { round } => bail!(
+            "the swarm marked this agent failed in round {round} (it missed too many rounds); its job cannot finish in this swarm"
+        ),
+    }
+}

@@ -1,0 +1,224 @@
+//! The libp2p side of a node: the protocols in use (one `NetworkBehaviour`), the gossipsub
+//! topics a payload travels on, how a swarm is built from the agent's key, and the mapping
+//! between agent ids and libp2p peer ids (the same ed25519 key).
+
+use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
+use anyhow::{Context, Result};
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, TopicHash};
+use libp2p::identity::Keypair;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{identify, mdns, noise, ping, tcp, yamux, PeerId, Swarm, SwarmBuilder};
+use slotmesh_proto::{AgentId, Identity, PayloadKind, SwarmId};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Largest gossip message: one envelope of the largest allowed size.
+const MAX_GOSSIP_BYTES: usize = 8 * 1024;
+
+/// The protocols a slotmesh node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Broadcast of signed protocol messages, validated before the engine sees them.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Direct messages and state sync.
+    pub sync: request_response::Behaviour<SyncCodec>,
+    /// Exchange of listen addresses and protocol versions.
+    pub identify: identify::Behaviour,
+    /// Liveness of connections.
+    pub ping: ping::Behaviour,
+    /// LAN discovery, unless `--no-mdns`.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// The gossipsub topics of one swarm. Each payload kind has one topic; the swarm id is in
+/// every topic name so that two swarms on one LAN never see each other's messages.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    announce: IdentTopic,
+    negotiation: IdentTopic,
+    coalition: IdentTopic,
+    bids: IdentTopic,
+    checkpoint: IdentTopic,
+}
+
+impl Topics {
+    /// The topics of `swarm`.
+    pub fn new(swarm: SwarmId) -> Topics {
+        let prefix = format!("slotmesh/{}", hex::encode(&swarm.0[..8]));
+        let topic = |name: &str| IdentTopic::new(format!("{prefix}/{name}"));
+        Topics {
+            announce: topic("announce"),
+            negotiation: topic("negotiation"),
+            coalition: topic("coalition"),
+            bids: topic("bids"),
+            checkpoint: topic("checkpoint"),
+        }
+    }
+
+    /// Every topic.
+    pub fn all(&self) -> [&IdentTopic; 5] {
+        [
+            &self.announce,
+            &self.negotiation,
+            &self.coalition,
+            &self.bids,
+            &self.checkpoint,
+        ]
+    }
+
+    /// The topic a payload kind travels on.
+    pub fn for_kind(&self, kind: PayloadKind) -> &IdentTopic {
+        match kind {
+            PayloadKind::Join | PayloadKind::Claim | PayloadKind::Leave => &self.announce,
+            PayloadKind::Negotiation => &self.negotiation,
+            PayloadKind::CoalitionAcceptance => &self.coalition,
+            PayloadKind::Commit | PayloadKind::Reveal => &self.bids,
+            PayloadKind::CheckpointVote => &self.checkpoint,
+        }
+    }
+
+    /// A short name of the topic with this hash, for logs and metrics.
+    pub fn name_of(&self, hash: &TopicHash) -> &'static str {
+        let names = ["announce", "negotiation", "coalition", "bids", "checkpoint"];
+        self.all()
+            .iter()
+            .position(|t| t.hash() == *hash)
+            .map_or("unknown", |i| names[i])
+    }
+}
+
+/// The libp2p keypair of an agent: its ed25519 identity key.
+pub fn keypair(identity: &Identity) -> Result<Keypair> {
+    let mut secret = identity.secret();
+    Keypair::ed25519_from_bytes(&mut secret).context("agent key is not a valid ed25519 secret")
+}
+
+/// The libp2p peer id of an agent.
+pub fn peer_id_of(agent: AgentId) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&agent.0).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}
+
+/// Builds the swarm: TCP + Noise + Yamux, gossipsub on `topics` with validation by the
+/// caller, request–response sync, identify, ping, and mDNS if `mdns` is set.
+pub fn build_swarm(
+    key: Keypair,
+    topics: &Topics,
+    mdns: bool,
+    request_timeout: Duration,
+) -> Result<Swarm<Behaviour>> {
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .context("building the TCP transport")?
+        .with_behaviour(
+            |key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                let peer_id = key.public().to_peer_id();
+                let config = gossipsub::ConfigBuilder::default()
+                    .heartbeat_interval(Duration::from_millis(250))
+                    .validate_messages()
+                    .max_transmit_size(MAX_GOSSIP_BYTES)
+                    // Content-addressed ids: a signed message relayed or re-sent by anyone is
+                    // recognised as the same message.
+                    .message_id_fn(|message: &gossipsub::Message| {
+                        gossipsub::MessageId::from(
+                            slotmesh_proto::Digest::of(b"slotmesh/gossip-id/v1", &[&message.data])
+                                .0
+                                .to_vec(),
+                        )
+                    })
+                    .mesh_n_low(2)
+                    .mesh_outbound_min(1)
+                    .build()
+                    .map_err(|e| format!("gossipsub config: {e}"))?;
+                let mut gossipsub =
+                    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
+                gossipsub.with_peer_score(score_params(topics), score_thresholds())?;
+                let sync = request_response::Behaviour::new(
+                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(request_timeout),
+                );
+                let identify = identify::Behaviour::new(identify::Config::new(
+                    "/slotmesh/1.0.0".into(),
+                    key.public(),
+                ));
+                let mdns = if mdns {
+                    Some(mdns::tokio::Behaviour::new(
+                        mdns::Config::default(),
+                        peer_id,
+                    )?)
+                } else {
+                    None
+                };
+                Ok(Behaviour {
+                    gossipsub,
+                    sync,
+                    identify,
+                    ping: ping::Behaviour::default(),
+                    mdns: Toggle::from(mdns),
+                })
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("building the network behaviour: {e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    for topic in topics.all() {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(topic)
+            .context("subscribing to a topic")?;
+    }
+    Ok(swarm)
+}
+
+/// Peer scoring that punishes invalid messages only: a message rejected by validation
+/// (undecodable, badly signed, over a limit) costs its sender enough to be graylisted.
+/// Delivery-rate penalties are off: a small swarm's honest peers would trip them.
+fn score_params(topics: &Topics) -> gossipsub::PeerScoreParams {
+    let topic_params = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    let topics: HashMap<TopicHash, gossipsub::TopicScoreParams> = topics
+        .all()
+        .iter()
+        .map(|t| (t.hash(), topic_params.clone()))
+        .collect();
+    gossipsub::PeerScoreParams {
+        topics,
+        ..Default::default()
+    }
+}
+
+fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn agent_id_and_peer_id_are_one_key() {
+        let identity = Identity::from_secret([7; 32]);
+        let key = keypair(&identity).unwrap();
+        assert_eq!(peer_id_of(identity.id()), Some(key.public().to_peer_id()));
+    }
+}

@@ -1,0 +1,121 @@
+//! A daemon's data directory: what is in it and how each file is written.
+//!
+//! - `identity.key`: the agent's ed25519 secret (generated on first start, mode 0600);
+//! - `ledger.log`: certified final rounds ([`crate::ledger`]);
+//! - `memory.json`: the strategy's memory, rewritten after each final round;
+//! - `spoken-round`: the last round this agent sent a message in, written and flushed before
+//!   the first send of each round, so that a restarted daemon never sends a second, different
+//!   message for a round it already spoke in (that would be equivocation);
+//! - `status.json`: what the daemon is doing, rewritten as it changes (read by `slotmesh
+//!   swarm` and `slotmesh status`);
+//! - `lock`: held while a daemon runs, so two daemons never share one directory.
+//!
+//! Small files are replaced atomically (write a temporary file, flush, rename).
+
+use anyhow::{bail, Context, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// An open, locked data directory.
+#[derive(Debug)]
+pub struct DataDir {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Creates `root` if needed and locks it.
+    pub fn open(root: &Path) -> Result<DataDir> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create data dir {}", root.display()))?;
+        let lock_path = root.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("data dir {} is not writable", root.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "data dir {} is in use by another running daemon",
+                root.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+            }
+        }
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The identity key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.root.join("identity.key")
+    }
+
+    /// The ledger file.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.root.join("ledger.log")
+    }
+
+    /// The memory file.
+    pub fn memory_path(&self) -> PathBuf {
+        self.root.join("memory.json")
+    }
+
+    /// The status file of a data dir (also readable without opening it).
+    pub fn status_path_of(root: &Path) -> PathBuf {
+        root.join("status.json")
+    }
+
+    /// The last round this agent spoke in before, if it ever did.
+    pub fn spoken_round(&self) -> Result<Option<u64>> {
+        let path = self.root.join("spoken-round");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().parse().with_context(|| {
+                format!("{} does not hold a round number", path.display())
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Records, durably, that this agent speaks in `round`.
+    pub fn set_spoken_round(&self, round: u64) -> Result<()> {
+        self.replace("spoken-round", round.to_string().as_bytes())
+    }
+
+    /// Replaces the file `name` with `bytes`, atomically and durably.
+    pub fn replace(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomically(name, bytes, true)
+    }
+
+    /// Replaces the file `name` with `bytes` atomically, without waiting for the disk
+    /// (for files that are rewritten often and rebuilt after a crash, like the status).
+    pub fn replace_quietly(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomically(name, bytes, false)
+    }
+
+    fn write_atomically(&self, name: &str, bytes: &[u8], durable: bool) -> Result<()> {
+        let path = self.root.join(name);
+        let temp = self.root.join(format!(".{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(bytes)?;
+            if durable {
+                file.sync_data()?;
+            }
+            std::fs::rename(&temp, &path)
+        };
+        write().with_context(|| format!("cannot write {}", path.display()))
+    }
+}

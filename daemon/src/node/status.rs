@@ -1,0 +1,150 @@
+//! What a running daemon reports about itself (`status.json` in its data dir, and later the
+//! HTTP status): identity, round and phase, its job, the members as the ledger sees them,
+//! the schedule so far and its own executed slots.
+
+use super::NodeConfig;
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+use slotmesh_proto::{Finalized, Identity, LedgerState};
+
+/// Most schedule entries kept in the status.
+const MAX_SCHEDULE: usize = 10_000;
+
+/// A member as the ledger sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberStatus {
+    /// Agent id (hex).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle status.
+    pub status: String,
+    /// Public trust, ppm.
+    pub trust_ppm: u32,
+    /// Credits.
+    pub credits: u64,
+    /// Slots won.
+    pub used_slots: u32,
+    /// Latest claim.
+    pub last_claim: Option<u32>,
+}
+
+/// One final round of the schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScheduleEntry {
+    /// The round.
+    pub round: u64,
+    /// The winner's name, if any.
+    pub winner: Option<String>,
+    /// The certified state digest (hex).
+    pub digest: String,
+    /// When this node learned it was final (Unix ms).
+    pub final_unix_ms: u64,
+}
+
+/// A slot this agent executed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlotRecord {
+    /// The round it won.
+    pub round: u64,
+    /// Start (Unix ms).
+    pub start_unix_ms: u64,
+    /// End (Unix ms).
+    pub end_unix_ms: u64,
+}
+
+/// A daemon's status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Display name.
+    pub name: String,
+    /// Agent id (hex).
+    pub id: String,
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Listen addresses, with the peer id.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Round in progress.
+    pub round: u64,
+    /// Phase in progress.
+    pub phase: String,
+    /// True burst.
+    pub burst: u32,
+    /// Remaining burst.
+    pub remaining: u32,
+    /// The round whose slot it is executing now.
+    pub executing: Option<u64>,
+    /// Whether the daemon is finished.
+    pub done: bool,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Messages rejected by validation.
+    pub rejected_messages: u64,
+    /// Members.
+    pub members: Vec<MemberStatus>,
+    /// The schedule: final rounds in order.
+    pub schedule: Vec<ScheduleEntry>,
+    /// Slots this agent executed.
+    pub slots: Vec<SlotRecord>,
+}
+
+impl NodeStatus {
+    /// The status of a node that has just started.
+    pub fn new(config: &NodeConfig, identity: &Identity, peer_id: &PeerId) -> NodeStatus {
+        NodeStatus {
+            name: config.name.clone(),
+            id: identity.id().to_hex(),
+            peer_id: peer_id.to_string(),
+            listen: Vec::new(),
+            peers: 0,
+            round: 0,
+            phase: String::new(),
+            burst: config.burst,
+            remaining: config.burst,
+            executing: None,
+            done: false,
+            messages_out: 0,
+            rejected_messages: 0,
+            members: Vec::new(),
+            schedule: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Adds a final round to the schedule.
+    pub fn record_final(
+        &mut self,
+        finalized: &Finalized,
+        winner: Option<String>,
+        now_unix_ms: u64,
+    ) {
+        if self.schedule.len() >= MAX_SCHEDULE {
+            self.schedule.remove(0);
+        }
+        self.schedule.push(ScheduleEntry {
+            round: finalized.record.round,
+            winner,
+            digest: finalized.record.certificate.digest.to_hex(),
+            final_unix_ms: now_unix_ms,
+        });
+    }
+
+    /// Refreshes the members from the ledger state.
+    pub fn update_members(&mut self, state: &LedgerState) {
+        self.members = state
+            .members
+            .iter()
+            .map(|(id, m)| MemberStatus {
+                id: id.to_hex(),
+                name: m.name.clone(),
+                status: format!("{:?}", m.status),
+                trust_ppm: m.trust,
+                credits: m.credits,
+                used_slots: m.used_slots,
+                last_claim: m.last_claim.as_ref().map(|c| c.remaining),
+            })
+            .collect();
+    }
+}
