@@ -42,6 +42,8 @@ use tokio::sync::mpsc;
 const MAX_REJECTIONS: u32 = 3;
 /// The status file is rewritten at most this often (ms), and on every final round.
 const STATUS_INTERVAL_MS: u64 = 100;
+/// How many phase timeouts a finished node stays at most to help the others finalize.
+const LINGER_TIMEOUTS: u64 = 4;
 /// Messages kept for peers that are not connected yet (sent on the next connection).
 const MAX_UNSENT: usize = 256;
 
@@ -157,6 +159,8 @@ pub struct Node {
     shutdown_requested: Option<u64>,
     status_dirty: bool,
     status_written_at: Option<u64>,
+    /// When this node's leave became final.
+    finished_at: Option<u64>,
 }
 
 impl Node {
@@ -296,6 +300,7 @@ impl Node {
             shutdown_requested: None,
             status_dirty: true,
             status_written_at: None,
+            finished_at: None,
             config,
         };
         if let Some(round) = node.silent_through {
@@ -835,18 +840,40 @@ impl Node {
         let me = self.identity.id();
         let record = self.engine.state().members.get(&me);
         let status = record.map(|m| m.status);
+        let left_round = record.and_then(|m| m.left_round).unwrap_or(0);
         let slots_done = self.my_slots.is_empty();
         match status {
-            Some(MemberStatus::Completed) if slots_done => Some(NodeExit::Completed),
-            Some(MemberStatus::Departed) => Some(NodeExit::Left),
-            Some(MemberStatus::Failed) => Some(NodeExit::Failed {
-                round: record.and_then(|m| m.left_round).unwrap_or(0),
-            }),
+            Some(MemberStatus::Completed) if slots_done && self.lingered(now) => {
+                Some(NodeExit::Completed)
+            }
+            Some(MemberStatus::Departed) if self.lingered(now) => Some(NodeExit::Left),
+            Some(MemberStatus::Failed) => Some(NodeExit::Failed { round: left_round }),
             _ => match self.shutdown_requested {
                 Some(deadline) if now >= deadline => Some(NodeExit::Interrupted),
                 _ => None,
             },
         }
+    }
+
+    /// After its leave is final, a node stays a little while: the others may still need its
+    /// vote on that round (re-sent on request) or its record of it. It goes once every
+    /// remaining member has spoken in the next round (so each has finalized this one), or
+    /// after [`LINGER_TIMEOUTS`] phase timeouts.
+    fn lingered(&mut self, now: u64) -> bool {
+        let since = *self.finished_at.get_or_insert(now);
+        if now >= since + LINGER_TIMEOUTS * self.config.phase_timeout_ms {
+            return true;
+        }
+        let round = self.engine.round();
+        let spoken: BTreeSet<AgentId> = self
+            .engine
+            .messages(round)
+            .map(|m| m.iter().map(SignedMessage::sender).collect())
+            .unwrap_or_default();
+        self.engine
+            .state()
+            .active_members()
+            .all(|(id, _)| spoken.contains(id))
     }
 
     fn write_status(&mut self, force: bool) {

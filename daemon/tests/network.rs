@@ -1,0 +1,326 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Multi-process tests: real `slotmesh daemon` processes on 127.0.0.1 with explicit peers and
+//! mDNS off, as a user runs them. Every process is killed by its pid when its guard drops;
+//! every wait is bounded.
+
+use slotmesh::history::{self, History};
+use slotmesh::node::{DataDir, NodeStatus};
+use slotmesh_proto::MemberStatus;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SLOT_MS: &str = "20";
+const PHASE_TIMEOUT_MS: &str = "300";
+/// Upper bound on any wait in these tests.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A daemon process, killed (by pid) when dropped.
+struct Daemon {
+    name: String,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    fn start(root: &Path, name: &str, burst: u32, peers: &[String], extra: &[&str]) -> Daemon {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_slotmesh"));
+        command
+            .args(["daemon", "--name", name, "--burst", &burst.to_string()])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--slot-ms", SLOT_MS, "--phase-timeout-ms", PHASE_TIMEOUT_MS])
+            .args(["--swarm", "test"])
+            .args(extra)
+            .env("RUST_LOG", "info,libp2p_gossipsub=error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        for peer in peers {
+            command.args(["--peer", peer]);
+        }
+        Daemon {
+            name: name.into(),
+            dir,
+            child: command.spawn().unwrap(),
+        }
+    }
+
+    fn status(&self) -> Option<NodeStatus> {
+        let bytes = std::fs::read(DataDir::status_path_of(&self.dir)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn listen(&self) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(address) = self.status().and_then(|s| s.listen.first().cloned()) {
+                return address;
+            }
+            assert!(started.elapsed() < WAIT, "{} never listened", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the daemon's status satisfies `condition`.
+    fn wait_until(&self, what: &str, condition: impl Fn(&NodeStatus) -> bool) {
+        let started = Instant::now();
+        while !self.status().is_some_and(|s| condition(&s)) {
+            assert!(
+                started.elapsed() < WAIT,
+                "{}: never {what}; log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit, bounded.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{} did not exit; log:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+/// Starts daemons one after another, each dialing the ones before it.
+fn start_swarm(root: &Path, agents: &[(&str, u32)], extra: &[&str]) -> Vec<Daemon> {
+    let mut peers = Vec::new();
+    let mut daemons = Vec::new();
+    let founders = agents.len().to_string();
+    for (name, burst) in agents {
+        let mut args = vec!["--founders", founders.as_str()];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start(root, name, *burst, &peers, &args);
+        peers.push(daemon.listen());
+        daemons.push(daemon);
+    }
+    daemons
+}
+
+fn assert_exits_ok(daemon: &mut Daemon) {
+    let status = daemon.wait_exit();
+    assert!(
+        status.success(),
+        "{} exited {status}; log:\n{}",
+        daemon.name,
+        daemon.log()
+    );
+}
+
+fn verify(daemons: &[&Daemon]) -> history::Verdict {
+    let dirs: Vec<PathBuf> = daemons.iter().map(|d| d.dir.clone()).collect();
+    history::verify(&dirs)
+}
+
+fn member_status(history: &History, name: &str) -> (MemberStatus, u32) {
+    let member = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a member"));
+    (member.status, member.used_slots)
+}
+
+#[test]
+fn seed_preset_swarm_completes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args([
+            "swarm",
+            "--preset",
+            "seed",
+            "--slot-ms",
+            SLOT_MS,
+            "--timeout-s",
+            "90",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("OK: 3 ledgers agree"), "{stdout}");
+    // The completion order printed is the one the ledgers hold (the longest ledger: the
+    // last daemon to finish).
+    let history = ["A", "B", "C"]
+        .iter()
+        .map(|n| History::load(&out.join(n)).unwrap())
+        .max_by_key(|h| h.rounds.len())
+        .unwrap();
+    let mut order: Vec<(u64, String)> = history
+        .completed
+        .iter()
+        .map(|(id, round)| (*round, history.name(id)))
+        .collect();
+    order.sort();
+    let names: Vec<String> = order.into_iter().map(|(_, n)| n).collect();
+    assert!(
+        stdout.contains(&format!("completion order: {}", names.join(", "))),
+        "{stdout}"
+    );
+    for (name, burst) in [("A", 5), ("B", 5), ("C", 3)] {
+        assert_eq!(
+            member_status(&history, name),
+            (MemberStatus::Completed, burst)
+        );
+    }
+    // `verify` agrees, and a tampered ledger is caught.
+    let verify = |dirs: &[&Path]| {
+        Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+            .arg("verify")
+            .args(dirs)
+            .output()
+            .unwrap()
+    };
+    let dirs = [out.join("A"), out.join("B"), out.join("C")];
+    let ok = verify(&[&dirs[0], &dirs[1], &dirs[2]]);
+    assert!(ok.status.success());
+    let ledger = dirs[1].join("ledger.log");
+    let mut bytes = std::fs::read(&ledger).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&ledger, &bytes).unwrap();
+    let bad = verify(&[&dirs[0], &dirs[1], &dirs[2]]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("FAIL"));
+}
+
+#[test]
+fn eight_node_swarm_completes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["swarm", "--nodes", "8", "--seed", "3", "--slot-ms", SLOT_MS])
+        .args(["--phase-timeout-ms", PHASE_TIMEOUT_MS, "--timeout-s", "120"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("OK: 8 ledgers agree"), "{stdout}");
+}
+
+#[test]
+fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 6), ("B", 6), ("C", 6), ("D", 6)], &[]);
+    // Kill C mid-run, while everyone still has work.
+    daemons[2].wait_until("reached round 4", |s| s.round >= 4);
+    assert!(daemons.iter().all(|d| d.status().unwrap().remaining > 0));
+    daemons[2].kill9();
+    // D is killed too, its ledger tail torn as by a crash mid-write, and restarted at once.
+    daemons[3].kill9();
+    let ledger = daemons[3].dir.join("ledger.log");
+    let bytes = std::fs::read(&ledger).unwrap();
+    std::fs::write(&ledger, &bytes[..bytes.len() - 5]).unwrap();
+    let peers = vec![daemons[0].listen(), daemons[1].listen()];
+    let restarted = Daemon::start(dir.path(), "D", 6, &peers, &["--founders", "4"]);
+    daemons[3] = restarted;
+    for i in [0, 1, 3] {
+        assert_exits_ok(&mut daemons[i]);
+    }
+    let log = daemons[3].log();
+    assert!(log.contains("torn"), "the torn tail is reported:\n{log}");
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[3]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = [0, 1, 3]
+        .iter()
+        .map(|i| History::load(&daemons[*i].dir).unwrap())
+        .max_by_key(|h| h.rounds.len())
+        .unwrap();
+    assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 6));
+    assert_eq!(member_status(&history, "B"), (MemberStatus::Completed, 6));
+    assert_eq!(
+        member_status(&history, "D"),
+        (MemberStatus::Completed, 6),
+        "the restarted daemon finished its whole job, nothing lost"
+    );
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Failed);
+    // The restarted daemon never equivocated: no offences beyond what it was before.
+    let d = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "D")
+        .unwrap();
+    assert_eq!(d.offences.equivocations, 0);
+}
+
+#[test]
+fn a_late_joiner_syncs_the_ledger_and_takes_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 8), ("B", 8)], &[]);
+    daemons[0].wait_until("reached round 3", |s| s.round >= 3);
+    let peers = vec![daemons[0].listen()];
+    let mut late = Daemon::start(dir.path(), "L", 2, &peers, &["--join"]);
+    assert_exits_ok(&mut late);
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&[&daemons[0], &daemons[1], &late]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = History::load(&late.dir).unwrap();
+    assert_eq!(
+        history.rounds[0].round, 0,
+        "the late joiner holds the founding round"
+    );
+    let member = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "L")
+        .unwrap();
+    assert!(member.joined_round >= 3);
+    assert_eq!(
+        (member.status, member.used_slots),
+        (MemberStatus::Completed, 2)
+    );
+}
