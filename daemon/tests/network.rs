@@ -324,3 +324,101 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
         (MemberStatus::Completed, 2)
     );
 }
+
+/// Garbage, forged signatures and another swarm's messages, as an intruder publishes them.
+fn hostile_messages(victim: slotmesh_proto::AgentId, round: u64) -> Vec<Vec<u8>> {
+    use slotmesh_proto::codec;
+    use slotmesh_proto::wire::Claim;
+    use slotmesh_proto::{Envelope, Identity, Message, Payload, SwarmId};
+    let intruder = Identity::from_secret([0x66; 32]);
+    let swarm = SwarmId::from_name("test");
+    // Signed by the intruder, then re-addressed as if the victim had sent it.
+    let honest = intruder.sign(swarm, round, Payload::Claim(Claim { remaining: 1 }));
+    let mut message: Message = codec::decode(&honest.envelope().body, 4096).unwrap();
+    message.sender = victim;
+    let forged = Envelope {
+        body: codec::encode(&message),
+        signature: honest.envelope().signature,
+    };
+    let other_swarm = intruder.sign(
+        SwarmId::from_name("elsewhere"),
+        round,
+        Payload::Claim(Claim { remaining: 1 }),
+    );
+    vec![
+        b"\xff\xfe garbage that decodes to nothing".to_vec(),
+        codec::encode(&forged),
+        other_swarm.bytes().to_vec(),
+        vec![0u8; 3],
+    ]
+}
+
+#[test]
+fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_completes() {
+    use futures::StreamExt;
+    use slotmesh::node::{build_swarm, keypair, Topics};
+    use slotmesh_proto::{AgentId, Identity, SwarmId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 4), ("B", 4), ("C", 4)], &[]);
+    let victim = AgentId(
+        hex::decode(daemons[0].status().unwrap().id)
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let addresses: Vec<libp2p::Multiaddr> = daemons
+        .iter()
+        .map(|d| d.listen().parse().unwrap())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let published = runtime.block_on(async {
+        let topics = Topics::new(SwarmId::from_name("test"));
+        let key = keypair(&Identity::from_secret([0x66; 32])).unwrap();
+        let mut swarm = build_swarm(key, &topics, false, Duration::from_secs(5)).unwrap();
+        for address in addresses {
+            swarm.dial(address).unwrap();
+        }
+        let mut published = 0u32;
+        let mut round = 0;
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(30));
+        // Publish until the swarm is done (or the bound).
+        while started.elapsed() < WAIT && round < 1_000 {
+            tokio::select! {
+                _ = swarm.select_next_some() => {}
+                _ = tick.tick() => {
+                    round += 1;
+                    for bytes in hostile_messages(victim, round / 10) {
+                        for topic in topics.all() {
+                            if swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes.clone()).is_ok() {
+                                published += 1;
+                            }
+                        }
+                    }
+                    if daemons.iter().all(|d| d.status().is_some_and(|s| s.done)) {
+                        break;
+                    }
+                }
+            }
+        }
+        published
+    });
+    assert!(published > 0, "the intruder got its messages out");
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let rejected: u64 = daemons
+        .iter()
+        .map(|d| d.status().unwrap().rejected_messages)
+        .sum();
+    assert!(rejected > 0, "the daemons rejected the intruder's messages");
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = History::load(&daemons[2].dir).unwrap();
+    assert_eq!(history.state.members.len(), 3, "the intruder never became a member");
+    assert!(daemons[0].log().contains("rejected a message"));
+}
