@@ -148,6 +148,15 @@ fn verify(daemons: &[&Daemon]) -> history::Verdict {
     history::verify(&dirs)
 }
 
+/// The ledger of the daemon that finished last: it holds everyone's end.
+fn longest_history(daemons: &[&Daemon]) -> History {
+    daemons
+        .iter()
+        .map(|d| History::load(&d.dir).unwrap())
+        .max_by_key(|h| h.rounds.len())
+        .unwrap()
+}
+
 fn member_status(history: &History, name: &str) -> (MemberStatus, u32) {
     let member = history
         .state
@@ -271,11 +280,7 @@ fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_cat
     assert!(log.contains("torn"), "the torn tail is reported:\n{log}");
     let verdict = verify(&[&daemons[0], &daemons[1], &daemons[3]]);
     assert!(verdict.ok, "{}", verdict.line);
-    let history = [0, 1, 3]
-        .iter()
-        .map(|i| History::load(&daemons[*i].dir).unwrap())
-        .max_by_key(|h| h.rounds.len())
-        .unwrap();
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[3]]);
     assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 6));
     assert_eq!(member_status(&history, "B"), (MemberStatus::Completed, 6));
     assert_eq!(
@@ -418,7 +423,34 @@ fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_com
     assert!(rejected > 0, "the daemons rejected the intruder's messages");
     let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
     assert!(verdict.ok, "{}", verdict.line);
-    let history = History::load(&daemons[2].dir).unwrap();
-    assert_eq!(history.state.members.len(), 3, "the intruder never became a member");
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert_eq!(
+        history.state.members.len(),
+        3,
+        "the intruder never became a member"
+    );
     assert!(daemons[0].log().contains("rejected a message"));
+}
+
+#[test]
+fn sigterm_leaves_cleanly_and_the_others_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 5), ("B", 5), ("C", 5)], &[]);
+    daemons[1].wait_until("reached round 3", |s| s.round >= 3);
+    let pid = daemons[1].child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
+    let (status, used) = member_status(&history, "B");
+    assert_eq!(status, MemberStatus::Departed);
+    assert!(used < 5);
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Completed);
 }

@@ -688,6 +688,7 @@ impl Node {
             self.spoken_round = Some(round);
         }
         self.status.messages_out += 1;
+        self.status.bytes_out += message.bytes().len() as u64;
         let topic = self.topics.for_kind(message.payload().kind()).clone();
         match self
             .swarm
@@ -889,6 +890,7 @@ impl Node {
         self.status.phase = format!("{:?}", self.engine.phase());
         self.status.update_members(self.engine.state());
         self.status.done = self.exit_reason().is_some();
+        self.status.peak_rss_kib = crate::sim::measures::peak_rss_kib();
         match serde_json::to_vec_pretty(&self.status) {
             Ok(bytes) => {
                 if let Err(error) = self.data.replace_quietly("status.json", &bytes) {

@@ -80,6 +80,10 @@ pub struct NodeStatus {
     pub done: bool,
     /// Messages sent.
     pub messages_out: u64,
+    /// Bytes of messages sent (each publish or direct delivery counted once per message).
+    pub bytes_out: u64,
+    /// Peak resident memory of the daemon, KiB.
+    pub peak_rss_kib: u64,
     /// Messages rejected by validation.
     pub rejected_messages: u64,
     /// Members.
@@ -106,6 +110,8 @@ impl NodeStatus {
             executing: None,
             done: false,
             messages_out: 0,
+            bytes_out: 0,
+            peak_rss_kib: 0,
             rejected_messages: 0,
             members: Vec::new(),
             schedule: Vec::new(),
