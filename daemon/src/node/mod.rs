@@ -31,7 +31,7 @@ use slotmesh_proto::sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_R
 use slotmesh_proto::wire::LeaveReason;
 use slotmesh_proto::{
     open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
-    LedgerState, Limits, MemberStatus, Output, Phase, SignedMessage, SwarmId,
+    LedgerState, Limits, MemberStatus, Output, PayloadKind, Phase, SignedMessage, SwarmId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -159,6 +159,8 @@ pub struct Node {
     shutdown_requested: Option<u64>,
     status_dirty: bool,
     status_written_at: Option<u64>,
+    /// This node's own messages of its latest round.
+    sent_this_round: (u64, Vec<Envelope>),
     /// When this node's leave became final.
     finished_at: Option<u64>,
 }
@@ -301,6 +303,7 @@ impl Node {
             status_dirty: true,
             status_written_at: None,
             finished_at: None,
+            sent_this_round: (0, Vec::new()),
             config,
         };
         if let Some(round) = node.silent_through {
@@ -362,6 +365,22 @@ impl Node {
                 message_id,
                 message,
             })) => self.handle_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
+                topic,
+                ..
+            })) => {
+                // A peer that subscribes now missed what was published before: give it this
+                // round's messages directly (founding would otherwise wait a phase timeout).
+                let (round, sent) = &self.sent_this_round;
+                if topic == self.topics.for_kind(PayloadKind::Join).hash()
+                    && *round == self.engine.round()
+                    && !sent.is_empty()
+                {
+                    let sent = sent.clone();
+                    self.deliver_direct(Some(peer_id), sent);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync_event(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
@@ -687,6 +706,10 @@ impl Node {
             self.data.set_spoken_round(round)?;
             self.spoken_round = Some(round);
         }
+        if self.sent_this_round.0 != round {
+            self.sent_this_round = (round, Vec::new());
+        }
+        self.sent_this_round.1.push(message.envelope().clone());
         self.status.messages_out += 1;
         self.status.bytes_out += message.bytes().len() as u64;
         let topic = self.topics.for_kind(message.payload().kind()).clone();
@@ -871,10 +894,22 @@ impl Node {
             .messages(round)
             .map(|m| m.iter().map(SignedMessage::sender).collect())
             .unwrap_or_default();
-        self.engine
+        let swarm = &self.swarm;
+        let waiting_for: Vec<AgentId> = self
+            .engine
             .state()
             .active_members()
-            .all(|(id, _)| spoken.contains(id))
+            .map(|(id, _)| *id)
+            .filter(|id| {
+                // A member that has spoken in the next round has finalized this one; one
+                // that is gone needs nothing more.
+                !spoken.contains(id) && peer_id_of(*id).is_some_and(|p| swarm.is_connected(&p))
+            })
+            .collect();
+        if !waiting_for.is_empty() {
+            tracing::debug!(round, waiting_for = ?waiting_for, "lingering");
+        }
+        waiting_for.is_empty()
     }
 
     fn write_status(&mut self, force: bool) {
