@@ -305,7 +305,13 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
     let mut daemons = start_swarm(dir.path(), &[("A", 8), ("B", 8)], &[]);
     daemons[0].wait_until("reached round 3", |s| s.round >= 3);
     let peers = vec![daemons[0].listen()];
-    let mut late = Daemon::start(dir.path(), "L", 2, &peers, &["--join"]);
+    let mut late = Daemon::start(
+        dir.path(),
+        "L",
+        2,
+        &peers,
+        &["--join", "--log-format", "json"],
+    );
     assert_exits_ok(&mut late);
     for daemon in &mut daemons {
         assert_exits_ok(daemon);
@@ -453,4 +459,76 @@ fn sigterm_leaves_cleanly_and_the_others_complete() {
     assert_eq!(status, MemberStatus::Departed);
     assert!(used < 5);
     assert_eq!(member_status(&history, "C").0, MemberStatus::Completed);
+}
+
+#[test]
+fn status_reads_a_running_daemon_and_ctrl_c_on_swarm_stops_every_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    // Slow slots, so the swarm is still running when it is interrupted.
+    let mut swarm = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args([
+            "swarm",
+            "--nodes",
+            "3",
+            "--slot-ms",
+            "300",
+            "--timeout-s",
+            "60",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let statuses = loop {
+        let statuses: Vec<NodeStatus> = ["a0000", "a0001", "a0002"]
+            .iter()
+            .filter_map(|n| std::fs::read(out.join(n).join("status.json")).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        if statuses.len() == 3 && statuses.iter().all(|s| s.round >= 2) {
+            break statuses;
+        }
+        assert!(started.elapsed() < WAIT, "the swarm did not get going");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // `slotmesh status` shows the running daemon and its members.
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["status", "--data-dir"])
+        .arg(out.join("a0000"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(table.starts_with("a0000 ("), "{table}");
+    for name in ["a0000", "a0001", "a0002"] {
+        assert!(table.contains(name), "{table}");
+    }
+    // Ctrl-C (SIGINT) on the swarm command stops every daemon it started.
+    assert!(Command::new("kill")
+        .args(["-INT", &swarm.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while swarm.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < WAIT, "swarm did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !swarm.wait().unwrap().success(),
+        "an interrupted swarm is not a success"
+    );
+    for status in statuses {
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", status.pid))
+            .is_ok_and(|stat| !stat.contains(") Z "));
+        assert!(
+            !alive,
+            "daemon {} (pid {}) still runs",
+            status.name, status.pid
+        );
+    }
 }

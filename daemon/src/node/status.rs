@@ -62,6 +62,8 @@ pub struct NodeStatus {
     pub id: String,
     /// libp2p peer id.
     pub peer_id: String,
+    /// Process id of the daemon.
+    pub pid: u32,
     /// Listen addresses, with the peer id.
     pub listen: Vec<String>,
     /// Connected peers.
@@ -101,6 +103,7 @@ impl NodeStatus {
             name: config.name.clone(),
             id: identity.id().to_hex(),
             peer_id: peer_id.to_string(),
+            pid: std::process::id(),
             listen: Vec::new(),
             peers: 0,
             round: 0,
