@@ -123,6 +123,10 @@ pub fn build_swarm(
                 let config = gossipsub::ConfigBuilder::default()
                     .heartbeat_interval(Duration::from_millis(250))
                     .validate_messages()
+                    // Every payload is an envelope the agent signed itself (verified once, after
+                    // gossipsub drops duplicates); a second libp2p signature per message would be
+                    // verified on every received copy and cost most of the CPU of a round.
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
                     .max_transmit_size(MAX_GOSSIP_BYTES)
                     // Content-addressed ids: a signed message relayed or re-sent by anyone is
                     // recognised as the same message.
@@ -138,7 +142,7 @@ pub fn build_swarm(
                     .build()
                     .map_err(|e| format!("gossipsub config: {e}"))?;
                 let mut gossipsub =
-                    gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?;
+                    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
                 gossipsub.with_peer_score(score_params(topics), score_thresholds())?;
                 let sync = request_response::Behaviour::new(
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -180,7 +184,10 @@ pub fn build_swarm(
 
 /// Peer scoring that punishes invalid messages only: a message rejected by validation
 /// (undecodable, badly signed, over a limit) costs its sender enough to be graylisted.
-/// Delivery-rate penalties are off: a small swarm's honest peers would trip them.
+/// Delivery-rate penalties are off: a small swarm's honest peers would trip them. So is the
+/// IP colocation penalty: a one-host swarm (`slotmesh swarm`, docker compose behind one NAT)
+/// puts every honest peer on one address, and with its default weight 16 peers on 127.0.0.1
+/// fall below the publish threshold and gossip stops.
 fn score_params(topics: &Topics) -> gossipsub::PeerScoreParams {
     let topic_params = gossipsub::TopicScoreParams {
         topic_weight: 1.0,
@@ -197,6 +204,7 @@ fn score_params(topics: &Topics) -> gossipsub::PeerScoreParams {
         .collect();
     gossipsub::PeerScoreParams {
         topics,
+        ip_colocation_factor_weight: 0.0,
         ..Default::default()
     }
 }

@@ -677,9 +677,13 @@ impl Node {
             }
             Output::FetchRound { round } => self.fetch_rounds(round),
         }
-        self.status.round = self.engine.round();
-        self.status.phase = format!("{:?}", self.engine.phase());
-        self.status_dirty = true;
+        let phase = format!("{:?}", self.engine.phase());
+        if self.status.round != self.engine.round() || self.status.phase != phase {
+            tracing::debug!(round = self.engine.round(), %phase, "phase");
+            self.status.round = self.engine.round();
+            self.status.phase = phase;
+            self.status_dirty = true;
+        }
         Ok(())
     }
 
