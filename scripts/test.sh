@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Unit, property and deterministic multi-replica tests of proto; unit tests of the daemon.
+# Unit, property and deterministic multi-replica tests of proto; the simulator; the binary's
+# command line; and real daemon processes on 127.0.0.1 (daemon/tests/network.rs: explicit
+# peers, mDNS off, kill -9, restart, late join, a hostile peer).
 cargo test --workspace --all-targets
