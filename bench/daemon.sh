@@ -22,6 +22,7 @@ trap 'rm -rf "$work"' EXIT
   echo
   echo "Round latency is measured twice: over all rounds (members leave as their jobs end, so later"
   echo "rounds are smaller), and over the rounds in which all N agents were still active (\"full\")."
+  echo "Messages and bytes per round are a node's own signed messages (relays and transport overhead not counted)."
   echo
   echo "| N | slot ms | rounds | latency median ms | p99 ms | full-swarm median ms | slot utilisation | msgs/round/node | bytes/round/node | peak RSS/daemon MiB (max) | wall s | failed runs |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
