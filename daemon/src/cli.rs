@@ -100,6 +100,10 @@ pub struct DaemonArgs {
     /// Seed of the strategy's random choices (default: derived from the key).
     #[arg(long, env = "SLOTMESH_SEED")]
     pub seed: Option<u64>,
+    /// Pre-shared key file: a private swarm that nodes without the key cannot join
+    /// (`slotmesh keygen --swarm-key --out FILE` makes one).
+    #[arg(long, env = "SLOTMESH_SWARM_KEY")]
+    pub swarm_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +156,9 @@ pub struct KeygenArgs {
     /// Where to write the secret key (hex). Refuses to overwrite an existing file.
     #[arg(long, env = "SLOTMESH_KEY_OUT")]
     pub out: PathBuf,
+    /// Make a swarm key (a libp2p pre-shared key for `--swarm-key`) instead of an identity.
+    #[arg(long)]
+    pub swarm_key: bool,
 }
 
 /// A partition: from the first final round `ROUND`, for `DURATION` rounds.

@@ -27,6 +27,7 @@ pub fn run(args: DaemonArgs) -> Result<()> {
         phase_timeout_ms: args.phase_timeout_ms,
         founders: args.founders,
         join: args.join,
+        swarm_key: args.swarm_key,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

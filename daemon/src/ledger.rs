@@ -1,7 +1,5 @@
-//! The ledger file: an append-only log of certified final rounds, one record each.
-//!
-//! Layout: an 8-byte magic `SLMLEDG1` and the 32-byte swarm id, then records of `len: u32 LE`, `crc32(payload): u32 LE`
-//! and `payload` (a [`FinalRound`] in the wire encoding). A record is written with one
+//! The ledger file on disk: an append-only log of certified final rounds, one record each,
+//! in the format of [`slotmesh_proto::ledger_file`]. A record is written with one
 //! `write_all` and flushed to disk (`sync_data`) before the round counts as stored.
 //!
 //! On open, a last record that is incomplete or fails its checksum is a torn write from a
@@ -9,14 +7,11 @@
 //! accepted. A bad record followed by more data is corruption, not a torn tail: opening
 //! fails with the offset, and nothing is truncated.
 
+use slotmesh_proto::ledger_file::{self, LedgerFileError};
 use slotmesh_proto::{FinalRound, Limits, SwarmId};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-
-const MAGIC: &[u8; 8] = b"SLMLEDG1";
-const FILE_HEADER: usize = MAGIC.len() + 32;
-const HEADER: usize = 8;
 
 /// Why the ledger could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -30,24 +25,19 @@ pub enum LedgerError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The file is not a slotmesh ledger.
-    #[error("ledger {0}: not a slotmesh ledger (bad magic)")]
-    NotALedger(PathBuf),
+    /// The bytes are not a usable ledger.
+    #[error("ledger {path}: {source}; refusing to guess")]
+    Format {
+        /// The ledger file.
+        path: PathBuf,
+        /// What is wrong.
+        source: LedgerFileError,
+    },
     /// The ledger belongs to another swarm.
     #[error(
         "ledger {0}: belongs to another swarm (use another data dir, or the same --swarm name)"
     )]
     OtherSwarm(PathBuf),
-    /// A record in the middle of the file is damaged.
-    #[error("ledger {path}: record at byte {offset} is damaged ({reason}) and is not the last one; refusing to guess")]
-    Corrupt {
-        /// The ledger file.
-        path: PathBuf,
-        /// Offset of the damaged record.
-        offset: u64,
-        /// What is wrong with it.
-        reason: String,
-    },
 }
 
 /// What opening the ledger found.
@@ -69,8 +59,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger at `path`, reading every record and cutting off a torn
-    /// last record.
+    /// Opens (or creates) the ledger of `swarm` at `path`, reading every record and cutting
+    /// off a torn last record.
     pub fn open(
         path: &Path,
         swarm: SwarmId,
@@ -90,50 +80,20 @@ impl Ledger {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         if bytes.is_empty() {
-            bytes.extend_from_slice(MAGIC);
-            bytes.extend_from_slice(&swarm.0);
+            bytes = ledger_file::file_header(swarm);
             file.write_all(&bytes)
                 .and_then(|()| file.sync_data())
                 .map_err(io)?;
         }
-        if read_swarm(&bytes, path)? != swarm {
+        let loaded = parse(path, &bytes, limits)?;
+        if loaded.swarm != swarm {
             return Err(LedgerError::OtherSwarm(path.to_path_buf()));
         }
-        let mut records = Vec::new();
-        let mut offset = FILE_HEADER;
-        let mut dropped_tail_bytes = 0;
-        while offset < bytes.len() {
-            match read_record(&bytes[offset..], limits) {
-                Ok((record, used)) => {
-                    records.push(record);
-                    offset += used;
-                }
-                Err(RecordError::Torn(reason))
-                | Err(RecordError::Damaged { reason, last: true }) => {
-                    tracing::warn!(
-                        ledger = %path.display(),
-                        offset,
-                        bytes = bytes.len() - offset,
-                        %reason,
-                        "dropping a torn last ledger record"
-                    );
-                    dropped_tail_bytes = (bytes.len() - offset) as u64;
-                    file.set_len(offset as u64)
-                        .and_then(|()| file.sync_data())
-                        .map_err(io)?;
-                    break;
-                }
-                Err(RecordError::Damaged {
-                    reason,
-                    last: false,
-                }) => {
-                    return Err(LedgerError::Corrupt {
-                        path: path.to_path_buf(),
-                        offset: offset as u64,
-                        reason,
-                    })
-                }
-            }
+        if loaded.dropped_tail_bytes > 0 {
+            let good = bytes.len() as u64 - loaded.dropped_tail_bytes;
+            file.set_len(good)
+                .and_then(|()| file.sync_data())
+                .map_err(io)?;
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
         Ok((
@@ -141,11 +101,7 @@ impl Ledger {
                 path: path.to_path_buf(),
                 file,
             },
-            Loaded {
-                swarm,
-                records,
-                dropped_tail_bytes,
-            },
+            loaded,
         ))
     }
 
@@ -156,109 +112,43 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         })?;
-        let swarm = read_swarm(&bytes, path)?;
-        let mut records = Vec::new();
-        let mut offset = FILE_HEADER;
-        while offset < bytes.len() {
-            match read_record(&bytes[offset..], limits) {
-                Ok((record, used)) => {
-                    records.push(record);
-                    offset += used;
-                }
-                Err(RecordError::Torn(_)) | Err(RecordError::Damaged { last: true, .. }) => break,
-                Err(RecordError::Damaged {
-                    reason,
-                    last: false,
-                }) => {
-                    return Err(LedgerError::Corrupt {
-                        path: path.to_path_buf(),
-                        offset: offset as u64,
-                        reason,
-                    })
-                }
-            }
-        }
-        let dropped_tail_bytes = (bytes.len() - offset) as u64;
-        Ok(Loaded {
-            swarm,
-            records,
-            dropped_tail_bytes,
-        })
+        parse(path, &bytes, limits)
     }
 
     /// Appends a record and flushes it to disk.
     pub fn append(&mut self, record: &FinalRound) -> Result<(), LedgerError> {
-        let payload = record.encode();
-        let mut framed = Vec::with_capacity(HEADER + payload.len());
-        let len = u32::try_from(payload.len()).map_err(|_| LedgerError::Io {
+        let io = |source| LedgerError::Io {
             path: self.path.clone(),
-            source: std::io::Error::other("record larger than 4 GiB"),
-        })?;
-        framed.extend_from_slice(&len.to_le_bytes());
-        framed.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        framed.extend_from_slice(&payload);
+            source,
+        };
+        let framed = ledger_file::frame(record)
+            .ok_or_else(|| io(std::io::Error::other("record larger than 4 GiB")))?;
         self.file
             .write_all(&framed)
             .and_then(|()| self.file.sync_data())
-            .map_err(|source| LedgerError::Io {
-                path: self.path.clone(),
-                source,
-            })
+            .map_err(io)
     }
 }
 
-fn read_swarm(bytes: &[u8], path: &Path) -> Result<SwarmId, LedgerError> {
-    match (
-        bytes.get(..MAGIC.len()),
-        bytes.get(MAGIC.len()..FILE_HEADER),
-    ) {
-        (Some(magic), Some(id)) if magic == MAGIC => {
-            let mut swarm = [0u8; 32];
-            swarm.copy_from_slice(id);
-            Ok(SwarmId(swarm))
-        }
-        _ => Err(LedgerError::NotALedger(path.to_path_buf())),
-    }
-}
-
-enum RecordError {
-    /// The file ends inside the record.
-    Torn(String),
-    /// The record is complete but wrong; `last` if nothing follows it.
-    Damaged { reason: String, last: bool },
-}
-
-fn read_record(bytes: &[u8], limits: &Limits) -> Result<(FinalRound, usize), RecordError> {
-    let Some(header) = bytes.get(..HEADER) else {
-        return Err(RecordError::Torn(format!(
-            "{} bytes of an 8-byte header",
-            bytes.len()
-        )));
-    };
-    let mut len_bytes = [0u8; 4];
-    let mut crc_bytes = [0u8; 4];
-    len_bytes.copy_from_slice(&header[..4]);
-    crc_bytes.copy_from_slice(&header[4..]);
-    let len = u32::from_le_bytes(len_bytes) as usize;
-    let end = HEADER.saturating_add(len);
-    let Some(payload) = bytes.get(HEADER..end) else {
-        return Err(RecordError::Torn(format!(
-            "record of {len} bytes, {} present",
-            bytes.len() - HEADER
-        )));
-    };
-    let last = end == bytes.len();
-    if crc32fast::hash(payload) != u32::from_le_bytes(crc_bytes) {
-        return Err(RecordError::Damaged {
-            reason: "checksum mismatch".into(),
-            last,
-        });
-    }
-    let record = FinalRound::decode(payload, limits).map_err(|e| RecordError::Damaged {
-        reason: format!("checksum good but record does not decode: {e}"),
-        last,
+fn parse(path: &Path, bytes: &[u8], limits: &Limits) -> Result<Loaded, LedgerError> {
+    let parsed = ledger_file::parse(bytes, limits).map_err(|source| LedgerError::Format {
+        path: path.to_path_buf(),
+        source,
     })?;
-    Ok((record, end))
+    if let Some(reason) = &parsed.torn_tail {
+        tracing::warn!(
+            ledger = %path.display(),
+            offset = parsed.good_len,
+            bytes = bytes.len() - parsed.good_len,
+            %reason,
+            "a torn last ledger record (a crash while writing) is dropped"
+        );
+    }
+    Ok(Loaded {
+        swarm: parsed.swarm,
+        records: parsed.records,
+        dropped_tail_bytes: (bytes.len() - parsed.good_len) as u64,
+    })
 }
 
 #[cfg(test)]
@@ -323,11 +213,14 @@ mod tests {
         );
         // A damaged record in the middle is corruption, and the file is left alone.
         let mut middle = full.clone();
-        middle[FILE_HEADER + 9] ^= 1;
+        middle[ledger_file::FILE_HEADER_LEN + 9] ^= 1;
         std::fs::write(&path, &middle).unwrap();
         assert!(matches!(
             Ledger::open(&path, swarm, &limits),
-            Err(LedgerError::Corrupt { .. })
+            Err(LedgerError::Format {
+                source: LedgerFileError::Corrupt { .. },
+                ..
+            })
         ));
         assert_eq!(std::fs::read(&path).unwrap(), middle);
         // Another swarm's ledger is refused.

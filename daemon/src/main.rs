@@ -39,6 +39,11 @@ fn init_logging(format: LogFormat) {
 
 fn run(command: Command) -> Result<()> {
     match command {
+        Command::Keygen(args) if args.swarm_key => {
+            let key = slotmesh::node::write_swarm_key(&args.out)?;
+            println!("{}", key.fingerprint());
+            Ok(())
+        }
         Command::Keygen(args) => {
             let identity = slotmesh::keys::generate(&args.out)?;
             println!("{}", identity.id().to_hex());

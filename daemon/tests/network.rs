@@ -389,7 +389,7 @@ fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_com
     let published = runtime.block_on(async {
         let topics = Topics::new(SwarmId::from_name("test"));
         let key = keypair(&Identity::from_secret([0x66; 32])).unwrap();
-        let mut swarm = build_swarm(key, &topics, false, Duration::from_secs(5)).unwrap();
+        let mut swarm = build_swarm(key, &topics, false, Duration::from_secs(5), None).unwrap();
         for address in addresses {
             swarm.dial(address).unwrap();
         }
@@ -531,4 +531,42 @@ fn status_reads_a_running_daemon_and_ctrl_c_on_swarm_stops_every_child() {
             status.name, status.pid
         );
     }
+}
+
+#[test]
+fn a_private_swarm_keeps_out_a_node_without_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("swarm.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["keygen", "--swarm-key", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let key = key.to_str().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 40), ("B", 40)], &["--swarm-key", key]);
+    daemons[0].wait_until("reached round 2", |s| s.round >= 2);
+    // An outsider without the key dials A and asks to join, while A runs.
+    let peers = vec![daemons[0].listen()];
+    let outsider = Daemon::start(dir.path(), "X", 1, &peers, &["--join"]);
+    outsider.wait_until("started", |s| !s.listen.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        daemons[0].child.try_wait().unwrap().is_none(),
+        "A must still run while the outsider tries (or the test proves nothing)"
+    );
+    assert_eq!(outsider.status().unwrap().peers, 0);
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let status = outsider.status().unwrap();
+    assert_eq!(status.peers, 0, "the outsider never got a connection");
+    let history = longest_history(&[&daemons[0], &daemons[1]]);
+    assert_eq!(history.state.members.len(), 2, "the outsider never joined");
+    assert!(
+        History::load(&outsider.dir).unwrap().rounds.is_empty(),
+        "the outsider synced nothing"
+    );
+    let verdict = verify(&[&daemons[0], &daemons[1]]);
+    assert!(verdict.ok, "{}", verdict.line);
 }

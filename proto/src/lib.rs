@@ -8,6 +8,7 @@
 //! - [`state`], [`trust`], [`rules`]: the replicated ledger state, the trust formula and the
 //!   pure slot-resolution rule.
 //! - [`finality`]: checkpoint votes, certificates and verified final rounds.
+//! - [`ledger_file`]: the on-disk format of the ledger (framing, checksums, torn tails).
 //! - [`sync`]: direct request–response messages between two peers (delivery, fetches).
 //! - [`engine`]: the round state machine the daemon and the simulator drive.
 #![cfg_attr(
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod envelope;
 pub mod finality;
 pub mod ids;
+pub mod ledger_file;
 pub mod round_messages;
 pub mod rules;
 pub mod state;

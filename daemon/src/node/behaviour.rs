@@ -4,12 +4,16 @@
 
 use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 use anyhow::{Context, Result};
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::upgrade::Version;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, TopicHash};
 use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{identify, mdns, noise, ping, tcp, yamux, PeerId, Swarm, SwarmBuilder};
+use libp2p::{identify, mdns, noise, ping, tcp, yamux, PeerId, Swarm, SwarmBuilder, Transport};
 use slotmesh_proto::{AgentId, Identity, PayloadKind, SwarmId};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -101,74 +105,21 @@ pub fn peer_id_of(agent: AgentId) -> Option<PeerId> {
     Some(libp2p::identity::PublicKey::from(key).to_peer_id())
 }
 
-/// Builds the swarm: TCP + Noise + Yamux, gossipsub on `topics` with validation by the
-/// caller, request–response sync, identify, ping, and mDNS if `mdns` is set.
+/// Builds the swarm: TCP (inside a libp2p private network if `swarm_key` is given) + Noise +
+/// Yamux, gossipsub on `topics` with validation by the caller, request–response sync,
+/// identify, ping, and mDNS if `mdns` is set.
 pub fn build_swarm(
     key: Keypair,
     topics: &Topics,
     mdns: bool,
     request_timeout: Duration,
+    swarm_key: Option<PreSharedKey>,
 ) -> Result<Swarm<Behaviour>> {
     let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| transport(key, swarm_key))
         .context("building the TCP transport")?
-        .with_behaviour(
-            |key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
-                let peer_id = key.public().to_peer_id();
-                let config = gossipsub::ConfigBuilder::default()
-                    .heartbeat_interval(Duration::from_millis(250))
-                    .validate_messages()
-                    // Every payload is an envelope the agent signed itself (verified once, after
-                    // gossipsub drops duplicates); a second libp2p signature per message would be
-                    // verified on every received copy and cost most of the CPU of a round.
-                    .validation_mode(gossipsub::ValidationMode::Anonymous)
-                    .max_transmit_size(MAX_GOSSIP_BYTES)
-                    // Content-addressed ids: a signed message relayed or re-sent by anyone is
-                    // recognised as the same message.
-                    .message_id_fn(|message: &gossipsub::Message| {
-                        gossipsub::MessageId::from(
-                            slotmesh_proto::Digest::of(b"slotmesh/gossip-id/v1", &[&message.data])
-                                .0
-                                .to_vec(),
-                        )
-                    })
-                    .mesh_n_low(2)
-                    .mesh_outbound_min(1)
-                    .build()
-                    .map_err(|e| format!("gossipsub config: {e}"))?;
-                let mut gossipsub =
-                    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
-                gossipsub.with_peer_score(score_params(topics), score_thresholds())?;
-                let sync = request_response::Behaviour::new(
-                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default().with_request_timeout(request_timeout),
-                );
-                let identify = identify::Behaviour::new(identify::Config::new(
-                    "/slotmesh/1.0.0".into(),
-                    key.public(),
-                ));
-                let mdns = if mdns {
-                    Some(mdns::tokio::Behaviour::new(
-                        mdns::Config::default(),
-                        peer_id,
-                    )?)
-                } else {
-                    None
-                };
-                Ok(Behaviour {
-                    gossipsub,
-                    sync,
-                    identify,
-                    ping: ping::Behaviour::default(),
-                    mdns: Toggle::from(mdns),
-                })
-            },
-        )
+        .with_behaviour(|key| make_behaviour(key, topics, mdns, request_timeout))
         .map_err(|e| anyhow::anyhow!("building the network behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
@@ -180,6 +131,129 @@ pub fn build_swarm(
             .context("subscribing to a topic")?;
     }
     Ok(swarm)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TCP, then the pre-shared-key handshake of a private swarm (a peer without the key fails
+/// here, before anything else), then Noise and Yamux.
+fn transport(
+    key: &Keypair,
+    swarm_key: Option<PreSharedKey>,
+) -> std::result::Result<Boxed<(PeerId, StreamMuxerBox)>, BoxError> {
+    let tcp = libp2p::tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    let noise = noise::Config::new(key)?;
+    let timeout = Duration::from_secs(20);
+    Ok(match swarm_key {
+        Some(psk) => tcp
+            .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise)
+            .multiplex(yamux::Config::default())
+            .timeout(timeout)
+            .boxed(),
+        None => tcp
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise)
+            .multiplex(yamux::Config::default())
+            .timeout(timeout)
+            .boxed(),
+    })
+}
+
+fn make_behaviour(
+    key: &Keypair,
+    topics: &Topics,
+    mdns: bool,
+    request_timeout: Duration,
+) -> std::result::Result<Behaviour, BoxError> {
+    let peer_id = key.public().to_peer_id();
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(250))
+        .validate_messages()
+        // Every payload is an envelope the agent signed itself (verified once, after
+        // gossipsub drops duplicates); a second libp2p signature per message would be
+        // verified on every received copy and cost most of the CPU of a round.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        // Content-addressed ids: a signed message relayed or re-sent by anyone is
+        // recognised as the same message.
+        .message_id_fn(|message: &gossipsub::Message| {
+            gossipsub::MessageId::from(
+                slotmesh_proto::Digest::of(b"slotmesh/gossip-id/v1", &[&message.data])
+                    .0
+                    .to_vec(),
+            )
+        })
+        // Publishing floods every subscribed peer directly; the mesh only relays, so a
+        // small one suffices (each relay is one more copy every node must handle).
+        .mesh_n(3)
+        .mesh_n_low(2)
+        .mesh_n_high(4)
+        .mesh_outbound_min(1)
+        .gossip_lazy(3)
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+    gossipsub.with_peer_score(score_params(topics), score_thresholds())?;
+    let sync = request_response::Behaviour::new(
+        [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(request_timeout),
+    );
+    let identify = identify::Behaviour::new(identify::Config::new(
+        "/slotmesh/1.0.0".into(),
+        key.public(),
+    ));
+    let mdns = if mdns {
+        // Our own networks only: query often, so that a node back from a partition or a
+        // restart is found again within seconds.
+        let config = mdns::Config {
+            query_interval: Duration::from_secs(5),
+            ..Default::default()
+        };
+        Some(mdns::tokio::Behaviour::new(config, peer_id)?)
+    } else {
+        None
+    };
+    Ok(Behaviour {
+        gossipsub,
+        sync,
+        identify,
+        ping: ping::Behaviour::default(),
+        mdns: Toggle::from(mdns),
+    })
+}
+
+/// Reads a swarm key file (the libp2p/IPFS format: `/key/swarm/psk/1.0.0/`, `/base16/`,
+/// 64 hex digits).
+pub fn read_swarm_key(path: &std::path::Path) -> Result<PreSharedKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read swarm key {}", path.display()))?;
+    text.parse::<PreSharedKey>().map_err(|e| {
+        anyhow::anyhow!(
+            "swarm key {} is not a libp2p pre-shared key: {e}",
+            path.display()
+        )
+    })
+}
+
+/// Writes a new random swarm key file; refuses to overwrite one.
+pub fn write_swarm_key(path: &std::path::Path) -> Result<PreSharedKey> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let key = PreSharedKey::new(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create swarm key {}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.to_string().as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write swarm key {}", path.display()))?;
+    Ok(key)
 }
 
 /// Peer scoring that punishes invalid messages only: a message rejected by validation

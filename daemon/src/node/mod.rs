@@ -11,7 +11,10 @@ mod data_dir;
 mod status;
 mod sync_codec;
 
-pub use behaviour::{build_swarm, keypair, peer_id_of, Behaviour, BehaviourEvent, Topics};
+pub use behaviour::{
+    build_swarm, keypair, peer_id_of, read_swarm_key, write_swarm_key, Behaviour, BehaviourEvent,
+    Topics,
+};
 pub use data_dir::DataDir;
 pub use status::{NodeStatus, SlotRecord};
 pub use sync_codec::{SyncCodec, SYNC_PROTOCOL};
@@ -78,6 +81,8 @@ pub struct NodeConfig {
     pub founders: usize,
     /// Join an existing swarm rather than found one.
     pub join: bool,
+    /// Pre-shared key file of a private swarm (libp2p pnet).
+    pub swarm_key: Option<PathBuf>,
 }
 
 /// Commands a [`NodeHandle`] sends into the event loop.
@@ -236,11 +241,20 @@ impl Node {
         );
         let topics = Topics::new(swarm_id);
         let key = keypair(&identity)?;
+        let swarm_key = match &config.swarm_key {
+            Some(path) => {
+                let psk = read_swarm_key(path)?;
+                tracing::info!(fingerprint = %psk.fingerprint(), "private swarm");
+                Some(psk)
+            }
+            None => None,
+        };
         let mut swarm = build_swarm(
             key,
             &topics,
             config.mdns,
             Duration::from_millis(config.phase_timeout_ms.max(500) * 4),
+            swarm_key,
         )?;
         for address in &config.listen {
             swarm

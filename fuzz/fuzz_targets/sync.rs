@@ -1,0 +1,11 @@
+//! Requests and answers of the request–response protocol.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use slotmesh_proto::sync::{SyncRequest, SyncResponse};
+use slotmesh_proto::Limits;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits::default();
+    let _ = SyncRequest::decode(data, &limits);
+    let _ = SyncResponse::decode(data, &limits);
+});
