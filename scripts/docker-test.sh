@@ -25,6 +25,7 @@ bin=target/static/x86_64-unknown-linux-gnu/release/slotmesh
 echo "== image slotmesh:latest FROM scratch"
 mkdir -p "$work/context/data"
 cp "$bin" "$work/context/slotmesh"
+strip "$work/context/slotmesh" 2>/dev/null || true
 docker build -q -t slotmesh:latest -f scripts/docker/Dockerfile.scratch "$work/context" >/dev/null
 
 echo "== docker compose up (slots of 400 ms, so the kill lands mid-run)"

@@ -11,18 +11,27 @@ use std::path::Path;
 pub fn generate(path: &Path) -> Result<Identity> {
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    let identity = Identity::from_secret(secret);
+    write_secret(
+        path,
+        format!("{}\n", hex::encode(secret)).as_bytes(),
+        "key file",
+    )?;
+    Ok(Identity::from_secret(secret))
+}
+
+/// Writes a secret to a new file (mode 0600, flushed); refuses to overwrite one.
+/// `what` names the file in errors.
+pub fn write_secret(path: &Path, contents: &[u8], what: &str) -> Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot create key file {}", path.display()))?;
-    writeln!(file, "{}", hex::encode(secret))
+        .with_context(|| format!("cannot create {what} {}", path.display()))?;
+    file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write key file {}", path.display()))?;
-    Ok(identity)
+        .with_context(|| format!("cannot write {what} {}", path.display()))
 }
 
 /// Reads the identity in `path` (64 hex digits of the secret).

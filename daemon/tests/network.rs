@@ -133,6 +133,24 @@ fn start_swarm(root: &Path, agents: &[(&str, u32)], extra: &[&str]) -> Vec<Daemo
     daemons
 }
 
+/// Runs `slotmesh swarm ARGS --out OUT`, asserts it succeeded, returns its stdout.
+fn run_swarm(args: &[&str], out: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .arg("swarm")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 fn assert_exits_ok(daemon: &mut Daemon) {
     let status = daemon.wait_exit();
     assert!(
@@ -171,25 +189,16 @@ fn member_status(history: &History, name: &str) -> (MemberStatus, u32) {
 fn seed_preset_swarm_completes_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("swarm");
-    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
-        .args([
-            "swarm",
+    let stdout = run_swarm(
+        &[
             "--preset",
             "seed",
             "--slot-ms",
             SLOT_MS,
             "--timeout-s",
             "90",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
+        &out,
     );
     assert!(stdout.contains("OK: 3 ledgers agree"), "{stdout}");
     // The completion order printed is the one the ledgers hold (the longest ledger: the
@@ -241,18 +250,20 @@ fn seed_preset_swarm_completes_and_verifies() {
 fn eight_node_swarm_completes_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("swarm");
-    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
-        .args(["swarm", "--nodes", "8", "--seed", "3", "--slot-ms", SLOT_MS])
-        .args(["--phase-timeout-ms", PHASE_TIMEOUT_MS, "--timeout-s", "120"])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_swarm(
+        &[
+            "--nodes",
+            "8",
+            "--seed",
+            "3",
+            "--slot-ms",
+            SLOT_MS,
+            "--phase-timeout-ms",
+            PHASE_TIMEOUT_MS,
+            "--timeout-s",
+            "120",
+        ],
+        &out,
     );
     assert!(stdout.contains("OK: 8 ledgers agree"), "{stdout}");
 }

@@ -243,16 +243,7 @@ pub fn write_swarm_key(path: &std::path::Path) -> Result<PreSharedKey> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let key = PreSharedKey::new(bytes);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create swarm key {}", path.display()))?;
-    std::io::Write::write_all(&mut file, key.to_string().as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write swarm key {}", path.display()))?;
+    crate::keys::write_secret(path, key.to_string().as_bytes(), "swarm key")?;
     Ok(key)
 }
 
