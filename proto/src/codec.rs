@@ -3,8 +3,10 @@
 //! Every wire and ledger type derives serde; this module turns them into bytes with
 //! bincode 2.0.1 (standard configuration: little-endian, variable-length integers) and back.
 //! Swapping the encoding means changing this file only. Decoding is bounded (an explicit
-//! maximum input length, and a hard allocation limit inside bincode) and exact (trailing
-//! bytes are an error).
+//! maximum input length, and a hard allocation limit inside bincode), exact (trailing
+//! bytes are an error) and canonical: a value must come in the one encoding `encode` gives
+//! it (bincode alone also accepts, for example, a small integer in a longer varint form), so
+//! one message has one byte string, one id and one signature input.
 
 use bincode::config::{self, Configuration, LittleEndian, Varint};
 use serde::{de::DeserializeOwned, Serialize};
@@ -37,6 +39,9 @@ pub enum DecodeError {
         /// How many bytes were left over.
         extra: usize,
     },
+    /// The bytes decode, but are not the value's canonical encoding.
+    #[error("non-canonical encoding")]
+    NonCanonical,
     /// The value decoded but breaks a field limit.
     #[error("field {field} out of bounds: {reason}")]
     OutOfBounds {
@@ -57,7 +62,10 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes exactly one value from `bytes`, which must be at most `max_len` bytes long
 /// and must contain nothing after the value.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], max_len: usize) -> Result<T, DecodeError> {
+pub fn decode<T: DeserializeOwned + Serialize>(
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<T, DecodeError> {
     if bytes.len() > max_len {
         return Err(DecodeError::TooLarge {
             len: bytes.len(),
@@ -70,6 +78,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], max_len: usize) -> Result<T, De
         return Err(DecodeError::TrailingBytes {
             extra: bytes.len() - used,
         });
+    }
+    if encode(&value) != bytes {
+        return Err(DecodeError::NonCanonical);
     }
     Ok(value)
 }
@@ -92,6 +103,16 @@ mod tests {
             decode::<(u64, String)>(&bytes, 1),
             Err(DecodeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        // Found by the `payload` fuzz target: 68 as a u16 behind the 2-byte varint marker.
+        assert_eq!(
+            decode::<u16>(&[0xfb, 0x44, 0x00], 8),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(decode::<u16>(&[0x44], 8), Ok(68));
     }
 
     #[test]

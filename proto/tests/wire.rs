@@ -333,3 +333,31 @@ fn golden_envelopes() {
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");
 }
+
+#[test]
+fn a_correctly_signed_but_non_canonical_body_is_rejected() {
+    // Regression from the `payload` fuzz target: bincode also decodes a small integer from a
+    // longer varint form, which would give one message two byte strings, two ids and two
+    // signatures. Here the protocol version (1) is written as 0xfb 0x01 0x00 and signed.
+    use ed25519_dalek::Signer;
+    let secret = [9u8; 32];
+    let identity = slotmesh_proto::Identity::from_secret(secret);
+    let swarm = SwarmId::from_name("canonical");
+    let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
+    let body = &honest.envelope().body;
+    assert_eq!(body[0], 1, "the version comes first, in one byte");
+    let mut stretched = vec![0xfb, 0x01, 0x00];
+    stretched.extend_from_slice(&body[1..]);
+    let mut signed_input = slotmesh_proto::envelope::DOMAIN_TAG.to_vec();
+    signed_input.extend_from_slice(&stretched);
+    let signature = ed25519_dalek::SigningKey::from_bytes(&secret).sign(&signed_input);
+    let envelope = Envelope {
+        body: stretched,
+        signature,
+    };
+    assert_eq!(
+        open(&codec::encode(&envelope), swarm, &limits()).unwrap_err(),
+        OpenError::Decode(DecodeError::NonCanonical)
+    );
+    assert!(open(honest.bytes(), swarm, &limits()).is_ok());
+}
