@@ -40,7 +40,7 @@ pub enum Command {
     /// Show a running daemon's status.
     Status(StatusArgs),
     /// Build charts and a summary from data directories.
-    Report,
+    Report(ReportArgs),
     /// Check that several nodes' ledgers agree and their certificates verify.
     Verify(VerifyArgs),
 }
@@ -79,7 +79,8 @@ pub struct DaemonArgs {
     /// Data directory: key, ledger, memory, status.
     #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
     pub data_dir: PathBuf,
-    /// Local HTTP status endpoint (not in this version yet).
+    /// Local HTTP endpoint: status JSON, Prometheus metrics, live events and a dashboard
+    /// (`PORT` or `:PORT` bind 127.0.0.1; `HOST:PORT` as given).
     #[arg(long, env = "SLOTMESH_HTTP")]
     pub http: Option<String>,
     /// How long the winner executes its slot, ms.
@@ -129,6 +130,10 @@ pub struct SwarmArgs {
     /// Phase timeout, ms.
     #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 1000)]
     pub phase_timeout_ms: u64,
+    /// HTTP endpoints: the first daemon on ADDR, the next on the following ports (`0`: any
+    /// free port each). Each daemon's address is printed and in its status.
+    #[arg(long, env = "SLOTMESH_HTTP")]
+    pub http: Option<String>,
     /// Give up (and stop every daemon) after this many seconds.
     #[arg(long, env = "SLOTMESH_TIMEOUT_S", default_value_t = 300)]
     pub timeout_s: u64,
@@ -136,12 +141,25 @@ pub struct SwarmArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The daemon's data directory.
+    /// The daemon's data directory (read its status.json).
     #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
     pub data_dir: PathBuf,
+    /// Ask the daemon's HTTP endpoint instead (PORT, :PORT or HOST:PORT).
+    #[arg(long)]
+    pub http: Option<String>,
     /// Print the raw JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Data directories, a swarm's --out directory, or a sim's --out directory.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write index.html and summary.txt.
+    #[arg(long, env = "SLOTMESH_REPORT_OUT")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -244,4 +262,8 @@ pub struct SimArgs {
     /// Print one JSON object (the last line) instead of the summary.
     #[arg(long, env = "SLOTMESH_JSON")]
     pub json: bool,
+    /// Write the run's certified rounds as a ledger (DIR/ledger.log, the daemon's format),
+    /// for `slotmesh verify` and `slotmesh report`.
+    #[arg(long, env = "SLOTMESH_OUT")]
+    pub out: Option<PathBuf>,
 }

@@ -9,9 +9,10 @@ pub fn run(args: DaemonArgs) -> Result<()> {
     if args.strategy == StrategyKind::Llm {
         bail!("--strategy llm is not in this version yet; use --strategy heuristic");
     }
-    if args.http.is_some() {
-        bail!("--http is not in this version yet; `slotmesh status --data-dir DIR` reads a running daemon's status");
-    }
+    let http = match &args.http {
+        Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let config = NodeConfig {
         name: args.name,
         burst: args.burst,
@@ -28,6 +29,7 @@ pub fn run(args: DaemonArgs) -> Result<()> {
         founders: args.founders,
         join: args.join,
         swarm_key: args.swarm_key,
+        http,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

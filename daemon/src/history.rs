@@ -37,6 +37,10 @@ pub struct RoundEntry {
     pub winner: Option<AgentId>,
     /// The certified state digest.
     pub digest: Digest,
+    /// Public trust of every member after the round, ppm.
+    pub trust: BTreeMap<AgentId, u32>,
+    /// Coalitions formed in the round: (proposer, members).
+    pub coalitions_formed: Vec<(AgentId, Vec<AgentId>)>,
 }
 
 /// A verified ledger.
@@ -86,10 +90,24 @@ impl History {
                     completed.insert(*id, record.round);
                 }
             }
+            let coalitions_formed = outcome
+                .coalitions_formed
+                .iter()
+                .map(|id| {
+                    let members = next
+                        .coalitions
+                        .get(id)
+                        .map(|c| c.members.iter().copied().collect())
+                        .unwrap_or_default();
+                    (id.proposer, members)
+                })
+                .collect();
             rounds.push(RoundEntry {
                 round: record.round,
                 winner: outcome.winner,
                 digest: record.certificate.digest,
+                trust: next.members.iter().map(|(id, m)| (*id, m.trust)).collect(),
+                coalitions_formed,
             });
             state = next;
         }
@@ -110,6 +128,41 @@ impl History {
             .map_or_else(|| id.short(), |m| m.name.clone())
     }
 
+    /// Each member's course: (id, turnaround, waiting) in rounds, for members that
+    /// completed (turnaround from joining to the slot that finished the job).
+    pub fn courses(&self) -> Vec<(AgentId, Option<(u64, u64)>)> {
+        self.state
+            .members
+            .iter()
+            .map(|(id, member)| {
+                let last_win = self
+                    .rounds
+                    .iter()
+                    .rev()
+                    .find(|r| r.winner == Some(*id))
+                    .map(|r| r.round);
+                let course = match (member.status, last_win) {
+                    (MemberStatus::Completed, Some(last)) => {
+                        let turnaround = last + 1 - member.joined_round;
+                        Some((
+                            turnaround,
+                            turnaround.saturating_sub(u64::from(member.used_slots)),
+                        ))
+                    }
+                    _ => None,
+                };
+                (*id, course)
+            })
+            .collect()
+    }
+
+    /// Names of the agents in the order they completed.
+    pub fn completion_order(&self) -> Vec<String> {
+        let mut order: Vec<(&AgentId, &u64)> = self.completed.iter().collect();
+        order.sort_by_key(|(id, round)| (**round, **id));
+        order.iter().map(|(id, _)| self.name(id)).collect()
+    }
+
     /// A plain-text summary: the schedule, then each agent's course.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -124,32 +177,23 @@ impl History {
             schedule.len(),
             schedule.join(" ")
         );
-        let mut order: Vec<(&AgentId, &u64)> = self.completed.iter().collect();
-        order.sort_by_key(|(id, round)| (**round, **id));
-        let names: Vec<String> = order.iter().map(|(id, _)| self.name(id)).collect();
-        let _ = writeln!(out, "completion order: {}", names.join(", "));
+        let _ = writeln!(
+            out,
+            "completion order: {}",
+            self.completion_order().join(", ")
+        );
         let _ = writeln!(
             out,
             "{:<10} {:>6} {:>8} {:>10} {:>9} {:>8} {:>8}",
             "agent", "slots", "status", "turnaround", "waiting", "trust", "offences"
         );
-        for (id, member) in &self.state.members {
-            // Turnaround: rounds from joining to the slot that finished the job.
-            let last_win = self
-                .rounds
-                .iter()
-                .rev()
-                .find(|r| r.winner == Some(*id))
-                .map(|r| r.round);
-            let (turnaround, waiting) = match (member.status, last_win) {
-                (MemberStatus::Completed, Some(last)) => {
-                    let t = last + 1 - member.joined_round;
-                    (
-                        t.to_string(),
-                        t.saturating_sub(u64::from(member.used_slots)).to_string(),
-                    )
-                }
-                _ => ("-".into(), "-".into()),
+        for (id, course) in self.courses() {
+            let Some(member) = self.state.members.get(&id) else {
+                continue;
+            };
+            let (turnaround, waiting) = match course {
+                Some((t, w)) => (t.to_string(), w.to_string()),
+                None => ("-".into(), "-".into()),
             };
             let _ = writeln!(
                 out,

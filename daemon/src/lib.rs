@@ -3,8 +3,10 @@
 
 pub mod agent;
 pub mod history;
+pub mod http;
 pub mod keys;
 pub mod ledger;
 pub mod node;
+pub mod report;
 pub mod sim;
 pub mod strategy;

@@ -6,7 +6,7 @@ mod swarm_command;
 
 mod sim_command;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Parser;
 use cli::{Cli, Command, LogFormat};
 use tracing_subscriber::EnvFilter;
@@ -61,23 +61,42 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Sim(args) => sim_command::run(&args),
-        Command::Report => {
-            bail!("this command is not in this version yet")
+        Command::Report(args) => {
+            let history = slotmesh::report::write(&args.dirs, &args.out)?;
+            println!(
+                "report of {} rounds: {} and {}",
+                history.rounds.len(),
+                args.out.join("index.html").display(),
+                args.out.join("summary.txt").display()
+            );
+            Ok(())
         }
     }
 }
 
 fn status(args: &cli::StatusArgs) -> Result<()> {
-    let path = slotmesh::node::DataDir::status_path_of(&args.data_dir);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {} ({e}): is a daemon running with --data-dir {}?",
-            path.display(),
-            args.data_dir.display()
-        )
-    })?;
+    let (bytes, source) = match &args.http {
+        Some(text) => {
+            let address = slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?;
+            (
+                slotmesh::http::http_get(address, "/status")?,
+                format!("http://{address}/status"),
+            )
+        }
+        None => {
+            let path = slotmesh::node::DataDir::status_path_of(&args.data_dir);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read {} ({e}): is a daemon running with --data-dir {}?",
+                    path.display(),
+                    args.data_dir.display()
+                )
+            })?;
+            (bytes, path.display().to_string())
+        }
+    };
     let status: slotmesh::node::NodeStatus = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} does not parse: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{source} does not parse: {e}"))?;
     if args.json {
         println!("{}", String::from_utf8_lossy(&bytes));
         return Ok(());

@@ -2,7 +2,7 @@
 //! and prints the summary or the JSON measures.
 
 use crate::cli::{Preset, SimArgs, StrategyKind};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use slotmesh::sim::network::Faults;
 use slotmesh::sim::summary::{population, render, Population};
 use slotmesh::sim::{self, SimConfig};
@@ -68,6 +68,16 @@ pub fn run(args: &SimArgs) -> Result<()> {
         report.lying_gain = sim::lying_gain(&config, args.lying_samples);
     }
     report.peak_rss_kib = sim::measures::peak_rss_kib();
+    if let (Some(dir), Some(swarm)) = (&args.out, report.swarm) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut bytes = slotmesh_proto::ledger_file::file_header(swarm);
+        for record in &report.records {
+            bytes
+                .extend(slotmesh_proto::ledger_file::frame(record).context("a record over 4 GiB")?);
+        }
+        let path = dir.join("ledger.log");
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -63,6 +63,10 @@ pub fn run(args: SwarmArgs) -> Result<()> {
 async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the slotmesh binary")?;
     let founders = agents.len();
+    let http_base = match &args.http {
+        Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let mut daemons: Vec<Daemon> = Vec::new();
     let mut peers: Vec<String> = Vec::new();
     let started = Instant::now();
@@ -103,6 +107,17 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         for peer in &peers {
             command.args(["--peer", peer]);
         }
+        if let Some(base) = http_base {
+            let port = if base.port() == 0 {
+                0
+            } else {
+                base.port() + i as u16
+            };
+            command.args([
+                "--http",
+                &std::net::SocketAddr::new(base.ip(), port).to_string(),
+            ]);
+        }
         // Flags come from the command line only; the user's SLOTMESH_* settings are for
         // this command, not for each child.
         for (key, _) in std::env::vars() {
@@ -119,7 +134,10 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             child,
             exit: None,
         };
-        let address = wait_for_listen(&mut daemon).await?;
+        let (address, http) = wait_for_listen(&mut daemon).await?;
+        if let Some(http) = http {
+            eprintln!("{}: dashboard http://{http}/", daemon.spec.name);
+        }
         peers.push(address);
         daemons.push(daemon);
     }
@@ -191,12 +209,13 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     Ok(())
 }
 
-async fn wait_for_listen(daemon: &mut Daemon) -> Result<String> {
+/// Waits until a child listens; returns its first address and its HTTP address.
+async fn wait_for_listen(daemon: &mut Daemon) -> Result<(String, Option<String>)> {
     let started = Instant::now();
     loop {
         if let Some(status) = read_status(&daemon.dir) {
             if let Some(address) = status.listen.first() {
-                return Ok(address.clone());
+                return Ok((address.clone(), status.http));
             }
         }
         if let Some(exit) = daemon.child.try_wait()? {

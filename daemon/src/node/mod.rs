@@ -8,6 +8,8 @@
 
 mod behaviour;
 mod data_dir;
+mod events;
+mod metrics;
 mod status;
 mod sync_codec;
 
@@ -16,6 +18,8 @@ pub use behaviour::{
     Topics,
 };
 pub use data_dir::DataDir;
+pub use events::NodeEvent;
+pub use metrics::NodeMetrics;
 pub use status::{NodeStatus, SlotRecord};
 pub use sync_codec::{SyncCodec, SYNC_PROTOCOL};
 
@@ -83,6 +87,8 @@ pub struct NodeConfig {
     pub join: bool,
     /// Pre-shared key file of a private swarm (libp2p pnet).
     pub swarm_key: Option<PathBuf>,
+    /// Address of the local HTTP endpoint (status, metrics, events, dashboard).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// Commands a [`NodeHandle`] sends into the event loop.
@@ -164,6 +170,12 @@ pub struct Node {
     shutdown_requested: Option<u64>,
     status_dirty: bool,
     status_written_at: Option<u64>,
+    handle: NodeHandle,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
+    metrics: NodeMetrics,
+    registry: std::sync::Arc<prometheus_client::registry::Registry>,
+    http_listener: Option<std::net::TcpListener>,
+    last_final_at: Option<Instant>,
     /// This node's own messages of its latest round.
     sent_this_round: (u64, Vec<Envelope>),
     /// When this node's leave became final.
@@ -279,7 +291,24 @@ impl Node {
         let resumed_at = state.next_round;
         let engine = Engine::new(identity.clone(), engine_config, state, 0);
         let (sender, commands) = mpsc::channel(16);
-        let status = NodeStatus::new(&config, &identity, swarm.local_peer_id());
+        let handle = NodeHandle { commands: sender };
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = NodeMetrics::new(&mut registry);
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let mut status = NodeStatus::new(&config, &identity, swarm.local_peer_id());
+        let http_listener = match config.http {
+            Some(address) => {
+                let listener = std::net::TcpListener::bind(address).with_context(|| {
+                    format!("cannot listen for HTTP on {address} (is the port in use?)")
+                })?;
+                listener.set_nonblocking(true)?;
+                let bound = listener.local_addr()?;
+                tracing::info!(address = %bound, "HTTP status, metrics, events and dashboard");
+                status.http = Some(bound.to_string());
+                Some(listener)
+            }
+            None => None,
+        };
         tracing::info!(
             name = %config.name,
             id = %identity.id(),
@@ -318,6 +347,12 @@ impl Node {
             status_written_at: None,
             finished_at: None,
             sent_this_round: (0, Vec::new()),
+            handle: handle.clone(),
+            events,
+            metrics,
+            registry: std::sync::Arc::new(registry),
+            http_listener,
+            last_final_at: None,
             config,
         };
         if let Some(round) = node.silent_through {
@@ -326,7 +361,7 @@ impl Node {
                 "restarted in a round this agent may have spoken in: staying silent through it"
             );
         }
-        Ok((node, NodeHandle { commands: sender }))
+        Ok((node, handle))
     }
 
     /// The node's libp2p peer id.
@@ -336,6 +371,15 @@ impl Node {
 
     /// Runs until the node is done.
     pub async fn run(mut self) -> Result<NodeExit> {
+        if let Some(listener) = self.http_listener.take() {
+            let state = crate::http::HttpState {
+                node: self.handle.clone(),
+                events: self.events.clone(),
+                registry: self.registry.clone(),
+            };
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tokio::spawn(crate::http::serve(listener, state));
+        }
         self.drain_engine()?;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -373,6 +417,13 @@ impl Node {
     // ----- inputs -----
 
     fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.metrics.record(&event);
+        match &event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.metrics.record(e),
+            _ => {}
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -446,9 +497,10 @@ impl Node {
             Ok(signed) if self.topics.for_kind(signed.payload().kind()).hash() == message.topic => {
                 Ok(signed)
             }
-            Ok(_) => Err("payload on the wrong topic".to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(_) => Err(("topic", "payload on the wrong topic".to_string())),
+            Err(e) => Err((rejection_reason(&e), e.to_string())),
         };
+        let topic = self.topics.name_of(&message.topic);
         let gossip = &mut self.swarm.behaviour_mut().gossipsub;
         match verdict {
             Ok(signed) => {
@@ -457,21 +509,33 @@ impl Node {
                     &source,
                     MessageAcceptance::Accept,
                 );
+                self.metrics
+                    .messages_in
+                    .get_or_create(&metrics::TopicLabel {
+                        topic: topic.into(),
+                    })
+                    .inc();
                 let now = self.now();
                 self.engine.handle_message(signed, now);
             }
-            Err(reason) => {
+            Err((kind, reason)) => {
                 gossip.report_message_validation_result(
                     &message_id,
                     &source,
                     MessageAcceptance::Reject,
                 );
-                self.reject(source, &reason);
+                self.reject(source, kind, &reason);
             }
         }
     }
 
-    fn reject(&mut self, peer: PeerId, reason: &str) {
+    fn reject(&mut self, peer: PeerId, kind: &str, reason: &str) {
+        self.metrics
+            .rejected
+            .get_or_create(&metrics::ReasonLabel {
+                reason: kind.into(),
+            })
+            .inc();
         let count = self.rejections.entry(peer).or_default();
         *count += 1;
         self.status.rejected_messages += 1;
@@ -581,7 +645,11 @@ impl Node {
                     }
                     let now = self.now();
                     if let Err(error) = self.engine.handle_final_round(&record, now) {
-                        self.reject(peer, &format!("final round {}: {error}", record.round));
+                        self.reject(
+                            peer,
+                            "record",
+                            &format!("final round {}: {error}", record.round),
+                        );
                         return;
                     }
                     // Persist each record before applying the next.
@@ -604,7 +672,7 @@ impl Node {
                     let now = self.now();
                     self.engine.handle_message(message, now);
                 }
-                Err(error) => self.reject(peer, &error.to_string()),
+                Err(error) => self.reject(peer, rejection_reason(&error), &error.to_string()),
             }
         }
     }
@@ -694,6 +762,10 @@ impl Node {
         let phase = format!("{:?}", self.engine.phase());
         if self.status.round != self.engine.round() || self.status.phase != phase {
             tracing::debug!(round = self.engine.round(), %phase, "phase");
+            let _ = self.events.send(NodeEvent::Phase {
+                round: self.engine.round(),
+                phase: phase.clone(),
+            });
             self.status.round = self.engine.round();
             self.status.phase = phase;
             self.status_dirty = true;
@@ -731,6 +803,12 @@ impl Node {
         self.status.messages_out += 1;
         self.status.bytes_out += message.bytes().len() as u64;
         let topic = self.topics.for_kind(message.payload().kind()).clone();
+        self.metrics
+            .messages_out
+            .get_or_create(&metrics::TopicLabel {
+                topic: self.topics.name_of(&topic.hash()).into(),
+            })
+            .inc();
         match self
             .swarm
             .behaviour_mut()
@@ -823,6 +901,29 @@ impl Node {
             remaining = self.mind.job.remaining,
             "round final"
         );
+        self.metrics.rounds.inc();
+        let now_instant = Instant::now();
+        if let Some(previous) = self.last_final_at.replace(now_instant) {
+            self.metrics
+                .round_latency
+                .observe((now_instant - previous).as_secs_f64());
+        }
+        for member in finalized.state.members.values() {
+            let label = metrics::MemberLabel {
+                member: member.name.clone(),
+            };
+            self.metrics
+                .trust
+                .get_or_create(&label)
+                .set(i64::from(member.trust));
+            self.metrics
+                .credits
+                .get_or_create(&label)
+                .set(i64::try_from(member.credits).unwrap_or(i64::MAX));
+        }
+        for event in NodeEvent::of_final(&finalized) {
+            let _ = self.events.send(event);
+        }
         let memory = serde_json::to_vec_pretty(self.mind.strategy().memory())
             .context("cannot encode the memory")?;
         self.data.replace("memory.json", &memory)?;
@@ -859,6 +960,10 @@ impl Node {
             if now < end {
                 if self.status.executing != Some(round) {
                     tracing::info!(round, ms = end - start, "executing my slot");
+                    let _ = self.events.send(NodeEvent::Slot {
+                        round,
+                        running: true,
+                    });
                     self.status.executing = Some(round);
                     self.status_dirty = true;
                 }
@@ -866,6 +971,11 @@ impl Node {
             }
             self.my_slots.pop_front();
             self.status.executing = None;
+            self.metrics.slots_executed.inc();
+            let _ = self.events.send(NodeEvent::Slot {
+                round,
+                running: false,
+            });
             self.status.slots.push(SlotRecord {
                 round,
                 start_unix_ms: unix_ms().saturating_sub(now - start),
@@ -953,6 +1063,17 @@ impl Node {
             Err(error) => tracing::warn!(%error, "cannot encode the status"),
         }
         self.status_dirty = false;
+    }
+}
+
+/// The metric label of a rejected message.
+fn rejection_reason(error: &slotmesh_proto::OpenError) -> &'static str {
+    use slotmesh_proto::{OpenError, VerifyError};
+    match error {
+        OpenError::Verify(VerifyError::Version(_)) => "version",
+        OpenError::Verify(VerifyError::WrongSwarm) => "swarm",
+        OpenError::Verify(_) => "signature",
+        _ => "decode",
     }
 }
 

@@ -6,6 +6,7 @@ use super::NodeConfig;
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use slotmesh_proto::{Finalized, Identity, LedgerState};
+use std::collections::BTreeMap;
 
 /// Most schedule entries kept in the status.
 const MAX_SCHEDULE: usize = 10_000;
@@ -40,6 +41,21 @@ pub struct ScheduleEntry {
     pub digest: String,
     /// When this node learned it was final (Unix ms).
     pub final_unix_ms: u64,
+    /// Public trust of every member after the round, ppm.
+    pub trust: BTreeMap<String, u32>,
+}
+
+/// A coalition in force.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CoalitionStatus {
+    /// Proposer's name.
+    pub proposer: String,
+    /// Members' names.
+    pub members: Vec<String>,
+    /// Support each member pledged per round.
+    pub pledge: u64,
+    /// Last round it exists in.
+    pub last_round: u64,
 }
 
 /// A slot this agent executed.
@@ -64,6 +80,8 @@ pub struct NodeStatus {
     pub peer_id: String,
     /// Process id of the daemon.
     pub pid: u32,
+    /// Address of its HTTP endpoint, if it has one.
+    pub http: Option<String>,
     /// Listen addresses, with the peer id.
     pub listen: Vec<String>,
     /// Connected peers.
@@ -90,6 +108,8 @@ pub struct NodeStatus {
     pub rejected_messages: u64,
     /// Members.
     pub members: Vec<MemberStatus>,
+    /// Coalitions in force.
+    pub coalitions: Vec<CoalitionStatus>,
     /// The schedule: final rounds in order.
     pub schedule: Vec<ScheduleEntry>,
     /// Slots this agent executed.
@@ -104,6 +124,7 @@ impl NodeStatus {
             id: identity.id().to_hex(),
             peer_id: peer_id.to_string(),
             pid: std::process::id(),
+            http: None,
             listen: Vec::new(),
             peers: 0,
             round: 0,
@@ -117,6 +138,7 @@ impl NodeStatus {
             peak_rss_kib: 0,
             rejected_messages: 0,
             members: Vec::new(),
+            coalitions: Vec::new(),
             schedule: Vec::new(),
             slots: Vec::new(),
         }
@@ -137,11 +159,33 @@ impl NodeStatus {
             winner,
             digest: finalized.record.certificate.digest.to_hex(),
             final_unix_ms: now_unix_ms,
+            trust: finalized
+                .state
+                .members
+                .values()
+                .map(|m| (m.name.clone(), m.trust))
+                .collect(),
         });
     }
 
-    /// Refreshes the members from the ledger state.
+    /// Refreshes the members and coalitions from the ledger state.
     pub fn update_members(&mut self, state: &LedgerState) {
+        let name = |id: &slotmesh_proto::AgentId| {
+            state
+                .members
+                .get(id)
+                .map_or_else(|| id.short(), |m| m.name.clone())
+        };
+        self.coalitions = state
+            .coalitions
+            .values()
+            .map(|c| CoalitionStatus {
+                proposer: name(&c.id.proposer),
+                members: c.members.iter().map(name).collect(),
+                pledge: c.pledge,
+                last_round: c.last_round,
+            })
+            .collect();
         self.members = state
             .members
             .iter()

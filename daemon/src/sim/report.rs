@@ -87,6 +87,12 @@ pub struct SimReport {
     pub violations: Vec<String>,
     /// Per agent.
     pub per_agent: Vec<AgentResult>,
+    /// The certified final rounds, in order (what `sim --out` writes as a ledger).
+    #[serde(skip)]
+    pub records: Vec<slotmesh_proto::FinalRound>,
+    /// The swarm id of the run.
+    #[serde(skip)]
+    pub swarm: Option<slotmesh_proto::SwarmId>,
 }
 
 impl Sim {
@@ -186,6 +192,8 @@ impl Sim {
             transcript: self.transcript.hex(),
             violations: self.violations.clone(),
             per_agent,
+            records: self.archive.values().cloned().collect(),
+            swarm: Some(self.swarm),
         }
     }
 
