@@ -122,10 +122,7 @@ impl History {
 
     /// The display name of an agent.
     pub fn name(&self, id: &AgentId) -> String {
-        self.state
-            .members
-            .get(id)
-            .map_or_else(|| id.short(), |m| m.name.clone())
+        self.state.name_of(id)
     }
 
     /// Each member's course: (id, turnaround, waiting) in rounds, for members that

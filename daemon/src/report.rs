@@ -83,6 +83,17 @@ fn agents(history: &History) -> Vec<(AgentId, String, &'static str)> {
         .collect()
 }
 
+/// Opens a chart row `<g class=... data-agent=...>` with the agent's name as its label at
+/// height `y`; the caller closes it.
+fn open_labelled_row(svg: &mut String, class: &str, name: &str, y: f64) {
+    let _ = write!(
+        svg,
+        r#"<g class="{class}" data-agent="{n}"><text x="6" y="{ty:.0}" class="label">{n}</text>"#,
+        n = escape(name),
+        ty = y + 14.0
+    );
+}
+
 fn gantt(history: &History) -> String {
     let agents = agents(history);
     let (left, row) = (90.0, 22.0);
@@ -94,12 +105,7 @@ fn gantt(history: &History) -> String {
     );
     for (i, (id, name, color)) in agents.iter().enumerate() {
         let y = 20.0 + row * i as f64;
-        let _ = write!(
-            svg,
-            r#"<g class="row" data-agent="{n}"><text x="6" y="{ty:.0}" class="label">{n}</text>"#,
-            n = escape(name),
-            ty = y + 14.0
-        );
+        open_labelled_row(&mut svg, "row", name, y);
         for (j, entry) in history.rounds.iter().enumerate() {
             if entry.winner == Some(*id) {
                 let _ = write!(
@@ -185,12 +191,7 @@ fn courses_chart(history: &History) -> String {
     );
     for (i, (id, name, _)) in agents.iter().enumerate() {
         let y = 10.0 + row * i as f64;
-        let _ = write!(
-            svg,
-            r#"<g class="course" data-agent="{n}"><text x="6" y="{ty:.0}" class="label">{n}</text>"#,
-            n = escape(name),
-            ty = y + 14.0
-        );
+        open_labelled_row(&mut svg, "course", name, y);
         match courses.get(id).copied().flatten() {
             Some((turnaround, waiting)) => {
                 let scale = width / longest as f64;

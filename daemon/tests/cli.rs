@@ -130,11 +130,17 @@ fn report_of_a_sim_run_and_of_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run = run.to_str().unwrap();
-    assert!(slotmesh(&["sim", "--preset", "seed", "--out", run]).status.success());
+    assert!(slotmesh(&["sim", "--preset", "seed", "--out", run])
+        .status
+        .success());
     assert!(slotmesh(&["verify", run]).status.success());
     let out = dir.path().join("report");
     let output = slotmesh(&["report", run, "--out", out.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
     let sim = stdout(&slotmesh(&["sim", "--preset", "seed"]));
     // The sim's own summary and the report of its ledger give the same schedule.
@@ -147,7 +153,12 @@ fn report_of_a_sim_run_and_of_nothing() {
             .to_string()
     };
     assert_eq!(schedule(&summary), schedule(&sim));
-    let output = slotmesh(&["report", dir.path().join("empty").to_str().unwrap(), "--out", "x"]);
+    let output = slotmesh(&[
+        "report",
+        dir.path().join("empty").to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no ledger.log found"));
 }

@@ -169,6 +169,13 @@ impl LedgerState {
         Digest::of(b"slotmesh/state/v1", &[&codec::encode(self)])
     }
 
+    /// The display name of `id`: its member name, or its short id if it never joined.
+    pub fn name_of(&self, id: &AgentId) -> String {
+        self.members
+            .get(id)
+            .map_or_else(|| id.short(), |m| m.name.clone())
+    }
+
     /// Active members, in id order.
     pub fn active_members(&self) -> impl Iterator<Item = (&AgentId, &MemberRecord)> + '_ {
         self.members.iter().filter(|(_, m)| m.is_active())

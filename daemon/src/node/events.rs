@@ -74,12 +74,7 @@ impl NodeEvent {
         let state = &finalized.state;
         let outcome = &finalized.outcome;
         let round = outcome.round;
-        let name = |id: &AgentId| {
-            state
-                .members
-                .get(id)
-                .map_or_else(|| id.short(), |m| m.name.clone())
-        };
+        let name = |id: &AgentId| state.name_of(id);
         let mut events = Vec::new();
         let member = |id: &AgentId, change: &str| NodeEvent::Member {
             name: name(id),

@@ -888,13 +888,7 @@ impl Node {
                 self.my_slots.push_back((round, start, end));
             }
         }
-        let name_of = |id: &AgentId| {
-            finalized
-                .state
-                .members
-                .get(id)
-                .map_or_else(|| id.short(), |m| m.name.clone())
-        };
+        let name_of = |id: &AgentId| finalized.state.name_of(id);
         tracing::info!(
             round,
             winner = %winner.as_ref().map_or_else(|| "none".to_string(), name_of),

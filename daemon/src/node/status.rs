@@ -170,12 +170,7 @@ impl NodeStatus {
 
     /// Refreshes the members and coalitions from the ledger state.
     pub fn update_members(&mut self, state: &LedgerState) {
-        let name = |id: &slotmesh_proto::AgentId| {
-            state
-                .members
-                .get(id)
-                .map_or_else(|| id.short(), |m| m.name.clone())
-        };
+        let name = |id: &slotmesh_proto::AgentId| state.name_of(id);
         self.coalitions = state
             .coalitions
             .values()

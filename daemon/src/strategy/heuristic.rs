@@ -234,13 +234,7 @@ impl Strategy for Heuristic {
 
     fn observe(&mut self, me: AgentId, finalized: &Finalized) {
         let outcome = &finalized.outcome;
-        let name = |id: &AgentId| {
-            finalized
-                .state
-                .members
-                .get(id)
-                .map_or_else(|| id.short(), |m| m.name.clone())
-        };
+        let name = |id: &AgentId| finalized.state.name_of(id);
         for (offender, offence) in &outcome.offences {
             let opinion = self.private_trust.entry(*offender).or_default();
             *opinion = (*opinion - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
