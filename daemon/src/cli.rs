@@ -43,6 +43,22 @@ pub enum Command {
     Report(ReportArgs),
     /// Check that several nodes' ledgers agree and their certificates verify.
     Verify(VerifyArgs),
+    /// (internal) Runs an --exec job and kills it if the daemon goes away.
+    #[command(name = "__exec-guard", hide = true)]
+    ExecGuard {
+        /// The job's command line.
+        command: String,
+    },
+    /// (internal) A CPU-bound job for demos and tests.
+    #[command(name = "__burn", hide = true)]
+    Burn {
+        /// CPU time to use, ms.
+        #[arg(long)]
+        cpu_ms: u64,
+        /// Append the time to this file as it runs.
+        #[arg(long)]
+        progress: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +117,11 @@ pub struct DaemonArgs {
     /// Seed of the strategy's random choices (default: derived from the key).
     #[arg(long, env = "SLOTMESH_SEED")]
     pub seed: Option<u64>,
+    /// Run this command as the agent's job: it runs only in the slots the agent wins
+    /// (SIGCONT/SIGSTOP of its process group); the job is complete when it exits, and
+    /// --burst becomes the agent's estimate.
+    #[arg(long, env = "SLOTMESH_EXEC", value_name = "CMD")]
+    pub exec: Option<String>,
     /// Pre-shared key file: a private swarm that nodes without the key cannot join
     /// (`slotmesh keygen --swarm-key --out FILE` makes one).
     #[arg(long, env = "SLOTMESH_SWARM_KEY")]
@@ -134,6 +155,9 @@ pub struct SwarmArgs {
     /// free port each). Each daemon's address is printed and in its status.
     #[arg(long, env = "SLOTMESH_HTTP")]
     pub http: Option<String>,
+    /// The seed preset with small CPU-bound jobs (--exec), to watch real work scheduled.
+    #[arg(long)]
+    pub exec_demo: bool,
     /// Give up (and stop every daemon) after this many seconds.
     #[arg(long, env = "SLOTMESH_TIMEOUT_S", default_value_t = 300)]
     pub timeout_s: u64,

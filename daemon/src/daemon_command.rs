@@ -30,6 +30,7 @@ pub fn run(args: DaemonArgs) -> Result<()> {
         join: args.join,
         swarm_key: args.swarm_key,
         http,
+        exec: args.exec,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

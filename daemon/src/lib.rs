@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod history;
 pub mod http;
+pub mod job;
 pub mod keys;
 pub mod ledger;
 pub mod node;

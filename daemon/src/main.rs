@@ -13,6 +13,13 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::ExecGuard { command } => return slotmesh::job::run_guard(command),
+        Command::Burn { cpu_ms, progress } => {
+            return slotmesh::job::burn(*cpu_ms, progress.as_deref())
+        }
+        _ => {}
+    }
     init_logging(cli.log_format);
     match run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -61,6 +68,8 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Sim(args) => sim_command::run(&args),
+        // Internal commands are answered in `main`, before logging starts.
+        Command::ExecGuard { .. } | Command::Burn { .. } => Ok(()),
         Command::Report(args) => {
             let history = slotmesh::report::write(&args.dirs, &args.out)?;
             println!(

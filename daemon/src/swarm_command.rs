@@ -30,7 +30,10 @@ pub fn run(args: SwarmArgs) -> Result<()> {
     if args.strategy == StrategyKind::Llm {
         bail!("--strategy llm is not in this version yet; use --strategy heuristic");
     }
-    let agents = match args.preset {
+    if args.exec_demo && args.preset.is_none() && args.nodes != 3 {
+        bail!("--exec-demo runs the seed preset; leave out --nodes");
+    }
+    let agents = match args.preset.or(args.exec_demo.then_some(Preset::Seed)) {
         Some(Preset::Seed) => SimConfig::seed_preset(args.seed).agents,
         None => {
             if args.nodes == 0 {
@@ -106,6 +109,15 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             .kill_on_drop(true);
         for peer in &peers {
             command.args(["--peer", peer]);
+        }
+        if args.exec_demo {
+            // A CPU-bound job of about its burst in slots (the rest of a slot goes to the
+            // switch and to the other daemons on this machine).
+            let cpu_ms = u64::from(spec.burst) * args.slot_ms * 7 / 10;
+            command.args([
+                "--exec",
+                &format!("{} __burn --cpu-ms {cpu_ms}", shell_quote(&exe.to_string_lossy())),
+            ]);
         }
         if let Some(base) = http_base {
             let port = if base.port() == 0 {
@@ -200,6 +212,28 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         out.display()
     );
     println!("{}", verdict.line);
+    if args.exec_demo {
+        for daemon in &daemons {
+            if let Some(status) = read_status(&daemon.dir) {
+                let ran: Vec<f64> = status
+                    .slots
+                    .iter()
+                    .filter_map(|s| {
+                        let length = s.end_unix_ms.saturating_sub(s.start_unix_ms).max(1);
+                        s.job_cpu_ms.map(|cpu| cpu as f64 / length as f64)
+                    })
+                    .collect();
+                let mean = ran.iter().sum::<f64>() / ran.len().max(1) as f64;
+                println!(
+                    "job of {}: {}, {} slots, ran {:.0}% of its slots on average",
+                    status.name,
+                    status.job_exit.as_deref().unwrap_or("did not end"),
+                    ran.len(),
+                    100.0 * mean
+                );
+            }
+        }
+    }
     if !failed.is_empty() {
         bail!("daemons that did not complete: {}", failed.join(", "));
     }
@@ -293,4 +327,9 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Quotes `text` for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }

@@ -89,6 +89,8 @@ pub struct NodeConfig {
     pub swarm_key: Option<PathBuf>,
     /// Address of the local HTTP endpoint (status, metrics, events, dashboard).
     pub http: Option<std::net::SocketAddr>,
+    /// A real job (`--exec`): runs only in won slots; complete when it exits.
+    pub exec: Option<String>,
 }
 
 /// Commands a [`NodeHandle`] sends into the event loop.
@@ -176,6 +178,9 @@ pub struct Node {
     registry: std::sync::Arc<prometheus_client::registry::Registry>,
     http_listener: Option<std::net::TcpListener>,
     last_final_at: Option<Instant>,
+    job: Option<crate::job::Job>,
+    /// CPU time of the job when its current slot started, ms.
+    job_cpu_at_slot_start: Option<u64>,
     /// This node's own messages of its latest round.
     sent_this_round: (u64, Vec<Envelope>),
     /// When this node's leave became final.
@@ -353,6 +358,8 @@ impl Node {
             registry: std::sync::Arc::new(registry),
             http_listener,
             last_final_at: None,
+            job: None,
+            job_cpu_at_slot_start: None,
             config,
         };
         if let Some(round) = node.silent_through {
@@ -380,6 +387,25 @@ impl Node {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tokio::spawn(crate::http::serve(listener, state));
         }
+        if let Some(command) = self.config.exec.clone() {
+            let me = self.identity.id();
+            let finished = self
+                .engine
+                .state()
+                .members
+                .get(&me)
+                .is_some_and(|m| !m.is_active());
+            if finished {
+                tracing::info!("this agent already left the swarm (ledger); not starting the job");
+            } else {
+                let job = crate::job::Job::start(&command).await?;
+                tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");
+                self.status.job_pid = Some(job.pid());
+                // Its length is unknown until it exits: claim at least one more slot.
+                self.mind.job.remaining = self.mind.job.remaining.max(1);
+                self.job = Some(job);
+            }
+        }
         self.drain_engine()?;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -392,6 +418,7 @@ impl Node {
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 Some(command) = self.commands.recv() => self.handle_command(command),
                 () = sleep => self.fire_timers(),
+                end = job_end(&mut self.job) => self.job_ended(end),
                 _ = tick.tick() => self.on_tick(),
             }
             self.drain_engine()?;
@@ -698,6 +725,23 @@ impl Node {
         }
     }
 
+    fn job_ended(&mut self, end: crate::job::JobEnd) {
+        let text = match end {
+            crate::job::JobEnd::Exited(code) => format!("exit {code}"),
+            crate::job::JobEnd::Signalled(signal) => format!("signal {signal}"),
+            crate::job::JobEnd::Lost => "lost (the guard went away)".to_string(),
+        };
+        if matches!(end, crate::job::JobEnd::Exited(0)) {
+            tracing::info!(status = %text, "the job is complete");
+        } else {
+            tracing::warn!(status = %text, "the job ended abnormally; the agent's work is done");
+        }
+        self.status.job_exit = Some(text);
+        self.mind.job.remaining = 0;
+        self.status.remaining = 0;
+        self.status_dirty = true;
+    }
+
     fn fire_timers(&mut self) {
         let now = self.now();
         while let Some(entry) = self.timers.first_entry() {
@@ -877,6 +921,10 @@ impl Node {
         self.records.push(record.clone());
         let me = self.identity.id();
         self.mind.observe(me, &finalized);
+        if self.job.as_ref().is_some_and(|job| !job.ended()) && self.mind.is_complete() {
+            // The estimate ran out but the job still runs: it needs at least one more slot.
+            self.mind.job.remaining = 1;
+        }
         let now = self.now();
         let round = record.round;
         let winner = finalized.outcome.winner;
@@ -954,6 +1002,10 @@ impl Node {
             if now < end {
                 if self.status.executing != Some(round) {
                     tracing::info!(round, ms = end - start, "executing my slot");
+                    if let Some(job) = self.job.as_mut() {
+                        self.job_cpu_at_slot_start = crate::job::group_cpu_ms(job.pid());
+                        job.resume();
+                    }
                     let _ = self.events.send(NodeEvent::Slot {
                         round,
                         running: true,
@@ -964,6 +1016,12 @@ impl Node {
                 break;
             }
             self.my_slots.pop_front();
+            // Measured only while the job lives: one that ended within the slot is gone.
+            let job_cpu_ms = self.job.as_mut().and_then(|job| {
+                job.pause();
+                let now = crate::job::group_cpu_ms(job.pid())?;
+                Some(now.saturating_sub(self.job_cpu_at_slot_start?))
+            });
             self.status.executing = None;
             self.metrics.slots_executed.inc();
             let _ = self.events.send(NodeEvent::Slot {
@@ -974,6 +1032,7 @@ impl Node {
                 round,
                 start_unix_ms: unix_ms().saturating_sub(now - start),
                 end_unix_ms: unix_ms().saturating_sub(now - end),
+                job_cpu_ms,
             });
             self.status_dirty = true;
         }
@@ -1057,6 +1116,14 @@ impl Node {
             Err(error) => tracing::warn!(%error, "cannot encode the status"),
         }
         self.status_dirty = false;
+    }
+}
+
+/// The end of the job, or never (no job, or it ended already).
+async fn job_end(job: &mut Option<crate::job::Job>) -> crate::job::JobEnd {
+    match job {
+        Some(job) if !job.ended() => job.next_end().await,
+        _ => std::future::pending().await,
     }
 }
 

@@ -67,6 +67,8 @@ pub struct SlotRecord {
     pub start_unix_ms: u64,
     /// End (Unix ms).
     pub end_unix_ms: u64,
+    /// CPU time the `--exec` job used in the slot, ms.
+    pub job_cpu_ms: Option<u64>,
 }
 
 /// A daemon's status.
@@ -82,6 +84,10 @@ pub struct NodeStatus {
     pub pid: u32,
     /// Address of its HTTP endpoint, if it has one.
     pub http: Option<String>,
+    /// Pid (and process group) of the `--exec` job.
+    pub job_pid: Option<u32>,
+    /// How the `--exec` job ended (`exit 0`, `signal 9`, ...).
+    pub job_exit: Option<String>,
     /// Listen addresses, with the peer id.
     pub listen: Vec<String>,
     /// Connected peers.
@@ -125,6 +131,8 @@ impl NodeStatus {
             peer_id: peer_id.to_string(),
             pid: std::process::id(),
             http: None,
+            job_pid: None,
+            job_exit: None,
             listen: Vec::new(),
             peers: 0,
             round: 0,
