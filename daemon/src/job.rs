@@ -70,7 +70,10 @@ fn guard(command: &str) -> Result<()> {
     let status = child.wait()?;
     // Whatever the command left behind in its group goes with it.
     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-    match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+    match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
         (Some(code), _) => writeln!(stdout, "exit {code}")?,
         (None, Some(signal)) => writeln!(stdout, "signal {signal}")?,
         (None, None) => writeln!(stdout, "exit -1")?,
@@ -92,7 +95,11 @@ pub fn group_cpu_ms(pgid: u32) -> Option<u64> {
     let mut ticks = 0u64;
     let mut members = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

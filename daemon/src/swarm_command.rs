@@ -116,7 +116,10 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             let cpu_ms = u64::from(spec.burst) * args.slot_ms * 7 / 10;
             command.args([
                 "--exec",
-                &format!("{} __burn --cpu-ms {cpu_ms}", shell_quote(&exe.to_string_lossy())),
+                &format!(
+                    "{} __burn --cpu-ms {cpu_ms}",
+                    shell_quote(&exe.to_string_lossy())
+                ),
             ]);
         }
         if let Some(base) = http_base {

@@ -53,13 +53,17 @@ fn jobs_run_only_in_the_slots_their_agent_won_and_all_complete() {
         let status = daemon.wait_exit();
         assert!(status.success(), "{}", daemon.log());
     }
-    let verdict = slotmesh::history::verify(
-        &daemons.iter().map(|d| d.dir.clone()).collect::<Vec<_>>(),
-    );
+    let verdict =
+        slotmesh::history::verify(&daemons.iter().map(|d| d.dir.clone()).collect::<Vec<_>>());
     assert!(verdict.ok, "{}", verdict.line);
     for daemon in &daemons {
         let status = daemon.status().unwrap();
-        assert_eq!(status.job_exit.as_deref(), Some("exit 0"), "{}", daemon.log());
+        assert_eq!(
+            status.job_exit.as_deref(),
+            Some("exit 0"),
+            "{}",
+            daemon.log()
+        );
         let slots: Vec<(u64, u64)> = status
             .slots
             .iter()
@@ -81,7 +85,10 @@ fn jobs_run_only_in_the_slots_their_agent_won_and_all_complete() {
         // slots it outlived).
         for slot in &status.slots {
             let length = slot.end_unix_ms - slot.start_unix_ms;
-            assert!(slot.job_cpu_ms.is_none_or(|cpu| cpu <= length + EDGE_MS), "{slot:?}");
+            assert!(
+                slot.job_cpu_ms.is_none_or(|cpu| cpu <= length + EDGE_MS),
+                "{slot:?}"
+            );
         }
     }
 }
