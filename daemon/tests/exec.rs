@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Slack around a slot's edges for a job's last note before SIGSTOP lands, ms.
-const EDGE_MS: u64 = 30;
+const EDGE_MS: u64 = 50;
 
 fn burn_job(cpu_ms: u64, progress: &Path) -> String {
     format!(
