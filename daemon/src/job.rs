@@ -82,10 +82,22 @@ fn guard(command: &str) -> Result<()> {
     Ok(())
 }
 
-/// The state letter of a process (`R`, `S`, `T`, ...), from /proc.
+/// A process's `/proc/PID/stat`: its state letter and the numeric fields after it
+/// (index 0 is ppid, 1 pgrp, 10 utime, 11 stime, 12 cutime, 13 cstime).
+fn stat(pid: u32) -> Option<(char, Vec<u64>)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = text.rsplit_once(") ")?.1;
+    let mut parts = rest.split_whitespace();
+    let state = parts.next()?.chars().next()?;
+    Some((state, parts.map(|f| f.parse().unwrap_or(0)).collect()))
+}
+
+/// Clock ticks to ms (USER_HZ is 100 on every Linux we run on).
+const MS_PER_TICK: u64 = 10;
+
+/// The state letter of a process (`R`, `S`, `T`, ...).
 pub fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.chars().next()
+    stat(pid).map(|(state, _)| state)
 }
 
 /// CPU time (user + system) used so far by the process group `pgid`, in ms: every live
@@ -95,25 +107,12 @@ pub fn group_cpu_ms(pgid: u32) -> Option<u64> {
     let mut ticks = 0u64;
     let mut members = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some((_, fields)) = stat(pid) else {
             continue;
         };
-        let Some((_, rest)) = stat.rsplit_once(") ") else {
-            continue;
-        };
-        // After the command name: state, ppid, pgrp, ..., utime (12th), stime, cutime, cstime.
-        let fields: Vec<u64> = rest
-            .split_whitespace()
-            .skip(1)
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
         if fields.get(1) != Some(&u64::from(pgid)) {
             continue;
         }
@@ -126,8 +125,14 @@ pub fn group_cpu_ms(pgid: u32) -> Option<u64> {
         };
         ticks += own + children;
     }
-    // USER_HZ is 100 on every Linux we run on.
-    (members > 0).then_some(ticks * 10)
+    (members > 0).then_some(ticks * MS_PER_TICK)
+}
+
+/// CPU time (user + system) of one process, ms.
+fn process_cpu_ms(pid: u32) -> u64 {
+    stat(pid).map_or(0, |(_, fields)| {
+        fields.get(10..12).map_or(0, |f| f.iter().sum::<u64>()) * MS_PER_TICK
+    })
 }
 
 /// How a job ended.
@@ -285,25 +290,9 @@ pub fn burn(cpu_ms: u64, progress: Option<&std::path::Path>) -> ExitCode {
             if let Some(f) = file.as_mut() {
                 let _ = writeln!(f, "{}", crate::node::unix_ms());
             }
-            if group_cpu_ms_of(me) >= cpu_ms {
+            if process_cpu_ms(me) >= cpu_ms {
                 return ExitCode::SUCCESS;
             }
         }
     }
-}
-
-/// CPU time of one process (user + system), ms.
-fn group_cpu_ms_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = stat.rsplit_once(") ")?.1.to_string();
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .skip(1)
-                .map(|f| f.parse().unwrap_or(0))
-                .collect();
-            Some(fields.get(10..12)?.iter().sum::<u64>() * 10)
-        })
-        .unwrap_or(0)
 }
