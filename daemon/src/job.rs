@@ -107,7 +107,11 @@ pub fn group_cpu_ms(pgid: u32) -> Option<u64> {
     let mut ticks = 0u64;
     let mut members = 0;
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Some((_, fields)) = stat(pid) else {
