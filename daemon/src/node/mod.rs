@@ -10,7 +10,10 @@ mod behaviour;
 mod data_dir;
 mod events;
 mod metrics;
+mod slots;
+mod start;
 mod status;
+mod sync;
 mod sync_codec;
 
 pub use behaviour::{
@@ -188,189 +191,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens the data dir, replays and verifies the ledger, builds the swarm, starts
-    /// listening and dialing. Errors are the user's to read: a bad flag, an unreadable or
-    /// locked data dir, a damaged ledger, a port in use.
-    pub fn start(config: NodeConfig) -> Result<(Node, NodeHandle)> {
-        if config.burst == 0 {
-            bail!("--burst must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&config.bias) {
-            bail!("--bias must be in [0, 1], got {}", config.bias);
-        }
-        if config.founders == 0 {
-            bail!("--founders must be at least 1");
-        }
-        let limits = Limits::default();
-        let swarm_id = SwarmId::from_name(&config.swarm_name);
-        let data = DataDir::open(&config.data_dir)?;
-        let (identity, generated) = crate::keys::load_or_generate(&data.key_path())?;
-        if generated {
-            tracing::info!(key = %data.key_path().display(), "generated a new identity key");
-        }
-        let (ledger, loaded) = Ledger::open(&data.ledger_path(), swarm_id, &limits)?;
-        if loaded.dropped_tail_bytes > 0 {
-            tracing::warn!(
-                bytes = loaded.dropped_tail_bytes,
-                "the ledger ended in a torn record (a crash while writing); it was dropped and will be fetched again from peers"
-            );
-        }
-        let mut state = LedgerState::genesis(swarm_id);
-        for record in &loaded.records {
-            let (next, _, _) = record.apply(&state, &limits).with_context(|| {
-                format!(
-                    "ledger {} round {} does not verify",
-                    data.ledger_path().display(),
-                    record.round
-                )
-            })?;
-            state = next;
-        }
-        let won = state
-            .members
-            .get(&identity.id())
-            .map_or(0, |m| m.used_slots);
-        let spoken_round = data.spoken_round()?;
-        let mut strategy = Heuristic::new(
-            config.personality,
-            config.bias,
-            config
-                .seed
-                .unwrap_or_else(|| u64::from_le_bytes(seed_bytes(&identity))),
-        );
-        match std::fs::read(data.memory_path()) {
-            Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
-                Ok(memory) => crate::strategy::Strategy::restore_memory(&mut strategy, memory),
-                Err(e) => {
-                    tracing::warn!(error = %e, "memory.json does not parse; starting with an empty memory")
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context("cannot read memory.json"),
-        }
-        let mind = Mind::new(
-            Job {
-                burst: config.burst,
-                remaining: config.burst.saturating_sub(won),
-            },
-            Box::new(strategy),
-            Box::new(rand::rngs::OsRng),
-        );
-        let topics = Topics::new(swarm_id);
-        let key = keypair(&identity)?;
-        let swarm_key = match &config.swarm_key {
-            Some(path) => {
-                let psk = read_swarm_key(path)?;
-                tracing::info!(fingerprint = %psk.fingerprint(), "private swarm");
-                Some(psk)
-            }
-            None => None,
-        };
-        let mut swarm = build_swarm(
-            key,
-            &topics,
-            config.mdns,
-            Duration::from_millis(config.phase_timeout_ms.max(500) * 4),
-            swarm_key,
-        )?;
-        for address in &config.listen {
-            swarm
-                .listen_on(address.clone())
-                .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
-        }
-        for peer in &config.peers {
-            if let Err(e) = swarm.dial(peer.clone()) {
-                tracing::warn!(%peer, error = %e, "cannot dial peer");
-            }
-        }
-        let founder = loaded.records.is_empty() && !config.join;
-        let engine_config = EngineConfig {
-            swarm: swarm_id,
-            name: config.name.clone(),
-            limits,
-            phase_timeout_ms: config.phase_timeout_ms,
-            founder,
-            min_members: config.founders,
-            expected_members: config.founders,
-        };
-        let resumed_at = state.next_round;
-        let engine = Engine::new(identity.clone(), engine_config, state, 0);
-        let (sender, commands) = mpsc::channel(16);
-        let handle = NodeHandle { commands: sender };
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = NodeMetrics::new(&mut registry);
-        let (events, _) = tokio::sync::broadcast::channel(1024);
-        let mut status = NodeStatus::new(&config, &identity, swarm.local_peer_id());
-        let http_listener = match config.http {
-            Some(address) => {
-                let listener = std::net::TcpListener::bind(address).with_context(|| {
-                    format!("cannot listen for HTTP on {address} (is the port in use?)")
-                })?;
-                listener.set_nonblocking(true)?;
-                let bound = listener.local_addr()?;
-                tracing::info!(address = %bound, "HTTP status, metrics, events and dashboard");
-                status.http = Some(bound.to_string());
-                Some(listener)
-            }
-            None => None,
-        };
-        tracing::info!(
-            name = %config.name,
-            id = %identity.id(),
-            peer = %swarm.local_peer_id(),
-            rounds = loaded.records.len(),
-            remaining = mind.job.remaining,
-            founder,
-            "daemon started"
-        );
-        let node = Node {
-            limits,
-            swarm_id,
-            identity,
-            swarm,
-            topics,
-            engine,
-            mind,
-            data,
-            ledger,
-            records: loaded.records,
-            started: Instant::now(),
-            timers: BTreeMap::new(),
-            commands,
-            silent_through: spoken_round.filter(|r| *r >= resumed_at),
-            spoken_round,
-            deferred_announce: None,
-            timeline_end: 0,
-            my_slots: VecDeque::new(),
-            status,
-            unsent: VecDeque::new(),
-            rejections: BTreeMap::new(),
-            fetch_in_flight: None,
-            fetch_rotation: 0,
-            shutdown_requested: None,
-            status_dirty: true,
-            status_written_at: None,
-            finished_at: None,
-            sent_this_round: (0, Vec::new()),
-            handle: handle.clone(),
-            events,
-            metrics,
-            registry: std::sync::Arc::new(registry),
-            http_listener,
-            last_final_at: None,
-            job: None,
-            job_cpu_at_slot_start: None,
-            config,
-        };
-        if let Some(round) = node.silent_through {
-            tracing::info!(
-                round,
-                "restarted in a round this agent may have spoken in: staying silent through it"
-            );
-        }
-        Ok((node, handle))
-    }
-
     /// The node's libp2p peer id.
     pub fn peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
@@ -418,8 +238,8 @@ impl Node {
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 Some(command) = self.commands.recv() => self.handle_command(command),
                 () = sleep => self.fire_timers(),
-                end = job_end(&mut self.job) => self.job_ended(end),
-                _ = tick.tick() => self.on_tick(),
+                end = slots::job_end(&mut self.job) => self.job_ended(end),
+                _ = tick.tick() => self.fire_timers(),
             }
             self.drain_engine()?;
             if let Some(exit) = self.exit_reason() {
@@ -574,139 +394,10 @@ impl Node {
         }
     }
 
-    fn handle_sync_event(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => self.answer(peer, request, channel),
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if self.fetch_in_flight == Some(request_id) {
-                        self.fetch_in_flight = None;
-                    }
-                    self.take_response(peer, response);
-                }
-            },
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                if self.fetch_in_flight == Some(request_id) {
-                    self.fetch_in_flight = None;
-                }
-                tracing::debug!(%peer, %error, "sync request failed");
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, %error, "sync answer failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn answer(
-        &mut self,
-        peer: PeerId,
-        request: SyncRequest,
-        channel: ResponseChannel<SyncResponse>,
-    ) {
-        let response = match request {
-            SyncRequest::Deliver(envelopes) => {
-                self.take_envelopes(peer, envelopes);
-                SyncResponse::Delivered
-            }
-            SyncRequest::RoundMessages { round } => {
-                let held: Vec<Envelope> = match self.engine.messages(round) {
-                    Some(messages) => messages.iter().map(|m| m.envelope().clone()).collect(),
-                    None => self
-                        .records
-                        .get(round as usize)
-                        .map(|r| r.messages.clone())
-                        .unwrap_or_default(),
-                };
-                SyncResponse::RoundMessages(held)
-            }
-            SyncRequest::FinalRounds { from, max } => {
-                let mut budget = MAX_SYNC_BYTES / 2;
-                let mut rounds = Vec::new();
-                for record in self
-                    .records
-                    .iter()
-                    .skip(from as usize)
-                    .take(max.min(MAX_SYNC_ROUNDS) as usize)
-                {
-                    let size = record.encode().len();
-                    if size > budget {
-                        break;
-                    }
-                    budget -= size;
-                    rounds.push(record.clone());
-                }
-                SyncResponse::FinalRounds(rounds)
-            }
-        };
-        if self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_response(channel, response)
-            .is_err()
-        {
-            tracing::debug!(%peer, "peer went away before the answer");
-        }
-    }
-
-    fn take_response(&mut self, peer: PeerId, response: SyncResponse) {
-        match response {
-            SyncResponse::Delivered => {}
-            SyncResponse::RoundMessages(envelopes) => self.take_envelopes(peer, envelopes),
-            SyncResponse::FinalRounds(rounds) => {
-                let got = rounds.len();
-                for record in rounds {
-                    if record.round != self.engine.round() {
-                        continue;
-                    }
-                    let now = self.now();
-                    if let Err(error) = self.engine.handle_final_round(&record, now) {
-                        self.reject(
-                            peer,
-                            "record",
-                            &format!("final round {}: {error}", record.round),
-                        );
-                        return;
-                    }
-                    // Persist each record before applying the next.
-                    if let Err(error) = self.drain_engine() {
-                        tracing::error!(%error, "cannot store a synced round");
-                        return;
-                    }
-                }
-                if got as u32 == MAX_SYNC_ROUNDS {
-                    self.fetch_rounds(self.engine.round());
-                }
-            }
-        }
-    }
-
-    fn take_envelopes(&mut self, peer: PeerId, envelopes: Vec<Envelope>) {
-        for envelope in envelopes {
-            match open_envelope(envelope, self.swarm_id, &self.limits) {
-                Ok(message) => {
-                    let now = self.now();
-                    self.engine.handle_message(message, now);
-                }
-                Err(error) => self.reject(peer, rejection_reason(&error), &error.to_string()),
-            }
-        }
-    }
-
     fn handle_command(&mut self, command: Command) {
         match command {
             Command::Status(reply) => {
+                self.refresh_status();
                 let _ = reply.send(self.status.clone());
             }
             Command::Shutdown => {
@@ -723,23 +414,6 @@ impl Node {
                 }
             }
         }
-    }
-
-    fn job_ended(&mut self, end: crate::job::JobEnd) {
-        let text = match end {
-            crate::job::JobEnd::Exited(code) => format!("exit {code}"),
-            crate::job::JobEnd::Signalled(signal) => format!("signal {signal}"),
-            crate::job::JobEnd::Lost => "lost (the guard went away)".to_string(),
-        };
-        if matches!(end, crate::job::JobEnd::Exited(0)) {
-            tracing::info!(status = %text, "the job is complete");
-        } else {
-            tracing::warn!(status = %text, "the job ended abnormally; the agent's work is done");
-        }
-        self.status.job_exit = Some(text);
-        self.mind.job.remaining = 0;
-        self.status.remaining = 0;
-        self.status_dirty = true;
     }
 
     fn fire_timers(&mut self) {
@@ -759,10 +433,6 @@ impl Node {
             }
         }
         self.update_slots(now);
-    }
-
-    fn on_tick(&mut self) {
-        self.fire_timers();
     }
 
     // ----- outputs -----
@@ -879,40 +549,6 @@ impl Node {
         Ok(())
     }
 
-    /// Sends envelopes by request–response to `peer`, or to every connected peer.
-    fn deliver_direct(&mut self, peer: Option<PeerId>, envelopes: Vec<Envelope>) {
-        let peers: Vec<PeerId> = match peer {
-            Some(p) => vec![p],
-            None => self.swarm.connected_peers().copied().collect(),
-        };
-        for p in peers {
-            self.swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&p, SyncRequest::Deliver(envelopes.clone()));
-        }
-    }
-
-    fn fetch_rounds(&mut self, from: u64) {
-        if self.fetch_in_flight.is_some() {
-            return;
-        }
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        if peers.is_empty() {
-            return;
-        }
-        self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
-        let peer = peers[self.fetch_rotation % peers.len()];
-        tracing::debug!(from, %peer, "fetching final rounds");
-        self.fetch_in_flight = Some(self.swarm.behaviour_mut().sync.send_request(
-            &peer,
-            SyncRequest::FinalRounds {
-                from,
-                max: MAX_SYNC_ROUNDS,
-            },
-        ));
-    }
-
     fn finalized(&mut self, finalized: slotmesh_proto::Finalized) -> Result<()> {
         let record = &finalized.record;
         self.ledger.append(record).context(
@@ -971,71 +607,9 @@ impl Node {
         self.data.replace("memory.json", &memory)?;
         self.status
             .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());
-        self.status.remaining = self.mind.job.remaining;
         self.status_dirty = true;
         self.write_status(true);
         Ok(())
-    }
-
-    // ----- slots -----
-
-    /// Pacing: the next round's claims wait until the last decided slot has started, so the
-    /// schedule is decided at most one slot ahead of execution.
-    fn slot_started_for_pacing(&self, now: u64) -> bool {
-        self.timeline_end <= now + self.config.slot_ms
-    }
-
-    fn slot_boundary(&self) -> Option<u64> {
-        let (_, start, end) = self.my_slots.front()?;
-        Some(if self.status.executing.is_some() {
-            *end
-        } else {
-            *start
-        })
-    }
-
-    fn update_slots(&mut self, now: u64) {
-        while let Some(&(round, start, end)) = self.my_slots.front() {
-            if now < start {
-                break;
-            }
-            if now < end {
-                if self.status.executing != Some(round) {
-                    tracing::info!(round, ms = end - start, "executing my slot");
-                    if let Some(job) = self.job.as_mut() {
-                        self.job_cpu_at_slot_start = crate::job::group_cpu_ms(job.pid());
-                        job.resume();
-                    }
-                    let _ = self.events.send(NodeEvent::Slot {
-                        round,
-                        running: true,
-                    });
-                    self.status.executing = Some(round);
-                    self.status_dirty = true;
-                }
-                break;
-            }
-            self.my_slots.pop_front();
-            // Measured only while the job lives: one that ended within the slot is gone.
-            let job_cpu_ms = self.job.as_mut().and_then(|job| {
-                job.pause();
-                let now = crate::job::group_cpu_ms(job.pid())?;
-                Some(now.saturating_sub(self.job_cpu_at_slot_start?))
-            });
-            self.status.executing = None;
-            self.metrics.slots_executed.inc();
-            let _ = self.events.send(NodeEvent::Slot {
-                round,
-                running: false,
-            });
-            self.status.slots.push(SlotRecord {
-                round,
-                start_unix_ms: unix_ms().saturating_sub(now - start),
-                end_unix_ms: unix_ms().saturating_sub(now - end),
-                job_cpu_ms,
-            });
-            self.status_dirty = true;
-        }
     }
 
     // ----- ending -----
@@ -1093,6 +667,15 @@ impl Node {
         waiting_for.is_empty()
     }
 
+    /// Brings the status's derived fields up to date with the engine and the mind.
+    fn refresh_status(&mut self) {
+        self.status.round = self.engine.round();
+        self.status.phase = format!("{:?}", self.engine.phase());
+        self.status.update_members(self.engine.state());
+        self.status.done = self.exit_reason().is_some();
+        self.status.peak_rss_kib = crate::sim::measures::peak_rss_kib();
+    }
+
     fn write_status(&mut self, force: bool) {
         let now = self.now();
         let recent = self
@@ -1102,11 +685,7 @@ impl Node {
             return;
         }
         self.status_written_at = Some(now);
-        self.status.round = self.engine.round();
-        self.status.phase = format!("{:?}", self.engine.phase());
-        self.status.update_members(self.engine.state());
-        self.status.done = self.exit_reason().is_some();
-        self.status.peak_rss_kib = crate::sim::measures::peak_rss_kib();
+        self.refresh_status();
         match serde_json::to_vec_pretty(&self.status) {
             Ok(bytes) => {
                 if let Err(error) = self.data.replace_quietly("status.json", &bytes) {
@@ -1116,14 +695,6 @@ impl Node {
             Err(error) => tracing::warn!(%error, "cannot encode the status"),
         }
         self.status_dirty = false;
-    }
-}
-
-/// The end of the job, or never (no job, or it ended already).
-async fn job_end(job: &mut Option<crate::job::Job>) -> crate::job::JobEnd {
-    match job {
-        Some(job) if !job.ended() => job.next_end().await,
-        _ => std::future::pending().await,
     }
 }
 
