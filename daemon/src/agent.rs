@@ -3,11 +3,21 @@
 //! requests with commands and learns from final rounds. Both drivers call it, so an agent
 //! behaves the same in `sim` and on a real network.
 
-use crate::strategy::{Decision, DecisionKind, Job, Strategy, View};
+use crate::strategy::llm::{Question, Reply};
+use crate::strategy::{Answer, Decision, DecisionKind, Job, Strategy, View};
 use rand::RngCore;
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::LeaveReason;
 use slotmesh_proto::{AgentId, CommandError, Engine, Phase};
+
+/// What came of a request to decide.
+#[derive(Debug)]
+pub enum Step {
+    /// Decided (the kind of decision, if the phase asked for one).
+    Done(Option<DecisionKind>),
+    /// A model must be asked first.
+    Ask(Box<Question>),
+}
 
 /// An agent's mind: what it knows privately and how it decides.
 pub struct Mind {
@@ -56,27 +66,28 @@ impl Mind {
 
     /// Answers the engine's request to decide `phase` of its current round: asks the strategy
     /// and gives its answer to the engine as a command. A completed job leaves instead of
-    /// claiming. Returns the decision made, if the phase asks for one.
+    /// claiming. When the strategy asks a model first, the question is returned for the
+    /// driver to ask and hand back to [`Mind::settle`].
     pub fn decide(
         &mut self,
         engine: &mut Engine,
         phase: Phase,
         now: u64,
-    ) -> Result<Option<DecisionKind>, CommandError> {
+    ) -> Result<Step, CommandError> {
         if phase == Phase::Announce && self.is_complete() {
             engine.leave(LeaveReason::Completed, now)?;
-            return Ok(None);
+            return Ok(Step::Done(None));
         }
         let kind = match phase {
             Phase::Announce => DecisionKind::Claim,
             Phase::Negotiate => DecisionKind::Negotiate,
             Phase::Coalition => DecisionKind::Coalition,
             Phase::Commit => DecisionKind::Bid,
-            _ => return Ok(None),
+            _ => return Ok(Step::Done(None)),
         };
         let proposals = engine.proposals();
         let round = engine.round();
-        let decision = {
+        let answer = {
             let view = View {
                 me: engine.id(),
                 round,
@@ -87,13 +98,48 @@ impl Mind {
             };
             self.strategy.decide(kind, &view)
         };
+        match answer {
+            Answer::Now(decision) => {
+                self.apply(engine, decision, now)?;
+                Ok(Step::Done(Some(kind)))
+            }
+            Answer::Ask(question) => Ok(Step::Ask(question)),
+        }
+    }
+
+    /// Takes a model's reply to a question [`Mind::decide`] returned: the strategy turns it
+    /// into a decision (or its fallback), which goes to the engine if the phase it was asked
+    /// for is still open. Returns the decision made, or `None` when the reply came too late.
+    pub fn settle(
+        &mut self,
+        engine: &mut Engine,
+        question: Question,
+        reply: Reply,
+        now: u64,
+    ) -> Result<Option<DecisionKind>, CommandError> {
+        let (kind, round) = (question.kind(), question.round());
+        let decision = self.strategy.settle(question, reply);
+        if engine.round() != round || engine.phase() != kind.phase() {
+            tracing::warn!(round, ?kind, "the model answered after the phase ended");
+            return Ok(None);
+        }
+        self.apply(engine, decision, now)?;
+        Ok(Some(kind))
+    }
+
+    fn apply(
+        &mut self,
+        engine: &mut Engine,
+        decision: Decision,
+        now: u64,
+    ) -> Result<(), CommandError> {
         match decision {
             Decision::Claim(claim) => {
                 self.lied |= claim != self.job.remaining;
-                engine.claim(claim, now)?;
+                engine.claim(claim, now)
             }
-            Decision::Negotiate { lines, proposal } => engine.negotiate(lines, proposal, now)?,
-            Decision::Accept(ids) => engine.accept(ids, now)?,
+            Decision::Negotiate { lines, proposal } => engine.negotiate(lines, proposal, now),
+            Decision::Accept(ids) => engine.accept(ids, now),
             Decision::Bid {
                 bid,
                 support,
@@ -101,10 +147,9 @@ impl Mind {
             } => {
                 let mut nonce = [0u8; 32];
                 self.nonces.fill_bytes(&mut nonce);
-                engine.bid(bid, support, deposit, nonce, now)?;
+                engine.bid(bid, support, deposit, nonce, now)
             }
         }
-        Ok(Some(kind))
     }
 
     /// Learns from a final round: a slot won is a slot of the job done.

@@ -4,6 +4,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use libp2p::Multiaddr;
 use slotmesh::strategy::heuristic::Personality;
+use slotmesh::strategy::llm::{LlmClient, LlmSettings, OutputFormat};
+use slotmesh::strategy::StrategyChoice;
 use std::path::PathBuf;
 
 /// slotmesh: processor agents that compete for a shared CPU slot with no coordinator.
@@ -75,9 +77,12 @@ pub struct DaemonArgs {
     /// Bias: 0 truthful, 1 maximally deceptive.
     #[arg(long, env = "SLOTMESH_BIAS", default_value_t = 0.0)]
     pub bias: f64,
-    /// Strategy.
-    #[arg(long, env = "SLOTMESH_STRATEGY", value_enum, default_value_t = StrategyKind::Heuristic)]
+    /// Strategy: heuristic, llm (an OpenAI-compatible model, the heuristic as fallback) or
+    /// replay:DIR (the model replies recorded in DIR).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
     pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// Address to listen on (repeatable).
     #[arg(
         long,
@@ -102,9 +107,10 @@ pub struct DaemonArgs {
     /// How long the winner executes its slot, ms.
     #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
     pub slot_ms: u64,
-    /// How long a phase waits for silent members, ms.
-    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 1000)]
-    pub phase_timeout_ms: u64,
+    /// How long a phase waits for silent members, ms (default 1000; 8000 with
+    /// `--strategy llm`).
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS")]
+    pub phase_timeout_ms: Option<u64>,
     /// Founding members the first round waits for.
     #[arg(long, env = "SLOTMESH_FOUNDERS", default_value_t = 2)]
     pub founders: usize,
@@ -139,18 +145,20 @@ pub struct SwarmArgs {
     /// Seed of the generated population and of the strategies.
     #[arg(long, env = "SLOTMESH_SEED", default_value_t = 1)]
     pub seed: u64,
-    /// Strategy of every daemon.
-    #[arg(long, env = "SLOTMESH_STRATEGY", value_enum, default_value_t = StrategyKind::Heuristic)]
+    /// Strategy of every daemon: heuristic, llm or replay:DIR (DIR: an earlier swarm's --out).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
     pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// Directory for the daemons' data dirs (`DIR/<name>/`); a fresh temporary one if absent.
     #[arg(long, env = "SLOTMESH_OUT")]
     pub out: Option<PathBuf>,
     /// Slot length, ms.
     #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
     pub slot_ms: u64,
-    /// Phase timeout, ms.
-    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 1000)]
-    pub phase_timeout_ms: u64,
+    /// Phase timeout, ms (default 1000; 8000 with `--strategy llm`).
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS")]
+    pub phase_timeout_ms: Option<u64>,
     /// HTTP endpoints: the first daemon on ADDR, the next on the following ports (`0`: any
     /// free port each). Each daemon's address is printed and in its status.
     #[arg(long, env = "SLOTMESH_HTTP")]
@@ -230,13 +238,138 @@ pub enum Preset {
     Seed,
 }
 
-/// Which strategy the agents use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Which strategy the agents use: `heuristic`, `llm`, or `replay:DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StrategyKind {
     /// Personality and bias templates; no network needed.
     Heuristic,
-    /// An OpenAI-compatible model (not in this version yet).
+    /// An OpenAI-compatible model (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `--model`), with the
+    /// heuristic as fallback.
     Llm,
+    /// The model replies recorded in DIR (a data dir, or a swarm's or sim's `--out`).
+    Replay(PathBuf),
+}
+
+impl std::str::FromStr for StrategyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "heuristic" => Ok(StrategyKind::Heuristic),
+            "llm" => Ok(StrategyKind::Llm),
+            _ => match s.strip_prefix("replay:") {
+                Some(dir) if !dir.is_empty() => Ok(StrategyKind::Replay(PathBuf::from(dir))),
+                _ => Err(format!(
+                    "unknown strategy {s:?}: expected heuristic, llm or replay:DIR"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrategyKind::Heuristic => f.write_str("heuristic"),
+            StrategyKind::Llm => f.write_str("llm"),
+            StrategyKind::Replay(dir) => write!(f, "replay:{}", dir.display()),
+        }
+    }
+}
+
+/// Where and how the `llm` strategy asks its model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LlmArgs {
+    /// Model name for `--strategy llm`.
+    #[arg(long, env = "SLOTMESH_MODEL", default_value = "gpt-4o-mini")]
+    pub model: String,
+    /// Base URL of the OpenAI-compatible API (the key comes from `OPENAI_API_KEY`).
+    #[arg(
+        long = "llm-base-url",
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub base_url: String,
+    /// Structured output: detect per endpoint, or force one form.
+    #[arg(long = "llm-format", env = "SLOTMESH_LLM_FORMAT", value_enum, default_value_t = OutputFormat::Auto)]
+    pub format: OutputFormat,
+    /// Time for one decision, retries included, ms (default: 3/4 of the phase timeout;
+    /// must be shorter than it).
+    #[arg(long = "llm-deadline-ms", env = "SLOTMESH_LLM_DEADLINE_MS")]
+    pub deadline_ms: Option<u64>,
+    /// Most tokens in one answer.
+    #[arg(
+        long = "llm-max-tokens",
+        env = "SLOTMESH_LLM_MAX_TOKENS",
+        default_value_t = 200
+    )]
+    pub max_tokens: u32,
+}
+
+/// Phase timeout when none is given: a model needs time to answer.
+pub fn default_phase_timeout_ms(strategy: &StrategyKind) -> u64 {
+    match strategy {
+        StrategyKind::Llm => 8_000,
+        StrategyKind::Heuristic | StrategyKind::Replay(_) => 1_000,
+    }
+}
+
+impl LlmArgs {
+    /// The client settings, with the deadline inside `phase_timeout_ms`.
+    pub fn settings(&self, phase_timeout_ms: u64) -> Result<LlmSettings, String> {
+        let deadline_ms = self.deadline_ms.unwrap_or(phase_timeout_ms * 3 / 4);
+        if deadline_ms == 0 || deadline_ms >= phase_timeout_ms {
+            return Err(format!(
+                "--llm-deadline-ms {deadline_ms} must be above 0 and below the phase timeout ({phase_timeout_ms} ms)"
+            ));
+        }
+        Ok(LlmSettings {
+            base_url: self.base_url.clone(),
+            api_key: std::env::var("OPENAI_API_KEY").unwrap_or_default(),
+            model: self.model.clone(),
+            format: self.format,
+            deadline: std::time::Duration::from_millis(deadline_ms),
+            max_tokens: self.max_tokens,
+        })
+    }
+
+    /// The same settings as flags for a child daemon.
+    pub fn to_flags(&self, phase_timeout_ms: u64) -> Vec<String> {
+        let format = match self.format {
+            OutputFormat::Auto => "auto",
+            OutputFormat::JsonSchema => "json-schema",
+            OutputFormat::JsonObject => "json-object",
+            OutputFormat::Prompt => "prompt",
+        };
+        vec![
+            "--model".into(),
+            self.model.clone(),
+            "--llm-base-url".into(),
+            self.base_url.clone(),
+            "--llm-format".into(),
+            format.into(),
+            "--llm-deadline-ms".into(),
+            self.deadline_ms
+                .unwrap_or(phase_timeout_ms * 3 / 4)
+                .to_string(),
+            "--llm-max-tokens".into(),
+            self.max_tokens.to_string(),
+        ]
+    }
+}
+
+/// The strategy choice of `kind`: a model client for `llm`.
+pub fn strategy_choice(
+    kind: &StrategyKind,
+    llm: &LlmArgs,
+    phase_timeout_ms: u64,
+) -> anyhow::Result<StrategyChoice> {
+    Ok(match kind {
+        StrategyKind::Heuristic => StrategyChoice::Heuristic,
+        StrategyKind::Llm => StrategyChoice::Llm(LlmClient::new(
+            llm.settings(phase_timeout_ms).map_err(anyhow::Error::msg)?,
+        )),
+        StrategyKind::Replay(dir) => StrategyChoice::Replay(dir.clone()),
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,9 +404,21 @@ pub struct SimArgs {
     /// Use a preset population instead of generated agents.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,
-    /// Strategy of every agent.
-    #[arg(long, env = "SLOTMESH_STRATEGY", value_enum, default_value_t = StrategyKind::Heuristic)]
+    /// Strategy of every agent: heuristic, llm or replay:DIR (DIR: an earlier sim's --out).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
     pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Most questions to the model in flight at once (`--strategy llm`).
+    #[arg(long, env = "SLOTMESH_LLM_CONCURRENCY", default_value_t = 4)]
+    pub llm_concurrency: usize,
+    /// Real time for one model decision in `sim`, ms (the simulated clock waits).
+    #[arg(
+        long = "llm-sim-deadline-ms",
+        env = "SLOTMESH_LLM_SIM_DEADLINE_MS",
+        default_value_t = 10_000
+    )]
+    pub llm_sim_deadline_ms: u64,
     /// Largest one-way network delay, simulated ms.
     #[arg(long, env = "SLOTMESH_MAX_DELAY_MS", default_value_t = 10)]
     pub max_delay_ms: u64,

@@ -1,14 +1,15 @@
 //! `slotmesh daemon`: flags to a [`NodeConfig`], a tokio runtime, signals to a clean leave,
 //! and the node's end to an exit status.
 
-use crate::cli::{DaemonArgs, StrategyKind};
+use crate::cli::{default_phase_timeout_ms, strategy_choice, DaemonArgs};
 use anyhow::{bail, Result};
 use slotmesh::node::{Node, NodeConfig, NodeExit};
 
 pub fn run(args: DaemonArgs) -> Result<()> {
-    if args.strategy == StrategyKind::Llm {
-        bail!("--strategy llm is not in this version yet; use --strategy heuristic");
-    }
+    let phase_timeout_ms = args
+        .phase_timeout_ms
+        .unwrap_or_else(|| default_phase_timeout_ms(&args.strategy));
+    let strategy = strategy_choice(&args.strategy, &args.llm, phase_timeout_ms)?;
     let http = match &args.http {
         Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
         None => None,
@@ -25,12 +26,13 @@ pub fn run(args: DaemonArgs) -> Result<()> {
         mdns: !args.no_mdns,
         data_dir: args.data_dir,
         slot_ms: args.slot_ms,
-        phase_timeout_ms: args.phase_timeout_ms,
+        phase_timeout_ms,
         founders: args.founders,
         join: args.join,
         swarm_key: args.swarm_key,
         http,
         exec: args.exec,
+        strategy,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,17 +1,15 @@
 //! `slotmesh sim`: turns the command line into a simulation, shows progress on a terminal,
 //! and prints the summary or the JSON measures.
 
-use crate::cli::{Preset, SimArgs, StrategyKind};
+use crate::cli::{strategy_choice, Preset, SimArgs, StrategyKind};
 use anyhow::{bail, Context, Result};
 use slotmesh::sim::network::Faults;
 use slotmesh::sim::summary::{population, render, Population};
 use slotmesh::sim::{self, SimConfig};
+use slotmesh::strategy::llm::record::{ReplayBook, RECORD_FILE};
 use std::io::IsTerminal;
 
 pub fn run(args: &SimArgs) -> Result<()> {
-    if args.strategy == StrategyKind::Llm {
-        bail!("--strategy llm is not in this version yet; use --strategy heuristic");
-    }
     if !(0.0..1.0).contains(&args.loss) {
         bail!("--loss must be in [0, 1), got {}", args.loss);
     }
@@ -44,6 +42,30 @@ pub fn run(args: &SimArgs) -> Result<()> {
     };
     config.partition = args.partition.map(|p| (p.round, p.duration));
     config.phase_timeout_ms = args.phase_timeout_ms.max(1);
+    config.llm_concurrency = args.llm_concurrency.max(1);
+    config.record_dir = args.out.clone();
+    // The sim's clock is simulated; a model's deadline is real time.
+    let deadline_ms = args.llm.deadline_ms.unwrap_or(args.llm_sim_deadline_ms);
+    config.strategy = strategy_choice(&args.strategy, &args.llm, deadline_ms.saturating_add(1))?;
+    if let StrategyKind::Replay(dir) = &args.strategy {
+        for agent in &config.agents {
+            ReplayBook::load(dir, &agent.name)?;
+        }
+    }
+    if let Some(dir) = &args.out {
+        if args.strategy != StrategyKind::Heuristic {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for agent in &config.agents {
+                let record = dir.join(&agent.name).join(RECORD_FILE);
+                if record.exists() && !matches!(&args.strategy, StrategyKind::Replay(d) if d == dir)
+                {
+                    std::fs::remove_file(&record)
+                        .with_context(|| format!("cannot replace {}", record.display()))?;
+                }
+            }
+        }
+    }
 
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(config.agents.len() as u64);
@@ -64,7 +86,9 @@ pub fn run(args: &SimArgs) -> Result<()> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    if args.lying_samples > 0 {
+    if args.lying_samples > 0 && args.strategy != StrategyKind::Heuristic {
+        eprintln!("lying_gain is measured on heuristic agents only; skipped");
+    } else if args.lying_samples > 0 {
         report.lying_gain = sim::lying_gain(&config, args.lying_samples);
     }
     report.peak_rss_kib = sim::measures::peak_rss_kib();

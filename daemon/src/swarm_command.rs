@@ -28,7 +28,10 @@ struct Daemon {
 
 pub fn run(args: SwarmArgs) -> Result<()> {
     if args.strategy == StrategyKind::Llm {
-        bail!("--strategy llm is not in this version yet; use --strategy heuristic");
+        // Refuse bad LLM settings here rather than in every child.
+        args.llm
+            .settings(phase_timeout_ms(&args))
+            .map_err(anyhow::Error::msg)?;
     }
     if args.exec_demo && args.preset.is_none() && args.nodes != 3 {
         bail!("--exec-demo runs the seed preset; leave out --nodes");
@@ -99,7 +102,8 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             .arg("--data-dir")
             .arg(&dir)
             .args(["--slot-ms", &args.slot_ms.to_string()])
-            .args(["--phase-timeout-ms", &args.phase_timeout_ms.to_string()])
+            .args(["--phase-timeout-ms", &phase_timeout_ms(args).to_string()])
+            .args(["--strategy", &args.strategy.to_string()])
             .args(["--founders", &founders.to_string()])
             .args(["--seed", &(args.seed ^ (i as u64 + 1)).to_string()])
             .args(["--swarm", &format!("local-{}", args.seed)])
@@ -109,6 +113,9 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             .kill_on_drop(true);
         for peer in &peers {
             command.args(["--peer", peer]);
+        }
+        if args.strategy == StrategyKind::Llm {
+            command.args(args.llm.to_flags(phase_timeout_ms(args)));
         }
         if args.exec_demo {
             // A CPU-bound job of about its burst in slots (the rest of a slot goes to the
@@ -215,6 +222,20 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         out.display()
     );
     println!("{}", verdict.line);
+    if args.strategy != StrategyKind::Heuristic {
+        let mut total = slotmesh::strategy::llm::LlmCounts::default();
+        for status in daemons.iter().filter_map(|d| read_status(&d.dir)) {
+            total += status.llm;
+        }
+        println!(
+            "LLM calls {}, fallbacks {}, corrected {} (records: {}/NAME/{})",
+            total.calls,
+            total.fallbacks,
+            total.clamped,
+            out.display(),
+            slotmesh::strategy::llm::record::RECORD_FILE
+        );
+    }
     if args.exec_demo {
         for daemon in &daemons {
             if let Some(status) = read_status(&daemon.dir) {
@@ -244,6 +265,11 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         bail!("the ledgers do not agree");
     }
     Ok(())
+}
+
+fn phase_timeout_ms(args: &SwarmArgs) -> u64 {
+    args.phase_timeout_ms
+        .unwrap_or_else(|| crate::cli::default_phase_timeout_ms(&args.strategy))
 }
 
 /// Waits until a child listens; returns its first address and its HTTP address.

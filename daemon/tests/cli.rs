@@ -1,5 +1,5 @@
 //! The `slotmesh` binary as a user runs it: `sim` output and exit codes, `keygen`, and the
-//! commands that are not in this version yet, and the daemon's refusals.
+//! refusals of bad strategies and LLM settings, and the daemon's refusals.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -88,9 +88,28 @@ fn bad_flags_fail_with_a_clear_message() {
     let output = slotmesh(&["sim", "--partition", "ten"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("ROUND:DURATION"));
-    let output = slotmesh(&["sim", "--strategy", "llm"]);
+    let output = slotmesh(&["sim", "--strategy", "oracle"]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not in this version yet"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expected heuristic, llm or replay:DIR")
+    );
+    let output = slotmesh(&["sim", "--strategy", "replay:/nonexistent/run"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no llm-record.jsonl in /nonexistent/run")
+    );
+    let output = slotmesh(&[
+        "swarm",
+        "--strategy",
+        "llm",
+        "--phase-timeout-ms",
+        "500",
+        "--llm-deadline-ms",
+        "900",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("must be above 0 and below the phase timeout"));
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //!   message for a round it already spoke in (that would be equivocation);
 //! - `status.json`: what the daemon is doing, rewritten as it changes (read by `slotmesh
 //!   swarm` and `slotmesh status`);
+//! - `llm-record.jsonl` (with `--strategy llm` or `replay:`): every question to the model and
+//!   its answer, bounded in size ([`crate::strategy::llm::record`]);
 //! - `lock`: held while a daemon runs, so two daemons never share one directory.
 //!
 //! Small files are replaced atomically (write a temporary file, flush, rename).

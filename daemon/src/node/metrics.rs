@@ -54,6 +54,8 @@ pub struct NodeMetrics {
     pub llm_calls: Counter,
     /// Decisions that fell back to the heuristic.
     pub llm_fallbacks: Counter,
+    /// Model answers corrected to the bounds.
+    pub llm_clamped: Counter,
 }
 
 impl NodeMetrics {
@@ -73,6 +75,7 @@ impl NodeMetrics {
             slots_executed: Counter::default(),
             llm_calls: Counter::default(),
             llm_fallbacks: Counter::default(),
+            llm_clamped: Counter::default(),
         };
         sub.register(
             "rounds_final",
@@ -123,6 +126,11 @@ impl NodeMetrics {
             "llm_fallbacks",
             "Decisions that fell back to the heuristic",
             metrics.llm_fallbacks.clone(),
+        );
+        sub.register(
+            "llm_clamped",
+            "Model answers corrected to the bounds",
+            metrics.llm_clamped.clone(),
         );
         metrics
     }

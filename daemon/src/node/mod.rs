@@ -26,11 +26,13 @@ pub use metrics::NodeMetrics;
 pub use status::{NodeStatus, SlotRecord};
 pub use sync_codec::{SyncCodec, SYNC_PROTOCOL};
 
-use crate::agent::Mind;
+use crate::agent::{Mind, Step};
 use crate::ledger::Ledger;
 use crate::strategy::heuristic::{Heuristic, Personality};
+use crate::strategy::llm::{LlmClient, LlmCounts, Question, Reply};
 use crate::strategy::memory::Memory;
 use crate::strategy::Job;
+use crate::strategy::StrategyChoice;
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
@@ -94,6 +96,8 @@ pub struct NodeConfig {
     pub http: Option<std::net::SocketAddr>,
     /// A real job (`--exec`): runs only in won slots; complete when it exits.
     pub exec: Option<String>,
+    /// The strategy (the heuristic with `personality` and `bias` is also the LLM's fallback).
+    pub strategy: StrategyChoice,
 }
 
 /// Commands a [`NodeHandle`] sends into the event loop.
@@ -188,6 +192,13 @@ pub struct Node {
     sent_this_round: (u64, Vec<Envelope>),
     /// When this node's leave became final.
     finished_at: Option<u64>,
+    /// The model client of a live `llm` strategy.
+    llm: Option<LlmClient>,
+    /// Questions asked of the model come back here with their replies.
+    answers: mpsc::UnboundedSender<(Box<Question>, Reply)>,
+    answers_in: mpsc::UnboundedReceiver<(Box<Question>, Reply)>,
+    /// The strategy's LLM counts already added to the metrics.
+    llm_counted: LlmCounts,
 }
 
 impl Node {
@@ -239,6 +250,7 @@ impl Node {
                 Some(command) = self.commands.recv() => self.handle_command(command),
                 () = sleep => self.fire_timers(),
                 end = slots::job_end(&mut self.job) => self.job_ended(end),
+                Some((question, reply)) = self.answers_in.recv() => self.settle(*question, reply),
                 _ = tick.tick() => self.fire_timers(),
             }
             self.drain_engine()?;
@@ -492,9 +504,62 @@ impl Node {
             return;
         }
         let now = self.now();
-        if let Err(error) = self.mind.decide(&mut self.engine, phase, now) {
-            tracing::debug!(round, ?phase, %error, "decision refused by the engine");
+        match self.mind.decide(&mut self.engine, phase, now) {
+            Ok(Step::Done(_)) => {}
+            Ok(Step::Ask(question)) => self.ask(question),
+            Err(error) => tracing::debug!(round, ?phase, %error, "decision refused by the engine"),
         }
+        self.count_llm();
+    }
+
+    /// Asks the model off the event loop; the reply comes back through `answers`.
+    fn ask(&mut self, mut question: Box<Question>) {
+        if let Some(reply) = question.take_recorded() {
+            self.settle(*question, reply);
+            return;
+        }
+        let Some(client) = self.llm.clone() else {
+            let reply = Reply::Failed {
+                reason: "no model client".into(),
+                attempts: 0,
+                ms: 0,
+            };
+            self.settle(*question, reply);
+            return;
+        };
+        let answers = self.answers.clone();
+        tokio::spawn(async move {
+            let reply = client.ask(&question).await;
+            let _ = answers.send((question, reply));
+        });
+    }
+
+    fn settle(&mut self, question: Question, reply: Reply) {
+        let (round, kind) = (question.round(), question.kind());
+        let now = self.now();
+        if let Err(error) = self.mind.settle(&mut self.engine, question, reply, now) {
+            tracing::debug!(round, ?kind, %error, "decision refused by the engine");
+        }
+        self.count_llm();
+    }
+
+    /// Brings the LLM metrics and status up to the strategy's counts.
+    fn count_llm(&mut self) {
+        let counts = self.mind.strategy().llm_counts();
+        if counts == self.llm_counted {
+            return;
+        }
+        let seen = self.llm_counted;
+        self.metrics.llm_calls.inc_by(counts.calls - seen.calls);
+        self.metrics
+            .llm_fallbacks
+            .inc_by(counts.fallbacks - seen.fallbacks);
+        self.metrics
+            .llm_clamped
+            .inc_by(counts.clamped - seen.clamped);
+        self.llm_counted = counts;
+        self.status.llm = counts;
+        self.status_dirty = true;
     }
 
     fn is_silent(&self, round: u64) -> bool {

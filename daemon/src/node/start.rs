@@ -47,16 +47,20 @@ impl Node {
             .get(&identity.id())
             .map_or(0, |m| m.used_slots);
         let spoken_round = data.spoken_round()?;
-        let mut strategy = Heuristic::new(
+        let heuristic = Heuristic::new(
             config.personality,
             config.bias,
             config
                 .seed
                 .unwrap_or_else(|| u64::from_le_bytes(seed_bytes(&identity))),
         );
+        let mut strategy = config
+            .strategy
+            .build(heuristic, &config.name, Some(data.root()))
+            .context("cannot set up the strategy")?;
         match std::fs::read(data.memory_path()) {
             Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
-                Ok(memory) => crate::strategy::Strategy::restore_memory(&mut strategy, memory),
+                Ok(memory) => strategy.restore_memory(memory),
                 Err(e) => {
                     tracing::warn!(error = %e, "memory.json does not parse; starting with an empty memory")
                 }
@@ -64,12 +68,13 @@ impl Node {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).context("cannot read memory.json"),
         }
+        let strategy_name = strategy.name();
         let mind = Mind::new(
             Job {
                 burst: config.burst,
                 remaining: config.burst.saturating_sub(won),
             },
-            Box::new(strategy),
+            strategy,
             Box::new(rand::rngs::OsRng),
         );
         let topics = Topics::new(swarm_id);
@@ -111,12 +116,14 @@ impl Node {
         };
         let resumed_at = state.next_round;
         let engine = Engine::new(identity.clone(), engine_config, state, 0);
+        let (answers, answers_in) = mpsc::unbounded_channel();
         let (sender, commands) = mpsc::channel(16);
         let handle = NodeHandle { commands: sender };
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = NodeMetrics::new(&mut registry);
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let mut status = NodeStatus::new(&config, &identity, swarm.local_peer_id());
+        status.strategy = strategy_name.to_string();
         let http_listener = match config.http {
             Some(address) => {
                 let listener = std::net::TcpListener::bind(address).with_context(|| {
@@ -176,6 +183,10 @@ impl Node {
             last_final_at: None,
             job: None,
             job_cpu_at_slot_start: None,
+            llm: config.strategy.client().cloned(),
+            answers,
+            answers_in,
+            llm_counted: Default::default(),
             config,
         };
         if let Some(round) = node.silent_through {

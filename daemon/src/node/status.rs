@@ -120,6 +120,12 @@ pub struct NodeStatus {
     pub schedule: Vec<ScheduleEntry>,
     /// Slots this agent executed.
     pub slots: Vec<SlotRecord>,
+    /// The strategy's name (`heuristic`, `llm`, `replay`).
+    #[serde(default)]
+    pub strategy: String,
+    /// Questions asked of a model, fallbacks and corrected answers.
+    #[serde(default)]
+    pub llm: crate::strategy::llm::LlmCounts,
 }
 
 impl NodeStatus {
@@ -149,6 +155,8 @@ impl NodeStatus {
             coalitions: Vec::new(),
             schedule: Vec::new(),
             slots: Vec::new(),
+            strategy: String::new(),
+            llm: Default::default(),
         }
     }
 

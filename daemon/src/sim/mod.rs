@@ -16,9 +16,10 @@ pub mod summary;
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
 
-use crate::agent::Mind;
+use crate::agent::{Mind, Step};
 use crate::strategy::heuristic::{Heuristic, Personality};
-use crate::strategy::Job;
+use crate::strategy::llm::{LlmClient, LlmCounts, Question, Reply};
+use crate::strategy::{Job, Strategy, StrategyChoice};
 use network::{Event, Faults, Network};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +31,7 @@ use slotmesh_proto::{
     Phase, SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Injected byzantine behaviour, carried out by the simulated network layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,6 +76,13 @@ pub struct SimConfig {
     pub phase_timeout_ms: u64,
     /// Upper bound on processed events (a safety net, reported as a progress violation).
     pub max_events: u64,
+    /// Every agent's strategy (its personality and bias are the heuristic's, and the
+    /// fallback of an `llm` strategy).
+    pub strategy: StrategyChoice,
+    /// Most questions to a model in flight at once.
+    pub llm_concurrency: usize,
+    /// Where `llm` and `replay` agents record their exchanges (`DIR/<name>/`).
+    pub record_dir: Option<PathBuf>,
 }
 
 impl SimConfig {
@@ -103,6 +112,9 @@ impl SimConfig {
             partition: None,
             phase_timeout_ms: 200,
             max_events: 50_000_000,
+            strategy: StrategyChoice::Heuristic,
+            llm_concurrency: 4,
+            record_dir: None,
         }
     }
 }
@@ -141,6 +153,75 @@ struct Sim {
     stalled: bool,
     /// When the partition started (it happens once).
     partition_since: Option<u64>,
+    /// Asks the model for `llm` agents.
+    asker: Option<Asker>,
+    /// Questions whose answers are due later, by ticket.
+    pending: BTreeMap<u64, Pending>,
+    next_ticket: u64,
+}
+
+/// The strategy of agent `name` in `config`. A replay record that cannot be read leaves the
+/// agent with an empty one: every decision falls back to the heuristic, and is counted so
+/// (`slotmesh sim` checks the records before it runs).
+fn strategy_of(config: &SimConfig, heuristic: Heuristic, name: &str) -> Box<dyn Strategy> {
+    let record_dir = config.record_dir.as_ref().map(|d| d.join(name));
+    match config
+        .strategy
+        .build(heuristic.clone(), name, record_dir.as_deref())
+    {
+        Ok(strategy) => strategy,
+        Err(error) => {
+            tracing::error!(agent = name, %error, "strategy set-up failed");
+            Box::new(crate::strategy::llm::Llm::replay(
+                heuristic,
+                Default::default(),
+                None,
+            ))
+        }
+    }
+}
+
+/// Questions to the model in flight, at most `concurrency` at once, while the simulation
+/// goes on. The simulated clock gives each answer [`THINK_FRACTION`]'s share of a phase
+/// timeout; when that time comes, the run waits (in real time, at most the client's
+/// deadline) for it. A replayed answer is handed back at the same simulated time.
+struct Asker {
+    runtime: tokio::runtime::Runtime,
+    client: LlmClient,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// An answer takes a quarter of a phase timeout of simulated time.
+const THINK_FRACTION: u64 = 4;
+
+/// A question waiting for its answer's simulated time.
+enum Pending {
+    /// Asked of the model.
+    Asked(tokio::task::JoinHandle<(Box<Question>, Reply)>),
+    /// Already answered (a replay, or no model client).
+    Ready(Box<Question>, Reply),
+}
+
+impl Asker {
+    fn new(client: LlmClient, concurrency: usize) -> std::io::Result<Asker> {
+        Ok(Asker {
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?,
+            client,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+        })
+    }
+
+    fn ask(&self, question: Box<Question>) -> Pending {
+        let (client, permits) = (self.client.clone(), self.permits.clone());
+        Pending::Asked(self.runtime.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let reply = client.ask(&question).await;
+            (question, reply)
+        }))
+    }
 }
 
 mod sha2_like {
@@ -177,6 +258,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
             // Each agent's strategy seed depends only on the run seed and its index, so a
             // counterfactual that changes one agent's bias leaves the others' choices alone.
             let strategy_seed = config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let heuristic = Heuristic::new(spec.personality, spec.bias, strategy_seed);
             Agent {
                 identity: Identity::from_secret(secret),
                 engine: None,
@@ -185,7 +267,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
                         burst: spec.burst,
                         remaining: spec.burst,
                     },
-                    Box::new(Heuristic::new(spec.personality, spec.bias, strategy_seed)),
+                    strategy_of(config, heuristic, &spec.name),
                     Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
                 ),
                 crashed: false,
@@ -213,6 +295,13 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         coalitions_formed: 0,
         stalled: false,
         partition_since: None,
+        asker: config.strategy.client().and_then(|client| {
+            Asker::new(client.clone(), config.llm_concurrency)
+                .map_err(|error| tracing::error!(%error, "cannot start the LLM runtime"))
+                .ok()
+        }),
+        pending: BTreeMap::new(),
+        next_ticket: 0,
     };
     for (i, spec) in config.agents.iter().enumerate() {
         sim.net
@@ -255,6 +344,10 @@ impl Sim {
                         continue;
                     };
                     engine.handle_timeout(round, phase, now);
+                    agent
+                }
+                Event::Settle { agent, ticket } => {
+                    self.settle(agent, ticket);
                     agent
                 }
             };
@@ -462,9 +555,63 @@ impl Sim {
         let Some(engine) = agent.engine.as_mut() else {
             return;
         };
-        if let Err(error) = agent.mind.decide(engine, phase, now) {
+        match agent.mind.decide(engine, phase, now) {
+            Ok(Step::Done(_)) => {}
+            Ok(Step::Ask(mut question)) => {
+                let pending = match (question.take_recorded(), &self.asker) {
+                    (Some(reply), _) => Pending::Ready(question, reply),
+                    (None, Some(asker)) => asker.ask(question),
+                    (None, None) => Pending::Ready(
+                        question,
+                        Reply::Failed {
+                            reason: "no model client".into(),
+                            attempts: 0,
+                            ms: 0,
+                        },
+                    ),
+                };
+                self.next_ticket += 1;
+                self.pending.insert(self.next_ticket, pending);
+                let at = now + self.config.phase_timeout_ms / THINK_FRACTION;
+                self.net.schedule(
+                    at,
+                    Event::Settle {
+                        agent: i,
+                        ticket: self.next_ticket,
+                    },
+                );
+            }
+            Err(error) => tracing::debug!(agent = %agent.spec.name, %error, "decision refused"),
+        }
+    }
+
+    /// A model's answer is due: waits for it and gives it to the agent.
+    fn settle(&mut self, i: usize, ticket: u64) {
+        let now = self.net.now();
+        let answer = match (self.pending.remove(&ticket), &self.asker) {
+            (Some(Pending::Ready(question, reply)), _) => Some((question, reply)),
+            (Some(Pending::Asked(handle)), Some(asker)) => asker.runtime.block_on(handle).ok(),
+            _ => None,
+        };
+        let Some((question, reply)) = answer else {
+            return;
+        };
+        let agent = &mut self.agents[i];
+        let (Some(engine), false) = (agent.engine.as_mut(), agent.crashed || agent.done) else {
+            return;
+        };
+        if let Err(error) = agent.mind.settle(engine, *question, reply, now) {
             tracing::debug!(agent = %agent.spec.name, %error, "decision refused");
         }
+    }
+
+    /// Every agent's LLM counts together.
+    fn llm_counts(&self) -> LlmCounts {
+        let mut total = LlmCounts::default();
+        for agent in &self.agents {
+            total += agent.mind.strategy().llm_counts();
+        }
+        total
     }
 
     fn finalized(&mut self, i: usize, finalized: Finalized) {

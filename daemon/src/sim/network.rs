@@ -35,6 +35,13 @@ pub enum Event {
         /// Agent index.
         agent: usize,
     },
+    /// A model's answer to an agent's question is due.
+    Settle {
+        /// Agent index.
+        agent: usize,
+        /// Which question.
+        ticket: u64,
+    },
 }
 
 /// Gossip heartbeat: a lost transmission is retried this much later.

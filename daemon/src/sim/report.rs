@@ -97,6 +97,7 @@ pub struct SimReport {
 
 impl Sim {
     pub(super) fn report(self, wall: std::time::Duration) -> SimReport {
+        let llm = self.llm_counts();
         let state = self
             .last_state
             .clone()
@@ -182,8 +183,8 @@ impl Sim {
             slots_per_sec: slots_awarded / wall_secs,
             wall_ms: wall.as_millis() as u64,
             peak_rss_kib: measures::peak_rss_kib(),
-            llm_calls: 0,
-            llm_fallbacks: 0,
+            llm_calls: llm.calls,
+            llm_fallbacks: llm.fallbacks,
             agents: self.agents.len(),
             seed: self.config.seed,
             coalitions_formed: self.coalitions_formed,

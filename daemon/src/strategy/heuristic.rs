@@ -3,7 +3,7 @@
 //! negotiation lines by simple rules. No network, deterministic for a given seed.
 
 use super::memory::{Memory, RoundMemory};
-use super::{Decision, DecisionKind, Strategy, View};
+use super::{Answer, Decision, DecisionKind, Strategy, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ const PRIVATE_TRUST_MAX: i32 = 100;
 type Claims = BTreeMap<AgentId, u32>;
 
 /// The heuristic strategy of one agent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Heuristic {
     personality: Personality,
     /// Probability of lying in a claim, per mille.
@@ -85,6 +85,22 @@ impl Heuristic {
     /// Its private opinion of `agent`, in [-100, 100].
     pub fn private_trust(&self, agent: &AgentId) -> i32 {
         self.private_trust.get(agent).copied().unwrap_or(0)
+    }
+
+    /// Its decision of `kind` in `view` (also the LLM strategy's fallback).
+    pub fn decision(&mut self, kind: DecisionKind, view: &View<'_>) -> Decision {
+        let claims = view.claims();
+        match kind {
+            DecisionKind::Claim => Decision::Claim(self.claim(view)),
+            DecisionKind::Negotiate => self.negotiate(view, &claims),
+            DecisionKind::Coalition => self.accept(view, &claims),
+            DecisionKind::Bid => self.bid(view, &claims),
+        }
+    }
+
+    /// Its memory, to write a note into.
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.memory
     }
 
     fn claim(&mut self, view: &View<'_>) -> u32 {
@@ -222,14 +238,8 @@ impl Strategy for Heuristic {
         "heuristic"
     }
 
-    fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Decision {
-        let claims = view.claims();
-        match kind {
-            DecisionKind::Claim => Decision::Claim(self.claim(view)),
-            DecisionKind::Negotiate => self.negotiate(view, &claims),
-            DecisionKind::Coalition => self.accept(view, &claims),
-            DecisionKind::Bid => self.bid(view, &claims),
-        }
+    fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Answer {
+        Answer::Now(self.decision(kind, view))
     }
 
     fn observe(&mut self, me: AgentId, finalized: &Finalized) {

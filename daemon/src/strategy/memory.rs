@@ -61,6 +61,27 @@ impl Memory {
             self.short_term.pop_front();
         }
     }
+
+    /// The deterministic summariser: the long-term counts as one short paragraph (used as
+    /// the note when no model wrote one).
+    pub fn summarise(&self) -> String {
+        let summary = &self.long_term;
+        let mut text = format!(
+            "Seen {} rounds, won {} slots, joined {} coalitions.",
+            summary.rounds_seen, summary.wins, summary.coalitions_joined
+        );
+        let mut offenders: Vec<(&String, &u32)> = summary.offences_by_agent.iter().collect();
+        offenders.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        if !offenders.is_empty() {
+            let listed: Vec<String> = offenders
+                .iter()
+                .take(8)
+                .map(|(name, count)| format!("{name} x{count}"))
+                .collect();
+            text.push_str(&format!(" Proven offences seen: {}.", listed.join(", ")));
+        }
+        text
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +108,9 @@ mod tests {
         assert_eq!(memory.long_term.rounds_seen, 8);
         assert_eq!(memory.long_term.wins, 4);
         assert_eq!(memory.long_term.offences_by_agent.get("B"), Some(&8));
+        assert_eq!(
+            memory.summarise(),
+            "Seen 8 rounds, won 4 slots, joined 0 coalitions. Proven offences seen: B x8."
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! swarms started one daemon after another, bounded waits.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use slotmesh::history::{self, History};
 use slotmesh::node::{DataDir, NodeStatus};
 use slotmesh_proto::MemberStatus;
