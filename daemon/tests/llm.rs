@@ -206,14 +206,12 @@ fn failing_servers_never_stop_the_swarm_and_every_fallback_is_counted() {
             "{what}: the server was asked"
         );
         if behaviour == Behaviour::Http500 {
-            // Retries with backoff while time remains.
-            let entry = &records(&out.path().join("B"))[0];
-            match &entry.reply {
-                slotmesh::strategy::llm::Reply::Failed { attempts, .. } => {
-                    assert!(*attempts > 1, "{entry:?}")
-                }
-                other => panic!("{other:?}"),
-            }
+            // Retried with backoff while time remained (async-openai retries 5xx itself).
+            let requests = server.requests().len() as u64;
+            assert!(
+                requests > calls,
+                "{requests} requests for {calls} decisions"
+            );
         }
         // The heuristic's own bids (10 or 15) are in the ledger.
         assert!(revealed_bids(&out.path().join("A"))

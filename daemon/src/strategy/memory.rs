@@ -33,8 +33,11 @@ pub struct LongTermSummary {
     pub offences_by_agent: BTreeMap<String, u32>,
     /// Coalitions this agent was part of.
     pub coalitions_joined: u32,
-    /// Free-text summary (written by a model when one is used).
+    /// Free-text summary: written by the model when it answers, else by [`Memory::summarise`].
     pub note: String,
+    /// Whether `note` was written by a model.
+    #[serde(default)]
+    pub note_by_model: bool,
 }
 
 /// Short-term window plus long-term summary.

@@ -71,7 +71,7 @@ pub enum Reply {
     Answered {
         /// The message content.
         text: String,
-        /// Requests made.
+        /// Attempts made (async-openai also retries 429 and 5xx within each).
         attempts: u32,
         /// Time taken.
         ms: u64,
@@ -80,7 +80,7 @@ pub enum Reply {
     Failed {
         /// Why.
         reason: String,
-        /// Requests made.
+        /// Attempts made (async-openai also retries 429 and 5xx within each).
         attempts: u32,
         /// Time taken.
         ms: u64,
@@ -244,10 +244,14 @@ impl Strategy for Llm {
     fn observe(&mut self, me: AgentId, finalized: &Finalized) {
         self.heuristic.observe(me, finalized);
         let memory = self.heuristic.memory_mut();
-        memory.long_term.note = match self.model_note.take() {
-            Some(note) => note,
-            None => memory.summarise(),
-        };
+        // The model's latest note stands until it writes another; an agent whose model never
+        // wrote one keeps the deterministic summary.
+        if let Some(note) = self.model_note.take() {
+            memory.long_term.note = note;
+            memory.long_term.note_by_model = true;
+        } else if !memory.long_term.note_by_model {
+            memory.long_term.note = memory.summarise();
+        }
     }
 
     fn memory(&self) -> &Memory {
