@@ -31,9 +31,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    // gossipsub warns about every re-sent message, which the engine does by design.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,libp2p_gossipsub::behaviour=error"));
+    // gossipsub warns about every re-sent message, which the engine does by design;
+    // async-openai warns about every server error it retries, which the llm strategy counts
+    // and logs once per decision.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,libp2p_gossipsub::behaviour=error,async_openai=error")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -276,8 +276,8 @@ fn sim(args: &[&str]) -> Value {
 
 #[test]
 fn sim_asks_the_model_adapts_to_llama_cpp_and_replays_to_the_same_transcript() {
-    // A server that refuses json_schema (as llama-cpp-python did) and wraps its JSON in a
-    // code fence: the client steps down to json_object once and keeps it.
+    // A server that refuses json_schema (as llama-cpp-python 0.3.36 does, with a 500) and
+    // wraps its JSON in a code fence: the client steps down to json_object once, keeps it.
     let server = FakeLlm::start(Behaviour::RefuseJsonSchema);
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
@@ -304,10 +304,10 @@ fn sim_asks_the_model_adapts_to_llama_cpp_and_replays_to_the_same_transcript() {
         })
         .collect();
     let refused = formats.iter().filter(|f| *f == "json_schema").count();
-    // Each request in flight when the first refusal came may have been refused too.
-    assert!((1..=2).contains(&refused), "{formats:?}");
+    // async-openai retries a 500 three times; a second question in flight may be refused too.
+    assert!((1..=8).contains(&refused), "{formats:?}");
     assert!(
-        formats.iter().skip(4).all(|f| f == "json_object"),
+        formats.iter().skip(8).all(|f| f == "json_object"),
         "{formats:?}"
     );
     drop(server);

@@ -31,8 +31,8 @@ pub enum Behaviour {
     Garbage,
     /// JSON that breaks every bound it can.
     OutOfBounds,
-    /// 422 for `response_format` of type `json_schema` (as llama-cpp-python did), good
-    /// answers otherwise.
+    /// HTTP 500 naming its validation error for `response_format` of type `json_schema`
+    /// (what llama-cpp-python 0.3.36 answers), good answers in a code fence otherwise.
     RefuseJsonSchema,
 }
 
@@ -171,12 +171,13 @@ async fn complete(State(shared): State<Shared>, Json(request): Json<Value>) -> R
         Behaviour::RefuseJsonSchema => {
             if request["response_format"]["type"] == "json_schema" {
                 (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({ "detail": [{
-                        "type": "literal_error",
-                        "loc": ["body", "response_format", "type"],
-                        "msg": "Input should be 'text' or 'json_object'",
-                    }]})),
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "error": {
+                        "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+                        "type": "internal_server_error",
+                        "param": null,
+                        "code": null,
+                    }})),
                 )
                     .into_response()
             } else {

@@ -350,3 +350,121 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
         note,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::strategy::Job;
+    use slotmesh_proto::state::{MemberRecord, INITIAL_CREDITS};
+    use slotmesh_proto::{LedgerState, SwarmId};
+
+    fn state() -> (LedgerState, AgentId, AgentId) {
+        let mut state = LedgerState::genesis(SwarmId::from_name("test"));
+        let (me, other) = (AgentId([1; 32]), AgentId([2; 32]));
+        state.members.insert(me, MemberRecord::new("A".into(), 0));
+        state
+            .members
+            .insert(other, MemberRecord::new("B".into(), 0));
+        (state, me, other)
+    }
+
+    fn bounds(state: &LedgerState, me: AgentId) -> Bounds {
+        let view = View {
+            me,
+            round: 1,
+            job: Job {
+                burst: 3,
+                remaining: 3,
+            },
+            state,
+            messages: None,
+            proposals: &[],
+        };
+        Bounds::of(&view, Roster::of(&view))
+    }
+
+    #[test]
+    fn a_bid_above_the_balance_is_clamped_and_a_stranger_gets_no_support() {
+        let (state, me, _) = state();
+        let checked = check(
+            DecisionKind::Bid,
+            r#"{"bid": 99999999, "support_to": "B", "support": 5, "memory_note": "B is honest"}"#,
+            &bounds(&state, me),
+        )
+        .unwrap();
+        assert_eq!(
+            checked.decision,
+            Decision::Bid {
+                bid: INITIAL_CREDITS,
+                support: None,
+                deposit: INITIAL_CREDITS
+            }
+        );
+        assert_eq!(checked.corrections.len(), 2, "{:?}", checked.corrections);
+        assert_eq!(checked.note.as_deref(), Some("B is honest"));
+    }
+
+    #[test]
+    fn claims_are_clamped_into_range_and_garbage_is_refused() {
+        let (state, me, _) = state();
+        let bounds = bounds(&state, me);
+        let zero = check(DecisionKind::Claim, r#"{"remaining": 0}"#, &bounds).unwrap();
+        assert_eq!(zero.decision, Decision::Claim(1));
+        assert_eq!(zero.corrections, vec!["claim 0 clamped to 1".to_string()]);
+        let fenced = check(
+            DecisionKind::Claim,
+            "Sure!\n```json\n{\"remaining\": 3}\n```",
+            &bounds,
+        )
+        .unwrap();
+        assert_eq!(fenced.decision, Decision::Claim(3));
+        assert!(fenced.corrections.is_empty());
+        assert!(matches!(
+            check(DecisionKind::Claim, "I claim three", &bounds),
+            Err(Refused::NotJson(_))
+        ));
+        assert_eq!(
+            check(DecisionKind::Claim, r#"{"remaining": "three"}"#, &bounds),
+            Err(Refused::Field("remaining"))
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut_and_only_free_members_are_proposed_to() {
+        let (state, me, other) = state();
+        let answer = serde_json::json!({
+            "message": "word ".repeat(60),
+            "propose_to": ["B", "Nobody"],
+            "pledge": 2,
+        });
+        let checked = check(
+            DecisionKind::Negotiate,
+            &answer.to_string(),
+            &bounds(&state, me),
+        )
+        .unwrap();
+        let Decision::Negotiate { lines, proposal } = checked.decision else {
+            panic!("not a negotiation");
+        };
+        assert_eq!(lines[0].text.split_whitespace().count(), 50);
+        assert_eq!(proposal.map(|p| p.partners), Some(vec![other]));
+        assert_eq!(checked.corrections.len(), 2, "{:?}", checked.corrections);
+    }
+
+    #[test]
+    fn every_schema_requires_all_its_properties() {
+        for kind in [
+            DecisionKind::Claim,
+            DecisionKind::Negotiate,
+            DecisionKind::Coalition,
+            DecisionKind::Bid,
+        ] {
+            let schema = schema(kind);
+            let properties = schema["properties"].as_object().map_or(0, |p| p.len());
+            let required = schema["required"].as_array().map_or(0, |r| r.len());
+            assert_eq!(properties, required, "{kind:?}");
+            assert_eq!(schema["additionalProperties"], false);
+        }
+    }
+}

@@ -144,17 +144,21 @@ impl LlmClient {
     }
 
     /// Whether `error` is the server refusing the request's form (so another structured-output
-    /// format may work), rather than a failure of the service.
+    /// format may work), rather than a failure of the service: a 4xx that is not about
+    /// authentication, a missing model or the rate, or any error that names the
+    /// structured-output fields (llama-cpp-python 0.3 answers `json_schema` with a 500 whose
+    /// message is its validation error).
     fn refuses_format(error: &OpenAIError) -> bool {
+        let names_format =
+            |text: &str| text.contains("response_format") || text.contains("json_schema");
         match error {
             OpenAIError::ApiError(response) => {
                 let status = response.status_code.as_u16();
-                (400..500).contains(&status) && ![401, 403, 404, 408, 429].contains(&status)
+                ((400..500).contains(&status) && ![401, 403, 404, 408, 429].contains(&status))
+                    || names_format(&response.api_error.message)
             }
-            // FastAPI-style validation errors (llama-cpp-python) are not OpenAI error objects.
-            OpenAIError::JSONDeserialize(_, content) => {
-                content.contains("response_format") || content.contains("json_schema")
-            }
+            // FastAPI-style validation errors are not OpenAI error objects.
+            OpenAIError::JSONDeserialize(_, content) => names_format(content),
             _ => false,
         }
     }
