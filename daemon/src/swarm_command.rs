@@ -165,9 +165,18 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     }
     let progress = Progress::new();
     let deadline = started + Duration::from_secs(args.timeout_s);
+    // SIGTERM as well as Ctrl-C: the children must not outlive this command.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
     let outcome = loop {
+        #[cfg(unix)]
+        let terminated = term.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break Err(anyhow::anyhow!("interrupted: stopped every daemon")),
+            _ = terminated => break Err(anyhow::anyhow!("terminated: stopped every daemon")),
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
         for daemon in &mut daemons {
