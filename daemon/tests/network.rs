@@ -52,6 +52,14 @@ fn seed_preset_swarm_completes_and_verifies() {
             member_status(&history, name),
             (MemberStatus::Completed, burst)
         );
+        // The status file agrees: nothing remains of the job.
+        let status: slotmesh::node::NodeStatus =
+            serde_json::from_slice(&std::fs::read(out.join(name).join("status.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            (status.burst, status.remaining, status.done),
+            (burst, 0, true)
+        );
     }
     // `verify` agrees, and a tampered ledger is caught.
     let verify = |dirs: &[&Path]| {

@@ -737,6 +737,7 @@ impl Node {
         self.status.round = self.engine.round();
         self.status.phase = format!("{:?}", self.engine.phase());
         self.status.update_members(self.engine.state());
+        self.status.remaining = self.mind.job.remaining;
         self.status.done = self.exit_reason().is_some();
         self.status.peak_rss_kib = crate::sim::measures::peak_rss_kib();
     }
