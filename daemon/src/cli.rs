@@ -286,7 +286,7 @@ pub struct LlmArgs {
     #[arg(
         long = "llm-base-url",
         env = "OPENAI_BASE_URL",
-        default_value = "https://api.openai.com/v1"
+        default_value = DEFAULT_LLM_BASE_URL
     )]
     pub base_url: String,
     /// Structured output: detect per endpoint, or force one form.
@@ -305,6 +305,9 @@ pub struct LlmArgs {
     pub max_tokens: u32,
 }
 
+/// Where `--strategy llm` asks when no base URL is given.
+pub const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// Phase timeout when none is given: a model needs time to answer.
 pub fn default_phase_timeout_ms(strategy: &StrategyKind) -> u64 {
     match strategy {
@@ -322,8 +325,13 @@ impl LlmArgs {
                 "--llm-deadline-ms {deadline_ms} must be above 0 and below the phase timeout ({phase_timeout_ms} ms)"
             ));
         }
+        // docker-compose passes an unset OPENAI_BASE_URL through as an empty one.
+        let base_url = match self.base_url.trim() {
+            "" => DEFAULT_LLM_BASE_URL.to_string(),
+            url => url.to_string(),
+        };
         Ok(LlmSettings {
-            base_url: self.base_url.clone(),
+            base_url,
             api_key: std::env::var("OPENAI_API_KEY").unwrap_or_default(),
             model: self.model.clone(),
             format: self.format,

@@ -127,6 +127,12 @@ fn status(args: &cli::StatusArgs) -> Result<()> {
         status.peers,
         if status.done { "  (finished)" } else { "" }
     );
+    if status.strategy == "llm" || status.strategy == "replay" {
+        println!(
+            "strategy {}: LLM calls {}, fallbacks {}, corrected {}",
+            status.strategy, status.llm.calls, status.llm.fallbacks, status.llm.clamped
+        );
+    }
     println!(
         "{:<10} {:<10} {:>8} {:>8} {:>6} {:>6}",
         "member", "status", "trust", "credits", "slots", "claim"
