@@ -111,6 +111,13 @@ mod tests {
         assert_eq!(memory.long_term.rounds_seen, 8);
         assert_eq!(memory.long_term.wins, 4);
         assert_eq!(memory.long_term.offences_by_agent.get("B"), Some(&8));
+        // A memory saved before `note_by_model` existed still loads.
+        let old = r#"{"short_term":[],"long_term":{"rounds_seen":2,"wins":1,"offences_by_agent":{},"coalitions_joined":0,"note":"n"}}"#;
+        let loaded: Memory = serde_json::from_str(old).unwrap_or_default();
+        assert_eq!(
+            (loaded.long_term.rounds_seen, loaded.long_term.note_by_model),
+            (2, false)
+        );
         assert_eq!(
             memory.summarise(),
             "Seen 8 rounds, won 4 slots, joined 0 coalitions. Proven offences seen: B x8."

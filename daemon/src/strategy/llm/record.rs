@@ -80,6 +80,7 @@ pub struct Recorder {
     dir: PathBuf,
     file: std::fs::File,
     written: u64,
+    limit: u64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
@@ -92,6 +93,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
 impl Recorder {
     /// Opens (or creates) the record in `dir`, appending.
     pub fn open(dir: &Path) -> Result<Recorder, RecordError> {
+        Recorder::open_with_limit(dir, MAX_RECORD_BYTES)
+    }
+
+    /// Opens the record in `dir`, rotating it at `limit` bytes instead.
+    pub fn open_with_limit(dir: &Path, limit: u64) -> Result<Recorder, RecordError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(RECORD_FILE);
         let file = std::fs::OpenOptions::new()
@@ -104,6 +110,7 @@ impl Recorder {
             dir: dir.to_path_buf(),
             file,
             written,
+            limit,
         })
     }
 
@@ -116,7 +123,7 @@ impl Recorder {
             source,
         })?;
         line.push(b'\n');
-        if self.written > 0 && self.written + line.len() as u64 > MAX_RECORD_BYTES {
+        if self.written > 0 && self.written + line.len() as u64 > self.limit {
             let old = self.dir.join(OLD_RECORD_FILE);
             std::fs::rename(&path, &old).map_err(io(&old))?;
             self.file = std::fs::File::create(&path).map_err(io(&path))?;
@@ -184,5 +191,71 @@ impl ReplayBook {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.replies.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn entry(round: u64, text: &str) -> Entry {
+        Entry {
+            round,
+            kind: DecisionKind::Claim,
+            prompt: Prompt {
+                system: "s".into(),
+                user: "u".into(),
+            },
+            reply: Reply::Answered {
+                text: text.into(),
+                attempts: 1,
+                ms: 3,
+            },
+            outcome: Outcome::Model,
+            notes: Vec::new(),
+            decision: Decision::Claim(2),
+        }
+    }
+
+    #[test]
+    fn the_record_is_bounded_and_replays_from_both_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recorder = Recorder::open_with_limit(dir.path(), 1_000).unwrap();
+        for round in 0..40 {
+            recorder
+                .append(&entry(round, &format!("{{\"remaining\": {round}}}")))
+                .unwrap();
+        }
+        let size = |f: &str| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len());
+        assert!(size(RECORD_FILE) <= 1_000 && size(OLD_RECORD_FILE) <= 1_000);
+        assert!(size(OLD_RECORD_FILE) > 0);
+        let book = ReplayBook::load(dir.path(), "any").unwrap();
+        // Older rounds went out with the rotation; the newest are all there.
+        assert!(book.reply(39, DecisionKind::Claim).is_some());
+        assert!(book.reply(0, DecisionKind::Claim).is_none());
+        assert!(book.len() < 40 && book.len() > 4);
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recorder = Recorder::open(dir.path()).unwrap();
+        recorder.append(&entry(1, "{}")).unwrap();
+        std::fs::write(
+            dir.path().join(RECORD_FILE),
+            [
+                std::fs::read(dir.path().join(RECORD_FILE)).unwrap(),
+                b"{oops\n".to_vec(),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let error = ReplayBook::load(dir.path(), "any").unwrap_err().to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(matches!(
+            ReplayBook::load(&dir.path().join("nowhere"), "any"),
+            Err(RecordError::Missing(_))
+        ));
     }
 }
