@@ -78,12 +78,8 @@ impl Mind {
             engine.leave(LeaveReason::Completed, now)?;
             return Ok(Step::Done(None));
         }
-        let kind = match phase {
-            Phase::Announce => DecisionKind::Claim,
-            Phase::Negotiate => DecisionKind::Negotiate,
-            Phase::Coalition => DecisionKind::Coalition,
-            Phase::Commit => DecisionKind::Bid,
-            _ => return Ok(Step::Done(None)),
+        let Some(kind) = DecisionKind::of_phase(phase) else {
+            return Ok(Step::Done(None));
         };
         let proposals = engine.proposals();
         let round = engine.round();

@@ -317,9 +317,14 @@ pub fn default_phase_timeout_ms(strategy: &StrategyKind) -> u64 {
 }
 
 impl LlmArgs {
+    /// The decision deadline: as given, or ¾ of the phase timeout.
+    fn deadline_ms(&self, phase_timeout_ms: u64) -> u64 {
+        self.deadline_ms.unwrap_or(phase_timeout_ms * 3 / 4)
+    }
+
     /// The client settings, with the deadline inside `phase_timeout_ms`.
     pub fn settings(&self, phase_timeout_ms: u64) -> Result<LlmSettings, String> {
-        let deadline_ms = self.deadline_ms.unwrap_or(phase_timeout_ms * 3 / 4);
+        let deadline_ms = self.deadline_ms(phase_timeout_ms);
         if deadline_ms == 0 || deadline_ms >= phase_timeout_ms {
             return Err(format!(
                 "--llm-deadline-ms {deadline_ms} must be above 0 and below the phase timeout ({phase_timeout_ms} ms)"
@@ -356,9 +361,7 @@ impl LlmArgs {
             "--llm-format".into(),
             format.into(),
             "--llm-deadline-ms".into(),
-            self.deadline_ms
-                .unwrap_or(phase_timeout_ms * 3 / 4)
-                .to_string(),
+            self.deadline_ms(phase_timeout_ms).to_string(),
             "--llm-max-tokens".into(),
             self.max_tokens.to_string(),
         ]

@@ -519,12 +519,7 @@ impl Node {
             return;
         }
         let Some(client) = self.llm.clone() else {
-            let reply = Reply::Failed {
-                reason: "no model client".into(),
-                attempts: 0,
-                ms: 0,
-            };
-            self.settle(*question, reply);
+            self.settle(*question, Reply::unanswered("no model client"));
             return;
         };
         let answers = self.answers.clone();

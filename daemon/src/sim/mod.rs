@@ -561,14 +561,7 @@ impl Sim {
                 let pending = match (question.take_recorded(), &self.asker) {
                     (Some(reply), _) => Pending::Ready(question, reply),
                     (None, Some(asker)) => asker.ask(question),
-                    (None, None) => Pending::Ready(
-                        question,
-                        Reply::Failed {
-                            reason: "no model client".into(),
-                            attempts: 0,
-                            ms: 0,
-                        },
-                    ),
+                    (None, None) => Pending::Ready(question, Reply::unanswered("no model client")),
                 };
                 self.next_ticket += 1;
                 self.pending.insert(self.next_ticket, pending);

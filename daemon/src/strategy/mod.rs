@@ -27,6 +27,18 @@ pub enum DecisionKind {
 }
 
 impl DecisionKind {
+    /// The decision asked for in `phase`, if the phase asks for one.
+    pub fn of_phase(phase: slotmesh_proto::Phase) -> Option<DecisionKind> {
+        [
+            DecisionKind::Claim,
+            DecisionKind::Negotiate,
+            DecisionKind::Coalition,
+            DecisionKind::Bid,
+        ]
+        .into_iter()
+        .find(|kind| kind.phase() == phase)
+    }
+
     /// The engine phase this decision is made in.
     pub fn phase(self) -> slotmesh_proto::Phase {
         match self {

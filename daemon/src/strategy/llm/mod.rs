@@ -87,6 +87,17 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// A failure before any request was made (no client, nothing recorded).
+    pub fn unanswered(reason: &str) -> Reply {
+        Reply::Failed {
+            reason: reason.into(),
+            attempts: 0,
+            ms: 0,
+        }
+    }
+}
+
 /// How often a model was asked and what became of its answers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmCounts {
@@ -169,13 +180,11 @@ impl Strategy for Llm {
         let roster = Roster::of(view);
         let recorded = match &self.source {
             Source::Live => None,
-            Source::Replay(book) => Some(book.reply(view.round, kind).cloned().unwrap_or_else(
-                || Reply::Failed {
-                    reason: "not in the record".into(),
-                    attempts: 0,
-                    ms: 0,
-                },
-            )),
+            Source::Replay(book) => Some(
+                book.reply(view.round, kind)
+                    .cloned()
+                    .unwrap_or_else(|| Reply::unanswered("not in the record")),
+            ),
         };
         Answer::Ask(Box::new(Question {
             kind,
