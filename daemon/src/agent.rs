@@ -21,6 +21,8 @@ pub enum Step {
 
 /// An agent's mind: what it knows privately and how it decides.
 pub struct Mind {
+    /// The agent.
+    pub id: AgentId,
     /// Its job (true burst and what remains of it).
     pub job: Job,
     /// Whether any of its claims so far differed from the truth.
@@ -39,9 +41,16 @@ impl std::fmt::Debug for Mind {
 }
 
 impl Mind {
-    /// A mind with `job`, deciding with `strategy`, drawing commit nonces from `nonces`.
-    pub fn new(job: Job, strategy: Box<dyn Strategy>, nonces: Box<dyn RngCore + Send>) -> Mind {
+    /// Agent `id`'s mind with `job`, deciding with `strategy`, drawing commit nonces from
+    /// `nonces`.
+    pub fn new(
+        id: AgentId,
+        job: Job,
+        strategy: Box<dyn Strategy>,
+        nonces: Box<dyn RngCore + Send>,
+    ) -> Mind {
         Mind {
+            id,
             job,
             lied: false,
             strategy,
@@ -75,17 +84,17 @@ impl Mind {
         now: u64,
     ) -> Result<Step, CommandError> {
         if phase == Phase::Announce && self.is_complete() {
-            engine.leave(LeaveReason::Completed, now)?;
+            engine.leave(self.id, LeaveReason::Completed, now)?;
             return Ok(Step::Done(None));
         }
         let Some(kind) = DecisionKind::of_phase(phase) else {
             return Ok(Step::Done(None));
         };
-        let proposals = engine.proposals();
+        let proposals = engine.proposals_to(self.id);
         let round = engine.round();
         let answer = {
             let view = View {
-                me: engine.id(),
+                me: self.id,
                 round,
                 job: self.job,
                 state: engine.state(),
@@ -132,10 +141,12 @@ impl Mind {
         match decision {
             Decision::Claim(claim) => {
                 self.lied |= claim != self.job.remaining;
-                engine.claim(claim, now)
+                engine.claim(self.id, claim, now)
             }
-            Decision::Negotiate { lines, proposal } => engine.negotiate(lines, proposal, now),
-            Decision::Accept(ids) => engine.accept(ids, now),
+            Decision::Negotiate { lines, proposal } => {
+                engine.negotiate(self.id, lines, proposal, now)
+            }
+            Decision::Accept(ids) => engine.accept(self.id, ids, now),
             Decision::Bid {
                 bid,
                 support,
@@ -143,16 +154,16 @@ impl Mind {
             } => {
                 let mut nonce = [0u8; 32];
                 self.nonces.fill_bytes(&mut nonce);
-                engine.bid(bid, support, deposit, nonce, now)
+                engine.bid(self.id, bid, support, deposit, nonce, now)
             }
         }
     }
 
     /// Learns from a final round: a slot won is a slot of the job done.
-    pub fn observe(&mut self, me: AgentId, finalized: &Finalized) {
-        if finalized.outcome.winner == Some(me) {
+    pub fn observe(&mut self, finalized: &Finalized) {
+        if finalized.outcome.winner == Some(self.id) {
             self.job.remaining = self.job.remaining.saturating_sub(1);
         }
-        self.strategy.observe(me, finalized);
+        self.strategy.observe(self.id, finalized);
     }
 }

@@ -400,7 +400,8 @@ pub struct SimArgs {
     /// Agents that crash at seeded rounds (at most half).
     #[arg(long, env = "SLOTMESH_CRASH", default_value_t = 0)]
     pub crash: usize,
-    /// Cut a third of the agents off from the first final round ROUND for DURATION rounds.
+    /// Cut a third of the hosts (and their agents) off from the first final round ROUND for
+    /// DURATION rounds.
     #[arg(long, env = "SLOTMESH_PARTITION", value_name = "ROUND:DURATION")]
     pub partition: Option<PartitionSpec>,
     /// Agents that send two different commits per round.
@@ -412,6 +413,12 @@ pub struct SimArgs {
     /// A third of the agents arrive over time instead of at the start.
     #[arg(long, env = "SLOTMESH_ARRIVALS")]
     pub arrivals: bool,
+    /// Simulated hosts the agents are spread over (agent i on host i mod H). Each host is
+    /// one engine replica speaking for its agents; delays, loss and the partition are
+    /// between hosts. 0: one host per agent, at most 16. Equal to --agents: every agent is
+    /// its own replica (the most faithful model, cost per round ~ agents squared).
+    #[arg(long, env = "SLOTMESH_SIM_HOSTS", default_value_t = 0)]
+    pub hosts: usize,
     /// Use a preset population instead of generated agents.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,

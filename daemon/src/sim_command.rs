@@ -44,6 +44,13 @@ pub fn run(args: &SimArgs) -> Result<()> {
     config.phase_timeout_ms = args.phase_timeout_ms.max(1);
     config.llm_concurrency = args.llm_concurrency.max(1);
     config.record_dir = args.out.clone();
+    config.hosts = args.hosts;
+    config.keep_records = args.out.is_some();
+    if config.partition.is_some() && config.host_count() < 3 {
+        anyhow::bail!(
+            "--partition cuts a third of the hosts off: it needs at least 3 hosts (--hosts)"
+        );
+    }
     // The sim's clock is simulated; a model's deadline is real time.
     let deadline_ms = args.llm.deadline_ms.unwrap_or(args.llm_sim_deadline_ms);
     config.strategy = strategy_choice(&args.strategy, &args.llm, deadline_ms.saturating_add(1))?;

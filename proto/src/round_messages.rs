@@ -4,8 +4,8 @@
 
 use crate::envelope::SignedMessage;
 use crate::ids::{AgentId, Digest};
-use crate::wire::{PayloadKind, Reveal};
-use std::collections::BTreeMap;
+use crate::wire::{CoalitionProposal, Negotiation, Payload, PayloadKind, Reveal};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Distinct messages kept per (sender, kind): two are enough to prove equivocation.
 const KEPT_PER_TURN: usize = 2;
@@ -36,10 +36,18 @@ pub enum Inserted {
 }
 
 /// The verified messages of one round.
+///
+/// Besides the messages it keeps two indexes for strategies, so that an agent deciding
+/// among thousands does not scan them all: claims by sender and by size, and coalition
+/// proposals by partner. Both record the first message of a turn; the rule never reads them.
 #[derive(Debug, Clone, Default)]
 pub struct RoundMessages {
     round: u64,
     turns: BTreeMap<(AgentId, PayloadKind), BTreeMap<Digest, SignedMessage>>,
+    claims: BTreeMap<AgentId, u32>,
+    claims_ranked: BTreeSet<(u32, AgentId)>,
+    /// (partner, proposer) of every proposal held.
+    proposals_to: BTreeSet<(AgentId, AgentId)>,
 }
 
 impl RoundMessages {
@@ -47,7 +55,7 @@ impl RoundMessages {
     pub fn new(round: u64) -> RoundMessages {
         RoundMessages {
             round,
-            turns: BTreeMap::new(),
+            ..RoundMessages::default()
         }
     }
 
@@ -69,12 +77,61 @@ impl RoundMessages {
         if held.len() >= KEPT_PER_TURN {
             return Inserted::Ignored;
         }
-        held.insert(message.id(), message);
-        if held.len() == 1 {
+        let first = held.is_empty();
+        held.insert(message.id(), message.clone());
+        if first {
+            self.index(&message);
             Inserted::New
         } else {
             Inserted::Equivocation
         }
+    }
+
+    fn index(&mut self, message: &SignedMessage) {
+        let sender = message.sender();
+        match message.payload() {
+            Payload::Claim(claim) => {
+                self.claims.insert(sender, claim.remaining);
+                self.claims_ranked.insert((claim.remaining, sender));
+            }
+            Payload::Negotiation(Negotiation {
+                proposal: Some(proposal),
+                ..
+            }) => {
+                for partner in &proposal.partners {
+                    self.proposals_to.insert((*partner, sender));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The claims held, by sender (each sender's first claim).
+    pub fn claims(&self) -> &BTreeMap<AgentId, u32> {
+        &self.claims
+    }
+
+    /// The claims held as (claim, sender), shortest first (ties: lowest sender id).
+    pub fn claims_ranked(&self) -> impl DoubleEndedIterator<Item = (u32, AgentId)> + '_ {
+        self.claims_ranked.iter().copied()
+    }
+
+    /// The coalition proposals held that name `partner`, as (proposer, proposal), by proposer.
+    pub fn proposals_to(
+        &self,
+        partner: AgentId,
+    ) -> impl Iterator<Item = (AgentId, &CoalitionProposal)> + '_ {
+        self.proposals_to
+            .range((partner, AgentId([0; 32]))..=(partner, AgentId([0xff; 32])))
+            .filter_map(move |(_, proposer)| {
+                match self.one(proposer, PayloadKind::Negotiation)?.payload() {
+                    Payload::Negotiation(Negotiation {
+                        proposal: Some(proposal),
+                        ..
+                    }) => Some((*proposer, proposal)),
+                    _ => None,
+                }
+            })
     }
 
     /// What `sender` said for `kind`.

@@ -154,16 +154,17 @@ impl Net {
         let now = self.now;
         let node = &mut self.nodes[i];
         let round = node.engine.round();
+        let me = node.engine.id();
         let result = match phase {
             Phase::Announce if node.remaining == 0 => {
-                node.engine.leave(LeaveReason::Completed, now)
+                node.engine.leave(me, LeaveReason::Completed, now)
             }
-            Phase::Announce => node.engine.claim(node.remaining, now),
-            Phase::Negotiate => node.engine.negotiate(vec![], None, now),
-            Phase::Coalition => node.engine.accept(vec![], now),
+            Phase::Announce => node.engine.claim(me, node.remaining, now),
+            Phase::Negotiate => node.engine.negotiate(me, vec![], None, now),
+            Phase::Coalition => node.engine.accept(me, vec![], now),
             Phase::Commit => {
                 let nonce = Digest::of(b"nonce", &[&[i as u8], &round.to_le_bytes()]).0;
-                node.engine.bid(node.bid, None, node.bid, nonce, now)
+                node.engine.bid(me, node.bid, None, node.bid, nonce, now)
             }
             _ => Ok(()),
         };

@@ -421,7 +421,10 @@ impl Node {
                 tracing::info!("stop requested: leaving the swarm");
                 let now = self.now();
                 self.shutdown_requested = Some(now + 12 * self.config.phase_timeout_ms);
-                if let Err(error) = self.engine.leave(LeaveReason::Departed, now) {
+                if let Err(error) =
+                    self.engine
+                        .leave(self.identity.id(), LeaveReason::Departed, now)
+                {
                     tracing::debug!(%error, "leave refused");
                 }
             }
@@ -462,7 +465,7 @@ impl Node {
             Output::ScheduleTimeout { round, phase, at } => {
                 self.timers.entry(at).or_default().insert((round, phase));
             }
-            Output::Decide { round, phase } => {
+            Output::Decide { round, phase, .. } => {
                 let now = self.now();
                 if phase == Phase::Announce && !self.slot_started_for_pacing(now) {
                     let cap = now + self.config.phase_timeout_ms / 2;
@@ -616,7 +619,7 @@ impl Node {
         )?;
         self.records.push(record.clone());
         let me = self.identity.id();
-        self.mind.observe(me, &finalized);
+        self.mind.observe(&finalized);
         if self.job.as_ref().is_some_and(|job| !job.ended()) && self.mind.is_complete() {
             // The estimate ran out but the job still runs: it needs at least one more slot.
             self.mind.job.remaining = 1;

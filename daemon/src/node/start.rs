@@ -70,6 +70,7 @@ impl Node {
         }
         let strategy_name = strategy.name();
         let mind = Mind::new(
+            identity.id(),
             Job {
                 burst: config.burst,
                 remaining: config.burst.saturating_sub(won),

@@ -83,6 +83,25 @@ pub struct SimConfig {
     pub llm_concurrency: usize,
     /// Where `llm` and `replay` agents record their exchanges (`DIR/<name>/`).
     pub record_dir: Option<PathBuf>,
+    /// Simulated hosts (0: one per agent up to [`DEFAULT_HOSTS`]). Agent `i` runs on host
+    /// `i % hosts`; each host is one replica of the engine speaking for its agents, so
+    /// agents on a host see the same messages at the same instants. With as many hosts as
+    /// agents, every agent is its own replica.
+    pub hosts: usize,
+    /// Keep every final record in memory (for `--out`); otherwise only the last
+    /// [`ARCHIVE_WINDOW`] rounds are kept, enough for replicas that fall behind to fetch.
+    pub keep_records: bool,
+}
+
+impl SimConfig {
+    /// The number of hosts the agents are spread over.
+    pub fn host_count(&self) -> usize {
+        let n = self.agents.len().max(1);
+        match self.hosts {
+            0 => n.min(DEFAULT_HOSTS),
+            h => h.min(n),
+        }
+    }
 }
 
 impl SimConfig {
@@ -115,19 +134,53 @@ impl SimConfig {
             strategy: StrategyChoice::Heuristic,
             llm_concurrency: 4,
             record_dir: None,
+            hosts: 0,
+            keep_records: true,
         }
     }
+}
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Not arrived yet.
+    Waiting,
+    /// Its host speaks for it.
+    Live,
+    /// Crashed: it says nothing more.
+    Crashed,
+    /// Completed, departed or failed in the agreed record.
+    Done,
 }
 
 struct Agent {
     spec: AgentSpec,
     identity: Identity,
-    engine: Option<Engine>,
+    id: AgentId,
+    host: usize,
     mind: Mind,
-    crashed: bool,
-    done: bool,
+    life: Life,
+}
+
+/// A simulated machine: one replica of the engine, speaking for the agents placed on it.
+#[derive(Default)]
+struct Host {
+    engine: Option<Engine>,
+    /// Its agents, by index.
+    agents: Vec<usize>,
+    /// Crashes still to come: (round, agent), soonest last.
+    crashes: Vec<(u64, usize)>,
+    /// The digests it finalized, for the last [`FINALS_KEPT`] rounds.
     finals: BTreeMap<u64, Digest>,
 }
+
+/// Final digests a host keeps for the agreement measure.
+const FINALS_KEPT: u64 = 256;
+/// Final records kept in memory for replicas that fetch them, unless all are kept
+/// ([`SimConfig::keep_records`]).
+const ARCHIVE_WINDOW: u64 = 1024;
+/// Hosts a generated population is spread over by default: each host is one replica.
+pub const DEFAULT_HOSTS: usize = 16;
 
 /// Progress must be made within this many phase timeouts while the swarm is connected.
 const PROGRESS_TIMEOUTS: u64 = 60;
@@ -135,11 +188,15 @@ const MAX_VIOLATIONS_LISTED: usize = 20;
 
 struct Sim {
     agents: Vec<Agent>,
+    hosts: Vec<Host>,
+    by_id: BTreeMap<AgentId, usize>,
+    /// Agents done or crashed.
+    finished: usize,
     net: Network,
     swarm: SwarmId,
     config: SimConfig,
     founders: usize,
-    /// The first record of each final round (served to replicas that fetch).
+    /// Final records (every one, or the last [`ARCHIVE_WINDOW`]), served to replicas that fetch.
     archive: BTreeMap<u64, FinalRound>,
     /// Agreed digest and winner of each final round.
     agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
@@ -247,6 +304,8 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
     let mut seeder = ChaCha8Rng::seed_from_u64(config.seed);
     let net = Network::new(ChaCha8Rng::seed_from_u64(seeder.next_u64()), config.faults);
     let swarm = SwarmId::from_name(&format!("sim-{}", config.seed));
+    let host_count = config.host_count();
+    let mut hosts: Vec<Host> = (0..host_count).map(|_| Host::default()).collect();
     let agents: Vec<Agent> = config
         .agents
         .iter()
@@ -259,10 +318,19 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
             // counterfactual that changes one agent's bias leaves the others' choices alone.
             let strategy_seed = config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let heuristic = Heuristic::new(spec.personality, spec.bias, strategy_seed);
+            let identity = Identity::from_secret(secret);
+            let id = identity.id();
+            let host = i % host_count;
+            hosts[host].agents.push(i);
+            if let Some(round) = spec.crash_at_round {
+                hosts[host].crashes.push((round, i));
+            }
             Agent {
-                identity: Identity::from_secret(secret),
-                engine: None,
+                identity,
+                id,
+                host,
                 mind: Mind::new(
+                    id,
                     Job {
                         burst: spec.burst,
                         remaining: spec.burst,
@@ -270,16 +338,21 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
                     strategy_of(config, heuristic, &spec.name),
                     Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
                 ),
-                crashed: false,
-                done: false,
-                finals: BTreeMap::new(),
+                life: Life::Waiting,
                 spec: spec.clone(),
             }
         })
         .collect();
+    for host in &mut hosts {
+        host.crashes.sort_by(|a, b| b.cmp(a));
+    }
+    let by_id = agents.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
     let founders = config.agents.iter().filter(|a| a.arrival_ms == 0).count();
     let mut sim = Sim {
         agents,
+        hosts,
+        by_id,
+        finished: 0,
         net,
         swarm,
         config: config.clone(),
@@ -321,39 +394,35 @@ impl Sim {
                 self.violation(format!("no end after {} events", self.config.max_events));
                 break;
             }
-            let agent = match event {
+            let host = match event {
                 Event::Arrive { agent } => {
                     self.arrive(agent);
-                    agent
+                    self.agents[agent].host
                 }
                 Event::Deliver { to, message } => {
                     let now = self.net.now();
-                    let Some(engine) = self.live_engine(to) else {
+                    let Some(engine) = self.hosts[to].engine.as_mut() else {
                         continue;
                     };
                     engine.handle_message(message, now);
                     to
                 }
-                Event::Timer {
-                    agent,
-                    round,
-                    phase,
-                } => {
+                Event::Timer { host, round, phase } => {
                     let now = self.net.now();
-                    let Some(engine) = self.live_engine(agent) else {
+                    let Some(engine) = self.hosts[host].engine.as_mut() else {
                         continue;
                     };
                     engine.handle_timeout(round, phase, now);
-                    agent
+                    host
                 }
                 Event::Settle { agent, ticket } => {
                     self.settle(agent, ticket);
-                    agent
+                    self.agents[agent].host
                 }
             };
-            self.drain(agent);
+            self.drain(host);
             self.update_partition();
-            if self.all_finished() {
+            if self.finished == self.agents.len() {
                 break;
             }
             let now = self.net.now();
@@ -366,13 +435,13 @@ impl Sim {
                     break;
                 }
                 let where_: Vec<String> = self
-                    .agents
+                    .hosts
                     .iter()
-                    .filter_map(|a| {
-                        a.engine.as_ref().map(|e| {
+                    .enumerate()
+                    .filter_map(|(h, host)| {
+                        host.engine.as_ref().map(|e| {
                             format!(
-                                "{} r{} {:?} holds {} own {:?}",
-                                a.spec.name,
+                                "host {h} r{} {:?} holds {} own {:?}",
                                 e.round(),
                                 e.phase(),
                                 e.messages(e.round()).map_or(0, |m| m.len()),
@@ -380,6 +449,7 @@ impl Sim {
                             )
                         })
                     })
+                    .take(MAX_VIOLATIONS_LISTED)
                     .collect();
                 self.violation(format!(
                     "no final round for {stall_limit} ms after round {round} ({})",
@@ -390,7 +460,7 @@ impl Sim {
             if processed.is_multiple_of(65_536) {
                 progress(
                     self.agreed.len() as u64,
-                    self.agents.iter().filter(|a| a.done).count(),
+                    self.agents.iter().filter(|a| a.life == Life::Done).count(),
                 );
             }
         }
@@ -402,25 +472,16 @@ impl Sim {
             return true;
         };
         let voters = state.voters_for(state);
-        let alive = self
-            .agents
+        let alive = voters
             .iter()
-            .filter(|a| !a.crashed && !a.done && voters.contains(&a.identity.id()))
+            .filter(|id| {
+                self.by_id
+                    .get(id)
+                    .is_some_and(|i| self.agents[*i].life == Life::Live)
+            })
             .count();
         !voters.is_empty()
             && alive >= slotmesh_proto::state::votes_needed(state.next_round, voters.len())
-    }
-
-    fn live_engine(&mut self, i: usize) -> Option<&mut Engine> {
-        let agent = &mut self.agents[i];
-        if agent.crashed || agent.done {
-            return None;
-        }
-        agent.engine.as_mut()
-    }
-
-    fn all_finished(&self) -> bool {
-        self.agents.iter().all(|a| a.done || a.crashed)
     }
 
     fn violation(&mut self, what: String) {
@@ -431,100 +492,144 @@ impl Sim {
     }
 
     fn arrive(&mut self, i: usize) {
+        let now = self.net.now();
+        let agent = &mut self.agents[i];
+        agent.life = Life::Live;
+        let founder = agent.spec.arrival_ms == 0;
+        let host = &mut self.hosts[agent.host];
+        if let Some(engine) = host.engine.as_mut() {
+            engine.host(
+                agent.identity.clone(),
+                agent.spec.name.clone(),
+                founder,
+                now,
+            );
+            return;
+        }
         let config = EngineConfig {
             swarm: self.swarm,
-            name: self.agents[i].spec.name.clone(),
+            name: agent.spec.name.clone(),
             limits: Limits::default(),
             phase_timeout_ms: self.config.phase_timeout_ms,
-            founder: self.agents[i].spec.arrival_ms == 0,
+            founder,
             min_members: self.founders.max(1),
             expected_members: self.founders.max(1),
         };
-        let engine = Engine::new(
-            self.agents[i].identity.clone(),
-            config,
-            LedgerState::genesis(self.swarm),
-            self.net.now(),
-        );
-        self.agents[i].engine = Some(engine);
-    }
-
-    fn peers(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.agents.len()).filter(|j| {
-            let a = &self.agents[*j];
-            a.engine.is_some() && !a.crashed && !a.done
-        })
+        // A new replica catches up by fetching every final record from the first; when the
+        // first records are no longer kept, it starts from the agreed state (a snapshot sync).
+        let ledger = match &self.last_state {
+            Some(state) if !self.archive.contains_key(&0) => state.clone(),
+            _ => LedgerState::genesis(self.swarm),
+        };
+        host.engine = Some(Engine::new(agent.identity.clone(), config, ledger, now));
     }
 
     fn broadcast(&mut self, from: usize, message: &SignedMessage) {
-        let to: Vec<usize> = self.peers().collect();
+        let to: Vec<usize> = self.live_hosts().collect();
         self.net.broadcast(from, to.into_iter(), message);
     }
 
-    fn drain(&mut self, i: usize) {
+    fn live_hosts(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.hosts.len()).filter(|h| self.hosts[*h].engine.is_some())
+    }
+
+    fn drain(&mut self, h: usize) {
         loop {
-            let Some(output) = self.agents[i].engine.as_mut().and_then(Engine::poll_output) else {
+            let Some(output) = self.hosts[h].engine.as_mut().and_then(Engine::poll_output) else {
                 return;
             };
             let now = self.net.now();
             match output {
-                Output::Send(message) => self.send(i, message),
+                Output::Send(message) => self.send(h, message),
                 Output::ScheduleTimeout { round, phase, at } => self.net.schedule(
                     at,
                     Event::Timer {
-                        agent: i,
+                        host: h,
                         round,
                         phase,
                     },
                 ),
-                Output::Decide { phase, .. } => self.decide(i, phase),
-                Output::Final(finalized) => self.finalized(i, *finalized),
+                Output::Decide { agent, phase, .. } => {
+                    if let Some(i) = self.by_id.get(&agent).copied() {
+                        self.decide(i, phase);
+                    }
+                }
+                Output::Final(finalized) => self.finalized(h, *finalized),
                 Output::FetchRound { round } => {
                     if let Some(record) = self.archive.get(&round).cloned() {
-                        if let Some(engine) = self.agents[i].engine.as_mut() {
+                        if let Some(engine) = self.hosts[h].engine.as_mut() {
                             let _ = engine.handle_final_round(&record, now);
                         }
                     }
                 }
-                Output::FetchMessages { round, peer } => self.fetch_messages(i, round, peer),
+                Output::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
                 Output::Resolved { .. } => {}
             }
-            if let Some(crash_round) = self.agents[i].spec.crash_at_round {
-                let round = self.agents[i].engine.as_ref().map_or(0, Engine::round);
-                if round >= crash_round && !self.agents[i].crashed {
-                    self.agents[i].crashed = true;
-                    self.agents[i].engine = None;
-                    return;
-                }
+            self.crash_due(h);
+        }
+    }
+
+    /// Crashes the agents of host `h` whose crash round its replica has reached.
+    fn crash_due(&mut self, h: usize) {
+        let host = &mut self.hosts[h];
+        let round = host.engine.as_ref().map_or(0, Engine::round);
+        while let Some((at, i)) = host.crashes.last().copied() {
+            if round < at {
+                return;
+            }
+            host.crashes.pop();
+            let agent = &mut self.agents[i];
+            if agent.life != Life::Live {
+                continue;
+            }
+            agent.life = Life::Crashed;
+            self.finished += 1;
+            let speaks = host
+                .engine
+                .as_mut()
+                .is_some_and(|engine| engine.unhost(&agent.id));
+            if !speaks
+                || !host
+                    .agents
+                    .iter()
+                    .any(|j| self.agents[*j].life == Life::Live)
+            {
+                host.engine = None;
             }
         }
     }
 
-    /// Request–response: `peer` answers `i` with every message it holds for `round`
-    /// (if it is alive; across a partition the answer is lost like any message).
-    fn fetch_messages(&mut self, i: usize, round: u64, peer: AgentId) {
-        let Some(j) = self.agents.iter().position(|a| a.identity.id() == peer) else {
+    /// Request–response: the host of `peer` answers host `h` with every message it holds
+    /// for `round` (if it is alive; across a partition the answer is lost like any message).
+    fn fetch_messages(&mut self, h: usize, round: u64, peer: AgentId) {
+        let Some(j) = self.by_id.get(&peer).map(|i| self.agents[*i].host) else {
             return;
         };
-        let held: Vec<SignedMessage> = match &self.agents[j].engine {
-            Some(engine) if !self.agents[j].crashed => engine
+        let held: Vec<SignedMessage> = match &self.hosts[j].engine {
+            Some(engine) => engine
                 .messages(round)
                 .map(|m| m.iter().cloned().collect())
                 .unwrap_or_default(),
-            _ => return,
+            None => return,
         };
         for message in held {
-            self.net.broadcast(j, std::iter::once(i), &message);
+            self.net.broadcast(j, std::iter::once(h), &message);
         }
     }
 
-    fn send(&mut self, i: usize, message: SignedMessage) {
+    fn send(&mut self, h: usize, message: SignedMessage) {
         self.transcript.absorb(&message.id().0);
-        let byzantine = self.agents[i].spec.byzantine;
+        let byzantine = self
+            .by_id
+            .get(&message.sender())
+            .and_then(|i| self.agents[*i].spec.byzantine);
         match (byzantine, message.payload()) {
             (Some(Byzantine::Withholder), Payload::Reveal(_)) => {}
             (Some(Byzantine::Equivocator), Payload::Commit(commit)) => {
-                // A second commit for the same round, to every other peer.
+                let Some(i) = self.by_id.get(&message.sender()).copied() else {
+                    return;
+                };
+                // A second commit for the same round, to every other host.
                 let mut other = commit.commitment.0;
                 other[0] ^= 0xff;
                 let twin = self.agents[i].identity.sign(
@@ -535,24 +640,27 @@ impl Sim {
                         deposit: commit.deposit,
                     }),
                 );
-                let to: Vec<usize> = self.peers().collect();
-                // Half the peers get one commit first and the other half the other; gossip
+                let to: Vec<usize> = self.live_hosts().collect();
+                // Half the hosts get one commit first and the other half the other; gossip
                 // forwarding brings each to everyone a heartbeat later.
                 let (odd, even): (Vec<usize>, Vec<usize>) =
                     to.into_iter().partition(|j| j % 2 == 1);
-                self.net.broadcast(i, even.iter().copied(), &message);
-                self.net.broadcast(i, odd.iter().copied(), &twin);
-                self.net.forward(i, odd.into_iter(), &message);
-                self.net.forward(i, even.into_iter(), &twin);
+                self.net.broadcast(h, even.iter().copied(), &message);
+                self.net.broadcast(h, odd.iter().copied(), &twin);
+                self.net.forward(h, odd.into_iter(), &message);
+                self.net.forward(h, even.into_iter(), &twin);
             }
-            _ => self.broadcast(i, &message),
+            _ => self.broadcast(h, &message),
         }
     }
 
     fn decide(&mut self, i: usize, phase: Phase) {
         let now = self.net.now();
         let agent = &mut self.agents[i];
-        let Some(engine) = agent.engine.as_mut() else {
+        if agent.life != Life::Live {
+            return;
+        }
+        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
             return;
         };
         match agent.mind.decide(engine, phase, now) {
@@ -590,7 +698,10 @@ impl Sim {
             return;
         };
         let agent = &mut self.agents[i];
-        let (Some(engine), false) = (agent.engine.as_mut(), agent.crashed || agent.done) else {
+        if agent.life != Life::Live {
+            return;
+        }
+        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
             return;
         };
         if let Err(error) = agent.mind.settle(engine, *question, reply, now) {
@@ -607,18 +718,20 @@ impl Sim {
         total
     }
 
-    fn finalized(&mut self, i: usize, finalized: Finalized) {
+    fn finalized(&mut self, h: usize, finalized: Finalized) {
         let round = finalized.record.round;
         let digest = finalized.record.certificate.digest;
         let winner = finalized.outcome.winner;
-        let me = self.agents[i].identity.id();
         self.transcript.absorb(&digest.0);
-        self.agents[i].finals.insert(round, digest);
+        let host = &mut self.hosts[h];
+        host.finals.insert(round, digest);
+        if round >= FINALS_KEPT {
+            host.finals = host.finals.split_off(&(round - FINALS_KEPT));
+        }
         match self.agreed.get(&round) {
             Some((agreed, _)) if *agreed != digest => {
-                let name = self.agents[i].spec.name.clone();
                 self.violation(format!(
-                    "round {round}: {name} finalized {digest}, others {agreed}"
+                    "round {round}: host {h} finalized {digest}, others {agreed}"
                 ));
             }
             Some(_) => {}
@@ -639,21 +752,40 @@ impl Sim {
                 self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
                 self.agreed.insert(round, (digest, winner));
                 self.archive.insert(round, finalized.record.clone());
+                if !self.config.keep_records && round >= ARCHIVE_WINDOW {
+                    self.archive = self.archive.split_off(&(round - ARCHIVE_WINDOW));
+                }
                 self.last_progress_ms = self.net.now();
             }
         }
         if self.agreed.keys().next_back() == Some(&round) {
             self.last_state = Some(finalized.state.clone());
         }
-        let agent = &mut self.agents[i];
-        agent.mind.observe(me, &finalized);
-        let status = finalized.state.members.get(&me).map(|m| m.status);
-        if matches!(
-            status,
-            Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
-        ) {
-            agent.done = true;
-            agent.engine = None;
+        let mut live = 0;
+        for slot in 0..self.hosts[h].agents.len() {
+            let i = self.hosts[h].agents[slot];
+            let agent = &mut self.agents[i];
+            if agent.life != Life::Live {
+                continue;
+            }
+            agent.mind.observe(&finalized);
+            let status = finalized.state.members.get(&agent.id).map(|m| m.status);
+            if matches!(
+                status,
+                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
+            ) {
+                agent.life = Life::Done;
+                self.finished += 1;
+            } else {
+                live += 1;
+            }
+        }
+        let waiting = self.hosts[h]
+            .agents
+            .iter()
+            .any(|i| self.agents[*i].life == Life::Waiting);
+        if live == 0 && !waiting {
+            self.hosts[h].engine = None;
         }
     }
 
@@ -668,7 +800,7 @@ impl Sim {
         let now = self.net.now();
         match self.partition_since {
             None if latest >= start && latest < start + rounds => {
-                let cut = (0..self.agents.len()).map(|j| j % 3 == 2).collect();
+                let cut = (0..self.hosts.len()).map(|h| h % 3 == 2).collect();
                 self.net.set_partition(Some(cut));
                 self.partition_since = Some(now);
             }

@@ -14,17 +14,17 @@ use std::collections::BTreeMap;
 /// Something that happens at a simulated instant.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A message reaches an agent.
+    /// A message reaches a host.
     Deliver {
-        /// Receiving agent index.
+        /// Receiving host index.
         to: usize,
         /// The message.
         message: SignedMessage,
     },
     /// An engine timer fires.
     Timer {
-        /// Agent index.
-        agent: usize,
+        /// Host index.
+        host: usize,
         /// Round of the timer.
         round: u64,
         /// Phase of the timer.
@@ -66,7 +66,7 @@ pub struct Network {
     queue: BTreeMap<(u64, u64), Event>,
     rng: ChaCha8Rng,
     faults: Faults,
-    /// Agents on the minority side while a partition is in force.
+    /// Hosts on the minority side while a partition is in force.
     cut_off: Option<Vec<bool>>,
     /// Deliveries sent, lost, and cut by the partition.
     pub stats: NetworkStats,
@@ -108,7 +108,8 @@ impl Network {
         self.queue.insert((at.max(self.now), self.seq), event);
     }
 
-    /// Sends `message` from `from` to each agent in `to`, subject to loss, delay and partition.
+    /// Sends `message` from host `from` to each host in `to`, subject to loss, delay and
+    /// partition.
     pub fn broadcast(
         &mut self,
         from: usize,
@@ -172,7 +173,7 @@ impl Network {
         }
     }
 
-    /// Cuts the agents marked `true` off from the others, or heals with `None`.
+    /// Cuts the hosts marked `true` off from the others, or heals with `None`.
     pub fn set_partition(&mut self, cut_off: Option<Vec<bool>>) {
         self.cut_off = cut_off;
     }

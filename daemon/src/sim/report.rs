@@ -1,7 +1,7 @@
 //! The outcome of a run: per-agent results and the SPEC §7 measures, built from the agreed
 //! final rounds and the replicas' views.
 
-use super::{measures, Agent, Sim};
+use super::{measures, Host, Life, Sim};
 use crate::strategy::heuristic::Personality;
 use serde::Serialize;
 use slotmesh_proto::{AgentId, Digest, LedgerState, MemberStatus};
@@ -112,7 +112,7 @@ impl Sim {
             .agents
             .iter()
             .map(|agent| {
-                let id = agent.identity.id();
+                let id = agent.id;
                 let record = state.members.get(&id);
                 let won = slots.get(&id).cloned().unwrap_or_default();
                 let completed = record.is_some_and(|m| m.status == MemberStatus::Completed);
@@ -198,13 +198,18 @@ impl Sim {
         }
     }
 
-    /// Among replicas that did not crash: the fraction whose digest at the last round they
-    /// all finalized equals the majority's.
+    /// Among replicas (hosts) with an agent that did not crash: the fraction whose digest at
+    /// the last round they all finalized equals the majority's.
     fn agreement(&self) -> f64 {
-        let live: Vec<&Agent> = self
-            .agents
+        let live: Vec<&Host> = self
+            .hosts
             .iter()
-            .filter(|a| !a.crashed && !a.finals.is_empty())
+            .filter(|h| {
+                !h.finals.is_empty()
+                    && h.agents
+                        .iter()
+                        .any(|i| self.agents[*i].life != Life::Crashed)
+            })
             .collect();
         let Some(common) = live
             .iter()
@@ -214,8 +219,8 @@ impl Sim {
             return 1.0;
         };
         let mut counts: BTreeMap<Digest, usize> = BTreeMap::new();
-        for agent in &live {
-            if let Some(d) = agent.finals.get(&common) {
+        for host in &live {
+            if let Some(d) = host.finals.get(&common) {
                 *counts.entry(*d).or_default() += 1;
             }
         }

@@ -52,6 +52,19 @@ impl FromStr for Personality {
 
 /// Private trust bounds (the strategy's own opinion, never used by the shared rule).
 const PRIVATE_TRUST_MAX: i32 = 100;
+/// Candidates a cooperative agent weighs when it picks a partner: the shortest claims of
+/// the round that it may propose to. Bounded, so that a decision costs the same among
+/// thousands of agents as among ten.
+const PARTNER_CANDIDATES: usize = 8;
+
+/// An opinion of one peer since its last proven offence: `base` then, one point more for
+/// every round observed since, up to [`PRIVATE_TRUST_MAX`].
+#[derive(Debug, Clone, Copy)]
+struct Opinion {
+    base: i32,
+    /// Rounds observed when it was formed.
+    since: u64,
+}
 
 /// The round's claims so far, by agent.
 type Claims = BTreeMap<AgentId, u32>;
@@ -63,7 +76,11 @@ pub struct Heuristic {
     /// Probability of lying in a claim, per mille.
     bias_permille: u32,
     rng: ChaCha8Rng,
-    private_trust: BTreeMap<AgentId, i32>,
+    /// Opinions of the peers that offended; any other peer is trusted one point per round
+    /// observed (up to the maximum).
+    opinions: BTreeMap<AgentId, Opinion>,
+    /// Final rounds observed.
+    observed: u64,
     memory: Memory,
     last_proposal_round: Option<u64>,
 }
@@ -76,15 +93,23 @@ impl Heuristic {
             personality,
             bias_permille,
             rng: ChaCha8Rng::seed_from_u64(seed),
-            private_trust: BTreeMap::new(),
+            opinions: BTreeMap::new(),
+            observed: 0,
             memory: Memory::default(),
             last_proposal_round: None,
         }
     }
 
-    /// Its private opinion of `agent`, in [-100, 100].
+    /// Its private opinion of `agent`, in [-100, 100]: it falls by 25 per severity point of
+    /// every offence proven in the record and rises by one per round observed since.
     pub fn private_trust(&self, agent: &AgentId) -> i32 {
-        self.private_trust.get(agent).copied().unwrap_or(0)
+        let Opinion { base, since } = self
+            .opinions
+            .get(agent)
+            .copied()
+            .unwrap_or(Opinion { base: 0, since: 0 });
+        let rounds = i64::try_from(self.observed.saturating_sub(since)).unwrap_or(i64::MAX);
+        (i64::from(base).saturating_add(rounds)).min(i64::from(PRIVATE_TRUST_MAX)) as i32
     }
 
     /// Its decision of `kind` in `view` (also the LLM strategy's fallback).
@@ -92,9 +117,9 @@ impl Heuristic {
         let claims = view.claims();
         match kind {
             DecisionKind::Claim => Decision::Claim(self.claim(view)),
-            DecisionKind::Negotiate => self.negotiate(view, &claims),
-            DecisionKind::Coalition => self.accept(view, &claims),
-            DecisionKind::Bid => self.bid(view, &claims),
+            DecisionKind::Negotiate => self.negotiate(view, claims),
+            DecisionKind::Coalition => self.accept(view, claims),
+            DecisionKind::Bid => self.bid(view, claims),
         }
     }
 
@@ -137,7 +162,7 @@ impl Heuristic {
         let proposal = if in_coalition || recently || self.personality == Personality::Aggressive {
             None
         } else {
-            self.pick_partner(view, claims, claim).map(|partner| {
+            self.pick_partner(view, claim).map(|partner| {
                 self.last_proposal_round = Some(view.round);
                 CoalitionProposal {
                     partners: vec![partner],
@@ -150,24 +175,44 @@ impl Heuristic {
         Decision::Negotiate { lines, proposal }
     }
 
-    fn pick_partner(&self, view: &View<'_>, claims: &Claims, own_claim: u32) -> Option<AgentId> {
-        let candidates = view
-            .state
-            .active_members()
-            .filter(|(id, m)| {
-                **id != view.me && m.coalition.is_none() && m.joined_round <= view.round
+    /// Whether `id` is a peer this agent may propose to: active, free, not itself, not
+    /// distrusted.
+    fn may_propose_to(&self, view: &View<'_>, id: &AgentId) -> bool {
+        *id != view.me
+            && self.private_trust(id) >= 0
+            && view.state.members.get(id).is_some_and(|m| {
+                m.status == slotmesh_proto::MemberStatus::Active
+                    && m.coalition.is_none()
+                    && m.joined_round <= view.round
             })
-            .filter(|(id, _)| self.private_trust(id) >= 0);
+    }
+
+    fn pick_partner(&self, view: &View<'_>, own_claim: u32) -> Option<AgentId> {
         match self.personality {
-            // The most trusted peer (ties: lowest id).
-            Personality::Cooperative => candidates
-                .max_by_key(|(id, m)| (self.private_trust(id), m.trust, std::cmp::Reverse(**id)))
-                .map(|(id, _)| *id),
-            // A peer with a longer claim, so that this agent is the one backed.
-            Personality::Strategic => candidates
-                .filter(|(id, _)| claims.get(id).is_some_and(|c| *c > own_claim))
-                .max_by_key(|(id, _)| (claims.get(id).copied(), std::cmp::Reverse(**id)))
-                .map(|(id, _)| *id),
+            // The most trusted of the shortest claims (ties: public trust, then lowest id).
+            Personality::Cooperative => view
+                .claims_ranked()
+                .filter(|(_, id)| self.may_propose_to(view, id))
+                .take(PARTNER_CANDIDATES)
+                .max_by_key(|(_, id)| {
+                    let public = view.state.members.get(id).map_or(0, |m| m.trust);
+                    (self.private_trust(id), public, std::cmp::Reverse(*id))
+                })
+                .map(|(_, id)| id),
+            // The longest claim above its own, so that this agent is the one backed (ties:
+            // lowest id).
+            Personality::Strategic => {
+                let longest = view
+                    .claims_ranked()
+                    .rev()
+                    .filter(|(claim, _)| *claim > own_claim)
+                    .find(|(_, id)| self.may_propose_to(view, id))?
+                    .0;
+                view.claims_ranked()
+                    .filter(|(claim, id)| *claim == longest && self.may_propose_to(view, id))
+                    .map(|(_, id)| id)
+                    .next()
+            }
             Personality::Aggressive => None,
         }
     }
@@ -202,7 +247,10 @@ impl Heuristic {
         // The aggressive agent pushes harder when it holds the shortest claim: it would win
         // anyway, and under the second price a higher bid does not raise what it pays.
         let own = Self::own_claim(view, claims);
-        let shortest = claims.iter().all(|(id, c)| *id == view.me || *c > own);
+        let shortest = view
+            .claims_ranked()
+            .find(|(_, id)| *id != view.me)
+            .is_none_or(|(c, _)| c > own);
         let base = match self.personality {
             Personality::Aggressive if shortest => INCOME_PER_ROUND + 5,
             _ => INCOME_PER_ROUND,
@@ -245,16 +293,20 @@ impl Strategy for Heuristic {
     fn observe(&mut self, me: AgentId, finalized: &Finalized) {
         let outcome = &finalized.outcome;
         let name = |id: &AgentId| finalized.state.name_of(id);
+        // An offender's opinion restarts below where it stood and gains nothing this round;
+        // every other peer gains a point (`observed` counts it).
         for (offender, offence) in &outcome.offences {
-            let opinion = self.private_trust.entry(*offender).or_default();
-            *opinion = (*opinion - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
+            let now = self.private_trust(offender);
+            let base = (now - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
+            self.opinions.insert(
+                *offender,
+                Opinion {
+                    base,
+                    since: self.observed + 1,
+                },
+            );
         }
-        for candidate in &outcome.ranking {
-            if !outcome.offences.iter().any(|(id, _)| *id == candidate.id) {
-                let opinion = self.private_trust.entry(candidate.id).or_default();
-                *opinion = (*opinion + 1).min(PRIVATE_TRUST_MAX);
-            }
-        }
+        self.observed += 1;
         let joined = outcome.coalitions_formed.iter().any(|cid| {
             finalized
                 .state

@@ -101,7 +101,7 @@ pub struct View<'a> {
     pub proposals: &'a [(CoalitionId, CoalitionProposal)],
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
     /// This agent's credit balance.
     pub fn credits(&self) -> u64 {
         self.state.members.get(&self.me).map_or(0, |m| m.credits)
@@ -113,18 +113,17 @@ impl View<'_> {
         self.state.coalitions.get(&id)
     }
 
-    /// Claims made this round so far, by agent (built on each call: call it once per decision).
-    pub fn claims(&self) -> BTreeMap<AgentId, u32> {
-        let Some(messages) = self.messages else {
-            return BTreeMap::new();
-        };
-        messages
-            .iter()
-            .filter_map(|m| match m.payload() {
-                slotmesh_proto::Payload::Claim(c) => Some((m.sender(), c.remaining)),
-                _ => None,
-            })
-            .collect()
+    /// Claims made this round so far, by agent.
+    pub fn claims(&self) -> &'a BTreeMap<AgentId, u32> {
+        static NONE: BTreeMap<AgentId, u32> = BTreeMap::new();
+        self.messages.map_or(&NONE, RoundMessages::claims)
+    }
+
+    /// Claims made this round so far as (claim, agent), shortest first.
+    pub fn claims_ranked(&self) -> impl DoubleEndedIterator<Item = (u32, AgentId)> + 'a {
+        self.messages
+            .into_iter()
+            .flat_map(RoundMessages::claims_ranked)
     }
 }
 

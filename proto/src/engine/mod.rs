@@ -12,6 +12,11 @@
 //!
 //! Time is the caller's `now` (milliseconds, any epoch) on every call; nonces come in with
 //! [`Engine::bid`]. The engine never reads a clock, a socket or a random number generator.
+//!
+//! A replica speaks for one agent (the daemon) or for several that share its view of the
+//! swarm ([`Engine::host`]: the simulator puts many agents on one simulated host). The view —
+//! ledger, messages, phase, votes — is one; what each agent said and must still say is its own.
+//! Commands and [`Output::Decide`] name the agent.
 
 use crate::commit::commitment;
 use crate::envelope::{Identity, SignedMessage};
@@ -38,6 +43,43 @@ const SILENT_VOTER_TIMEOUTS: u32 = 3;
 /// Non-member messages (joins) buffered per round at most.
 const MAX_NEWCOMERS_PER_ROUND: usize = 256;
 
+/// An agent this replica speaks for, and what it said in the current round.
+#[derive(Debug)]
+struct Local {
+    identity: Identity,
+    name: String,
+    founder: bool,
+    sent: BTreeMap<PayloadKind, SignedMessage>,
+    opening: Option<Reveal>,
+    leave_requested: Option<LeaveReason>,
+    /// Every vote it cast for the current round, one per attempt.
+    votes_cast: Vec<SignedMessage>,
+}
+
+impl Local {
+    fn new(identity: Identity, name: String, founder: bool) -> Local {
+        Local {
+            identity,
+            name,
+            founder,
+            sent: BTreeMap::new(),
+            opening: None,
+            leave_requested: None,
+            votes_cast: Vec::new(),
+        }
+    }
+
+    fn start_round(&mut self) {
+        self.sent.clear();
+        self.opening = None;
+        self.votes_cast.clear();
+    }
+
+    fn is_leaving(&self) -> bool {
+        self.sent.contains_key(&PayloadKind::Leave)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Resolution {
     inputs: RoundMessages,
@@ -52,7 +94,9 @@ struct Resolution {
 /// One replica of the round state machine. See the module documentation for its method kinds.
 #[derive(Debug)]
 pub struct Engine {
-    identity: Identity,
+    /// The agent of [`Engine::new`].
+    primary: AgentId,
+    locals: BTreeMap<AgentId, Local>,
     config: EngineConfig,
     ledger: LedgerState,
     phase: Phase,
@@ -65,21 +109,19 @@ pub struct Engine {
     early_votes: BTreeMap<u64, Vec<SignedMessage>>,
     tally: Option<VoteTally>,
     resolution: Option<Resolution>,
-    /// Every vote this replica cast for the current round, one per attempt.
-    votes_cast: Vec<SignedMessage>,
-    sent: BTreeMap<PayloadKind, SignedMessage>,
-    opening: Option<Reveal>,
-    leave_requested: Option<LeaveReason>,
     fetch_requested_for: Option<u64>,
     outputs: VecDeque<Output>,
 }
 
 impl Engine {
-    /// A replica continuing from `ledger` (genesis for a new swarm, or the state after the
-    /// last final round on disk). Drain [`Engine::poll_output`] afterwards.
+    /// A replica of `identity`'s agent continuing from `ledger` (genesis for a new swarm, or
+    /// the state after the last final round on disk). Drain [`Engine::poll_output`] afterwards.
     pub fn new(identity: Identity, config: EngineConfig, ledger: LedgerState, now: u64) -> Engine {
+        let primary = identity.id();
+        let local = Local::new(identity, config.name.clone(), config.founder);
         let mut engine = Engine {
-            identity,
+            primary,
+            locals: BTreeMap::from([(primary, local)]),
             config,
             ledger,
             phase: Phase::Observe,
@@ -90,10 +132,6 @@ impl Engine {
             early_votes: BTreeMap::new(),
             tally: None,
             resolution: None,
-            votes_cast: Vec::new(),
-            sent: BTreeMap::new(),
-            opening: None,
-            leave_requested: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
         };
@@ -101,11 +139,43 @@ impl Engine {
         engine
     }
 
+    /// Makes this replica speak for one more agent as well (named `name`; `founder`: it
+    /// joins round 0 if the swarm is still founding). An agent that is not a member asks to
+    /// join in the current round. Drain [`Engine::poll_output`] afterwards.
+    pub fn host(&mut self, identity: Identity, name: String, founder: bool, now: u64) {
+        let agent = identity.id();
+        if self.locals.contains_key(&agent) {
+            return;
+        }
+        self.locals
+            .insert(agent, Local::new(identity, name, founder));
+        if self.phase == Phase::Join {
+            if founder {
+                self.send_join(agent);
+                self.advance_if_complete(now);
+            }
+        } else if self.round() > 0 && !self.ledger.members.contains_key(&agent) {
+            self.send_join(agent);
+        }
+    }
+
+    /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
+    /// Returns whether the replica still speaks for anyone.
+    pub fn unhost(&mut self, agent: &AgentId) -> bool {
+        self.locals.remove(agent);
+        !self.locals.is_empty()
+    }
+
     // ----- getters -----
 
-    /// This replica's agent id.
+    /// The agent this replica was created for ([`Engine::new`]).
     pub fn id(&self) -> AgentId {
-        self.identity.id()
+        self.primary
+    }
+
+    /// Every agent this replica speaks for.
+    pub fn hosted(&self) -> impl Iterator<Item = AgentId> + '_ {
+        self.locals.keys().copied()
     }
 
     /// The state after the last final round.
@@ -133,26 +203,15 @@ impl Engine {
         self.inbox.get(&round)
     }
 
-    /// Coalition proposals made this round, for the coalition decision.
-    pub fn proposals(&self) -> Vec<(CoalitionId, CoalitionProposal)> {
+    /// Coalition proposals made this round to `agent`, for its coalition decision.
+    pub fn proposals_to(&self, agent: AgentId) -> Vec<(CoalitionId, CoalitionProposal)> {
         let round = self.round();
         let Some(messages) = self.inbox.get(&round) else {
             return Vec::new();
         };
         messages
-            .iter()
-            .filter_map(|m| match m.payload() {
-                Payload::Negotiation(Negotiation {
-                    proposal: Some(p), ..
-                }) => Some((
-                    CoalitionId {
-                        round,
-                        proposer: m.sender(),
-                    },
-                    p.clone(),
-                )),
-                _ => None,
-            })
+            .proposals_to(agent)
+            .map(|(proposer, proposal)| (CoalitionId { round, proposer }, proposal.clone()))
             .collect()
     }
 
@@ -167,9 +226,9 @@ impl Engine {
         })
     }
 
-    /// Whether this replica is an active member in the current round.
+    /// Whether an agent this replica speaks for is an active member in the current round.
     pub fn is_member(&self) -> bool {
-        self.ledger.is_active(&self.identity.id())
+        self.locals.keys().any(|agent| self.ledger.is_active(agent))
     }
 
     /// The next output, in production order; call until `None`.
@@ -265,49 +324,77 @@ impl Engine {
 
     // ----- commands -----
 
-    /// Announce-phase answer: claim `remaining` slots of burst.
-    pub fn claim(&mut self, remaining: u32, now: u64) -> Result<(), CommandError> {
-        self.send_turn(Phase::Announce, Payload::Claim(Claim { remaining }), now)
+    /// `agent`'s announce-phase answer: claim `remaining` slots of burst.
+    pub fn claim(&mut self, agent: AgentId, remaining: u32, now: u64) -> Result<(), CommandError> {
+        self.send_turn(
+            agent,
+            Phase::Announce,
+            Payload::Claim(Claim { remaining }),
+            now,
+        )
     }
 
-    /// Announce-phase answer (or any time, to take effect at the next announce): leave.
-    pub fn leave(&mut self, reason: LeaveReason, now: u64) -> Result<(), CommandError> {
-        self.leave_requested = Some(reason);
-        if self.phase == Phase::Announce && !self.sent.contains_key(&PayloadKind::Claim) {
-            return self.send_turn(Phase::Announce, Payload::Leave(Leave { reason }), now);
+    /// `agent`'s announce-phase answer (or any time, to take effect at the next announce):
+    /// leave.
+    pub fn leave(
+        &mut self,
+        agent: AgentId,
+        reason: LeaveReason,
+        now: u64,
+    ) -> Result<(), CommandError> {
+        let local = self.local_mut(agent)?;
+        local.leave_requested = Some(reason);
+        let claimed = local.sent.contains_key(&PayloadKind::Claim);
+        if self.phase == Phase::Announce && !claimed {
+            return self.send_turn(
+                agent,
+                Phase::Announce,
+                Payload::Leave(Leave { reason }),
+                now,
+            );
         }
         Ok(())
     }
 
-    /// Negotiate-phase answer: lines of text and an optional proposal.
+    /// `agent`'s negotiate-phase answer: lines of text and an optional proposal.
     pub fn negotiate(
         &mut self,
+        agent: AgentId,
         lines: Vec<NegotiationLine>,
         proposal: Option<CoalitionProposal>,
         now: u64,
     ) -> Result<(), CommandError> {
         self.send_turn(
+            agent,
             Phase::Negotiate,
             Payload::Negotiation(Negotiation { lines, proposal }),
             now,
         )
     }
 
-    /// Coalition-phase answer: the proposals accepted (any order).
-    pub fn accept(&mut self, mut accepted: Vec<CoalitionId>, now: u64) -> Result<(), CommandError> {
+    /// `agent`'s coalition-phase answer: the proposals accepted (any order).
+    pub fn accept(
+        &mut self,
+        agent: AgentId,
+        mut accepted: Vec<CoalitionId>,
+        now: u64,
+    ) -> Result<(), CommandError> {
         accepted.sort();
         accepted.dedup();
         self.send_turn(
+            agent,
             Phase::Coalition,
             Payload::CoalitionAcceptance(CoalitionAcceptance { accepted }),
             now,
         )
     }
 
-    /// Commit-phase answer: seal `bid` and `support` with `nonce` (32 random bytes from the
-    /// caller) under a public `deposit` ≥ bid + support. The reveal is sent automatically.
+    /// `agent`'s commit-phase answer: seal `bid` and `support` with `nonce` (32 random bytes
+    /// from the caller) under a public `deposit` ≥ bid + support. The reveal is sent
+    /// automatically.
     pub fn bid(
         &mut self,
+        agent: AgentId,
         bid: u64,
         support: Option<Support>,
         deposit: u64,
@@ -315,7 +402,7 @@ impl Engine {
         now: u64,
     ) -> Result<(), CommandError> {
         let total = bid.checked_add(support.map_or(0, |s| s.amount));
-        let credits = self.ledger.members.get(&self.id()).map_or(0, |m| m.credits);
+        let credits = self.ledger.members.get(&agent).map_or(0, |m| m.credits);
         if total.is_none_or(|t| t > deposit) || deposit > credits {
             return Err(CommandError::BidOutOfBounds(format!(
                 "bid {bid} + support {:?} must be <= deposit {deposit} <= credits {credits}",
@@ -323,15 +410,16 @@ impl Engine {
             )));
         }
         let round = self.round();
-        let sealed = commitment(round, self.id(), bid, support, nonce);
+        let sealed = commitment(round, agent, bid, support, nonce);
         // The opening must be in place before the turn is sent: if this commit completes the
         // phase, the engine moves on to the reveal inside `send_turn`.
-        let previous = self.opening.replace(Reveal {
+        let previous = self.local_mut(agent)?.opening.replace(Reveal {
             bid,
             support,
             nonce,
         });
         let sent = self.send_turn(
+            agent,
             Phase::Commit,
             Payload::Commit(Commit {
                 commitment: sealed,
@@ -340,46 +428,86 @@ impl Engine {
             now,
         );
         if sent.is_err() {
-            self.opening = previous;
+            if let Ok(local) = self.local_mut(agent) {
+                local.opening = previous;
+            }
         }
         sent
     }
 
     // ----- internals -----
 
-    fn send_turn(&mut self, phase: Phase, payload: Payload, now: u64) -> Result<(), CommandError> {
-        if self.phase != phase || !self.is_member() {
+    fn local_mut(&mut self, agent: AgentId) -> Result<&mut Local, CommandError> {
+        self.locals
+            .get_mut(&agent)
+            .ok_or(CommandError::NotHosted(agent))
+    }
+
+    fn send_turn(
+        &mut self,
+        agent: AgentId,
+        phase: Phase,
+        payload: Payload,
+        now: u64,
+    ) -> Result<(), CommandError> {
+        if self.phase != phase || !self.ledger.is_active(&agent) {
             return Err(CommandError::WrongPhase {
                 round: self.round(),
                 phase: self.phase,
             });
         }
         let kind = payload.kind();
-        if self.sent.contains_key(&kind) || self.sent.contains_key(&PayloadKind::Leave) {
+        let local = self.local_mut(agent)?;
+        if local.sent.contains_key(&kind) || local.is_leaving() {
             return Err(CommandError::AlreadySent);
         }
-        self.send(payload)?;
+        self.send(agent, payload)?;
         self.advance_if_complete(now);
         Ok(())
     }
 
-    fn send(&mut self, payload: Payload) -> Result<(), CommandError> {
+    fn send(&mut self, agent: AgentId, payload: Payload) -> Result<(), CommandError> {
         let round = self.round();
         let kind = payload.kind();
-        let message = self.identity.sign(self.config.swarm, round, payload);
+        let swarm = self.config.swarm;
+        let Some(local) = self.locals.get_mut(&agent) else {
+            return Err(CommandError::NotHosted(agent));
+        };
+        let message = local.identity.sign(swarm, round, payload);
         message.message().validate(&self.config.limits)?;
+        local.sent.insert(kind, message.clone());
         if kind != PayloadKind::CheckpointVote {
             self.hold(message.clone());
         }
-        self.sent.insert(kind, message.clone());
         self.outputs.push_back(Output::Send(message));
         Ok(())
     }
 
+    fn send_join(&mut self, agent: AgentId) {
+        let Some(name) = self.locals.get(&agent).map(|l| l.name.clone()) else {
+            return;
+        };
+        let _ = self.send(agent, Payload::Join(Join { name }));
+    }
+
+    /// Sends again what every hosted agent sent for `kind` this round.
     fn resend(&mut self, kind: PayloadKind) {
-        if let Some(message) = self.sent.get(&kind) {
-            self.outputs.push_back(Output::Send(message.clone()));
-        }
+        let again: Vec<Output> = self
+            .locals
+            .values()
+            .filter_map(|local| local.sent.get(&kind))
+            .map(|message| Output::Send(message.clone()))
+            .collect();
+        self.outputs.extend(again);
+    }
+
+    /// Hosted agents that are active members this round and have not asked to leave.
+    fn speaking(&self) -> Vec<AgentId> {
+        self.locals
+            .iter()
+            .filter(|(agent, local)| self.ledger.is_active(agent) && !local.is_leaving())
+            .map(|(agent, _)| *agent)
+            .collect()
     }
 
     fn schedule(&mut self, now: u64) {
@@ -400,10 +528,10 @@ impl Engine {
 
     fn start_round(&mut self, now: u64) {
         let round = self.round();
-        self.sent.clear();
-        self.opening = None;
+        for local in self.locals.values_mut() {
+            local.start_round();
+        }
         self.resolution = None;
-        self.votes_cast.clear();
         self.tally = None;
         self.inbox = self.inbox.split_off(&round);
         self.early_votes = self.early_votes.split_off(&round);
@@ -419,36 +547,61 @@ impl Engine {
             }
             self.tally = Some(tally);
         }
-        let never_joined = !self.ledger.members.contains_key(&self.id());
-        if round == 0 && self.config.founder {
+        let founders: Vec<AgentId> = self
+            .locals
+            .iter()
+            .filter(|(_, local)| local.founder)
+            .map(|(agent, _)| *agent)
+            .collect();
+        if round == 0 && !founders.is_empty() {
             self.phase = Phase::Join;
             self.schedule(now);
-            let _ = self.send(Payload::Join(Join {
-                name: self.config.name.clone(),
-            }));
+            for agent in founders {
+                self.send_join(agent);
+            }
             self.advance_if_complete(now);
-        } else if self.is_member() {
-            self.phase = Phase::Announce;
-            self.schedule(now);
-            match self.leave_requested {
-                Some(reason) => {
-                    let _ = self.send(Payload::Leave(Leave { reason }));
-                    self.advance_if_complete(now);
-                }
-                None => self.outputs.push_back(Output::Decide {
+            return;
+        }
+        let members: Vec<(AgentId, Option<LeaveReason>)> = self
+            .locals
+            .iter()
+            .filter(|(agent, _)| self.ledger.is_active(agent))
+            .map(|(agent, local)| (*agent, local.leave_requested))
+            .collect();
+        let newcomers: Vec<AgentId> = self
+            .locals
+            .iter()
+            .filter(|(agent, local)| {
+                round > 0
+                    && !self.ledger.members.contains_key(agent)
+                    && local.leave_requested.is_none()
+            })
+            .map(|(agent, _)| *agent)
+            .collect();
+        self.phase = if members.is_empty() {
+            Phase::Observe
+        } else {
+            Phase::Announce
+        };
+        self.schedule(now);
+        for (agent, leave) in &members {
+            if leave.is_none() {
+                self.outputs.push_back(Output::Decide {
+                    agent: *agent,
                     round,
                     phase: Phase::Announce,
-                }),
-            }
-        } else {
-            self.phase = Phase::Observe;
-            self.schedule(now);
-            if never_joined && round > 0 && self.leave_requested.is_none() {
-                let _ = self.send(Payload::Join(Join {
-                    name: self.config.name.clone(),
-                }));
+                });
             }
         }
+        for (agent, leave) in members {
+            if let Some(reason) = leave {
+                let _ = self.send(agent, Payload::Leave(Leave { reason }));
+            }
+        }
+        for agent in newcomers {
+            self.send_join(agent);
+        }
+        self.advance_if_complete(now);
     }
 
     /// Adds a message to the inbox, keeping the current round's speaker counts.
@@ -522,7 +675,6 @@ impl Engine {
 
     fn next_phase(&mut self, now: u64) {
         let round = self.round();
-        let leaving = self.sent.contains_key(&PayloadKind::Leave);
         self.phase = match self.phase {
             Phase::Announce => Phase::Negotiate,
             Phase::Negotiate => Phase::Coalition,
@@ -531,25 +683,28 @@ impl Engine {
             other => other,
         };
         self.schedule(now);
-        if leaving {
-            self.advance_if_complete(now);
-            return;
-        }
+        let speaking = self.speaking();
         match self.phase {
             Phase::Negotiate | Phase::Coalition | Phase::Commit => {
-                self.outputs.push_back(Output::Decide {
-                    round,
-                    phase: self.phase,
-                })
+                for agent in speaking {
+                    self.outputs.push_back(Output::Decide {
+                        agent,
+                        round,
+                        phase: self.phase,
+                    });
+                }
             }
             Phase::Reveal => {
-                if let Some(reveal) = self.opening.take() {
-                    let _ = self.send(Payload::Reveal(reveal));
+                for agent in speaking {
+                    let opening = self.locals.get_mut(&agent).and_then(|l| l.opening.take());
+                    if let Some(reveal) = opening {
+                        let _ = self.send(agent, Payload::Reveal(reveal));
+                    }
                 }
-                self.advance_if_complete(now);
             }
             _ => {}
         }
+        self.advance_if_complete(now);
     }
 
     /// Resolves the current round from every message held for it.
@@ -576,7 +731,12 @@ impl Engine {
         for vote in self.early_votes.remove(&round).unwrap_or_default() {
             tally.add(vote);
         }
-        let is_voter = tally.voters().contains(&self.id());
+        let voting: Vec<AgentId> = self
+            .locals
+            .keys()
+            .filter(|agent| tally.voters().contains(agent))
+            .copied()
+            .collect();
         self.tally = Some(tally);
         self.resolution = Some(Resolution {
             inputs,
@@ -586,30 +746,46 @@ impl Engine {
             attempt: 0,
             timeouts: 0,
         });
-        self.phase = if is_voter {
-            Phase::Finalize
-        } else {
+        self.phase = if voting.is_empty() {
             Phase::Observe
+        } else {
+            Phase::Finalize
         };
         self.schedule(now);
-        if is_voter {
-            self.cast_vote(0, digest);
+        for agent in voting {
+            self.cast_vote(agent, 0, digest);
         }
         self.check_final(now);
     }
 
-    fn cast_vote(&mut self, attempt: u32, digest: Digest) {
+    fn cast_vote(&mut self, agent: AgentId, attempt: u32, digest: Digest) {
         let round = self.round();
-        let vote = self.identity.sign(
-            self.config.swarm,
+        let swarm = self.config.swarm;
+        let Some(local) = self.locals.get_mut(&agent) else {
+            return;
+        };
+        let vote = local.identity.sign(
+            swarm,
             round,
             Payload::CheckpointVote(CheckpointVote { digest, attempt }),
         );
+        local.votes_cast.push(vote.clone());
         if let Some(tally) = &mut self.tally {
             tally.add(vote.clone());
         }
-        self.votes_cast.push(vote.clone());
         self.outputs.push_back(Output::Send(vote));
+    }
+
+    /// Hosted agents that vote in the current round.
+    fn voting(&self) -> Vec<AgentId> {
+        let Some(tally) = &self.tally else {
+            return Vec::new();
+        };
+        self.locals
+            .keys()
+            .filter(|agent| tally.voters().contains(agent))
+            .copied()
+            .collect()
     }
 
     fn check_final(&mut self, now: u64) {
@@ -645,8 +821,9 @@ impl Engine {
         // Peers may have missed some of this replica's messages: send them again (sends are
         // idempotent: receivers recognise duplicates by id).
         let own: Vec<Output> = self
-            .sent
-            .iter()
+            .locals
+            .values()
+            .flat_map(|local| local.sent.iter())
             .filter(|(kind, _)| **kind != PayloadKind::CheckpointVote)
             .map(|(_, message)| Output::Send(message.clone()))
             .collect();
@@ -693,15 +870,22 @@ impl Engine {
                 attempt: attempt + 1,
                 timeouts: 0,
             });
-            self.cast_vote(attempt + 1, digest);
+            for agent in self.voting() {
+                self.cast_vote(agent, attempt + 1, digest);
+            }
         }
         // Re-send every earlier vote of this round: a peer that lost an earlier attempt's vote
         // needs it to see that attempt is dead and move on with us.
-        let earlier = self.votes_cast.len().saturating_sub(usize::from(dead));
-        let resend: Vec<Output> = self.votes_cast[..earlier]
-            .iter()
-            .cloned()
-            .map(Output::Send)
+        let resend: Vec<Output> = self
+            .locals
+            .values()
+            .flat_map(|local| {
+                let earlier = local.votes_cast.len().saturating_sub(usize::from(dead));
+                local.votes_cast[..earlier]
+                    .iter()
+                    .cloned()
+                    .map(Output::Send)
+            })
             .collect();
         self.outputs.extend(resend);
         // The round may be final elsewhere (a certificate we never received): ask again.

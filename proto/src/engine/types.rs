@@ -63,8 +63,10 @@ pub enum Output {
         /// When, in the caller's milliseconds.
         at: u64,
     },
-    /// The strategy should decide this phase and call the matching command.
+    /// `agent`'s strategy should decide this phase and call the matching command.
     Decide {
+        /// The hosted agent that decides.
+        agent: AgentId,
         /// Round of the decision.
         round: u64,
         /// [`Phase::Announce`]: [`Engine::claim`] or [`Engine::leave`];
@@ -132,6 +134,9 @@ pub enum CommandError {
         /// Current phase.
         phase: Phase,
     },
+    /// This replica does not speak for the agent named.
+    #[error("agent {0} is not hosted by this replica")]
+    NotHosted(AgentId),
     /// This phase's turn was already sent.
     #[error("already sent this turn")]
     AlreadySent,
