@@ -419,6 +419,10 @@ pub struct SimArgs {
     /// its own replica (the most faithful model, cost per round ~ agents squared).
     #[arg(long, env = "SLOTMESH_SIM_HOSTS", default_value_t = 0)]
     pub hosts: usize,
+    /// Stop after this many final rounds (measures the cost of a round at sizes whose whole
+    /// run would take too long; the report says `truncated`).
+    #[arg(long, env = "SLOTMESH_MAX_ROUNDS")]
+    pub max_rounds: Option<u64>,
     /// Use a preset population instead of generated agents.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,

@@ -46,6 +46,7 @@ pub fn run(args: &SimArgs) -> Result<()> {
     config.record_dir = args.out.clone();
     config.hosts = args.hosts;
     config.keep_records = args.out.is_some();
+    config.max_rounds = args.max_rounds;
     if config.partition.is_some() && config.host_count() < 3 {
         anyhow::bail!(
             "--partition cuts a third of the hosts off: it needs at least 3 hosts (--hosts)"

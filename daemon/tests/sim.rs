@@ -30,10 +30,20 @@ fn small(seed: u64) -> Population {
     }
 }
 
-fn sweep(seeds: impl IntoIterator<Item = u64>) {
+/// Runs every seed with faults; `shared` places the agents on fewer hosts than agents
+/// (several agents per replica) instead of one replica each.
+fn sweep(seeds: impl IntoIterator<Item = u64>, shared: bool) {
     let mut failures = Vec::new();
     for seed in seeds {
-        let mut config = config(small(seed), seed, if seed % 2 == 0 { 50 } else { 0 });
+        let mut spec = small(seed);
+        if shared {
+            spec.agents = 12 + (seed % 9) as usize;
+            spec.crash = (seed % 3) as usize;
+        }
+        let mut config = config(spec, seed, if seed % 2 == 0 { 50 } else { 0 });
+        if shared {
+            config.hosts = 3 + (seed % 3) as usize;
+        }
         if seed % 11 == 0 {
             config.partition = Some((3, 2));
         }
@@ -50,20 +60,28 @@ fn sweep(seeds: impl IntoIterator<Item = u64>) {
 
 #[test]
 fn seed_sweep_with_faults_has_no_violations() {
-    sweep(0..200);
+    sweep(0..200, false);
+}
+
+/// 12–20 agents on 3–5 hosts: a replica speaks for several agents, crashes take single
+/// agents off a host that goes on, and the partition cuts hosts.
+#[test]
+fn seed_sweep_with_agents_sharing_hosts_has_no_violations() {
+    sweep(0..60, true);
 }
 
 /// Seeds the soak found: a partition that could never heal because the majority side could
 /// not finalize either (a crash on top of the cut).
 #[test]
 fn partitions_heal_even_when_no_side_can_finalize() {
-    sweep([330, 605, 1045, 1221, 1320, 1485, 2013]);
+    sweep([330, 605, 1045, 1221, 1320, 1485, 2013], false);
 }
 
 #[test]
 #[ignore = "soak: cargo test -p slotmesh --release --test sim -- --ignored"]
 fn seed_sweep_soak() {
-    sweep(200..2_200);
+    sweep(200..2_200, false);
+    sweep(60..1_060, true);
 }
 
 #[test]
@@ -76,12 +94,24 @@ fn same_seed_same_transcript() {
         withholders: 1,
         arrivals: true,
     };
-    let a = run(&config(spec, 42, 30), |_, _| {});
-    let b = run(&config(spec, 42, 30), |_, _| {});
-    let c = run(&config(spec, 43, 30), |_, _| {});
-    assert_eq!(a.transcript, b.transcript);
-    assert_eq!(a.rounds, b.rounds);
-    assert_ne!(a.transcript, c.transcript);
+    for hosts in [0, 4] {
+        let with_hosts = |seed| {
+            let mut config = config(spec, seed, 30);
+            config.hosts = hosts;
+            config
+        };
+        let a = run(&with_hosts(42), |_, _| {});
+        let b = run(&with_hosts(42), |_, _| {});
+        let c = run(&with_hosts(43), |_, _| {});
+        assert_eq!(a.transcript, b.transcript, "hosts {hosts}");
+        assert_eq!(a.rounds, b.rounds, "hosts {hosts}");
+        assert_ne!(a.transcript, c.transcript, "hosts {hosts}");
+        assert_eq!(
+            a.invariant_violations, 0,
+            "hosts {hosts}: {:?}",
+            a.violations
+        );
+    }
 }
 
 #[test]
@@ -99,6 +129,8 @@ fn honest_agents_without_coalitions_get_the_optimal_schedule() {
         for agent in &mut config.agents {
             agent.personality = Personality::Aggressive; // never proposes coalitions
         }
+        // One replica per agent, all agents on one replica, or spread over two.
+        config.hosts = [0, 1, 2][(seed % 3) as usize];
         let report = run(&config, |_, _| {});
         assert_eq!(report.turnaround_ratio, Some(1.0), "seed {seed}");
         assert!(report

@@ -11,6 +11,7 @@
 //! - [`ledger_file`]: the on-disk format of the ledger (framing, checksums, torn tails).
 //! - [`sync`]: direct request–response messages between two peers (delivery, fetches).
 //! - [`engine`]: the round state machine the daemon and the simulator drive.
+//! - [`shared_resolution`]: one resolution for replicas in one process that hold the same inputs.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod ledger_file;
 pub mod round_messages;
 pub mod rules;
+pub mod shared_resolution;
 pub mod state;
 pub mod sync;
 pub mod trust;
@@ -39,5 +41,6 @@ pub use finality::{CheckpointCertificate, FinalRound, FinalRoundError, VoteTally
 pub use ids::{AgentId, Digest, SwarmId};
 pub use round_messages::{Inserted, RoundMessages, Turn};
 pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};
+pub use shared_resolution::SharedResolutions;
 pub use state::{LedgerState, MemberRecord, MemberStatus};
 pub use wire::{Limits, Message, Payload, PayloadKind};

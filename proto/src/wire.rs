@@ -54,8 +54,8 @@ impl Default for Limits {
             max_acceptances: 16,
             max_coalition_rounds: 64,
             max_claim: 1_000_000,
-            max_votes: 4096,
-            max_round_messages: 65_536,
+            max_votes: 16_384,
+            max_round_messages: 131_072,
         }
     }
 }

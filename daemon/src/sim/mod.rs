@@ -28,7 +28,7 @@ use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::{Commit, Limits, Payload};
 use slotmesh_proto::{
     AgentId, Digest, Engine, EngineConfig, FinalRound, Identity, LedgerState, MemberStatus, Output,
-    Phase, SignedMessage, SwarmId,
+    Phase, SharedResolutions, SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -91,6 +91,9 @@ pub struct SimConfig {
     /// Keep every final record in memory (for `--out`); otherwise only the last
     /// [`ARCHIVE_WINDOW`] rounds are kept, enough for replicas that fall behind to fetch.
     pub keep_records: bool,
+    /// Stop after this many final rounds (to measure the cost of a round at sizes whose
+    /// whole run would take too long).
+    pub max_rounds: Option<u64>,
 }
 
 impl SimConfig {
@@ -136,6 +139,7 @@ impl SimConfig {
             record_dir: None,
             hosts: 0,
             keep_records: true,
+            max_rounds: None,
         }
     }
 }
@@ -196,6 +200,8 @@ struct Sim {
     swarm: SwarmId,
     config: SimConfig,
     founders: usize,
+    /// One resolution for all hosts that hold the same state and inputs.
+    resolutions: SharedResolutions,
     /// Final records (every one, or the last [`ARCHIVE_WINDOW`]), served to replicas that fetch.
     archive: BTreeMap<u64, FinalRound>,
     /// Agreed digest and winner of each final round.
@@ -208,6 +214,8 @@ struct Sim {
     last_progress_ms: u64,
     coalitions_formed: u64,
     stalled: bool,
+    /// The run stopped at [`SimConfig::max_rounds`].
+    truncated: bool,
     /// When the partition started (it happens once).
     partition_since: Option<u64>,
     /// Asks the model for `llm` agents.
@@ -357,6 +365,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         swarm,
         config: config.clone(),
         founders,
+        resolutions: SharedResolutions::new(),
         archive: BTreeMap::new(),
         agreed: BTreeMap::new(),
         gone: BTreeMap::new(),
@@ -367,6 +376,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         last_progress_ms: 0,
         coalitions_formed: 0,
         stalled: false,
+        truncated: false,
         partition_since: None,
         asker: config.strategy.client().and_then(|client| {
             Asker::new(client.clone(), config.llm_concurrency)
@@ -423,6 +433,14 @@ impl Sim {
             self.drain(host);
             self.update_partition();
             if self.finished == self.agents.len() {
+                break;
+            }
+            if self
+                .config
+                .max_rounds
+                .is_some_and(|max| self.agreed.len() as u64 >= max)
+            {
+                self.truncated = true;
                 break;
             }
             let now = self.net.now();
@@ -521,7 +539,9 @@ impl Sim {
             Some(state) if !self.archive.contains_key(&0) => state.clone(),
             _ => LedgerState::genesis(self.swarm),
         };
-        host.engine = Some(Engine::new(agent.identity.clone(), config, ledger, now));
+        let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
+        engine.share_resolutions(self.resolutions.clone());
+        host.engine = Some(engine);
     }
 
     fn broadcast(&mut self, from: usize, message: &SignedMessage) {

@@ -81,6 +81,9 @@ pub struct SimReport {
     /// The run ended because too few voters were alive to finalize (allowed by the fault
     /// model: crash tolerance is for a minority).
     pub stalled: bool,
+    /// The run stopped at `--max-rounds`, before every job was done: turnaround and trust
+    /// measures cover only what happened until then.
+    pub truncated: bool,
     /// Hash of every message and certificate, in order (same seed, same hash).
     pub transcript: String,
     /// Descriptions of the first violations.
@@ -190,6 +193,7 @@ impl Sim {
             coalitions_formed: self.coalitions_formed,
             simulated_ms: self.net.now(),
             stalled: self.stalled,
+            truncated: self.truncated,
             transcript: self.transcript.hex(),
             violations: self.violations.clone(),
             per_agent,

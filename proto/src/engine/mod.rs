@@ -24,6 +24,7 @@ use crate::finality::{FinalRound, FinalRoundError, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::{resolve_round, RoundOutcome};
+use crate::shared_resolution::SharedResolutions;
 use crate::state::LedgerState;
 use crate::wire::{
     CheckpointVote, Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join,
@@ -99,6 +100,10 @@ pub struct Engine {
     locals: BTreeMap<AgentId, Local>,
     config: EngineConfig,
     ledger: LedgerState,
+    /// Digest of `ledger`.
+    ledger_digest: Digest,
+    /// Resolutions shared with other replicas in this process, if any.
+    shared: Option<SharedResolutions>,
     phase: Phase,
     deadline: u64,
     inbox: BTreeMap<u64, RoundMessages>,
@@ -123,7 +128,9 @@ impl Engine {
             primary,
             locals: BTreeMap::from([(primary, local)]),
             config,
+            ledger_digest: ledger.digest(),
             ledger,
+            shared: None,
             phase: Phase::Observe,
             deadline: 0,
             inbox: BTreeMap::new(),
@@ -157,6 +164,12 @@ impl Engine {
         } else if self.round() > 0 && !self.ledger.members.contains_key(&agent) {
             self.send_join(agent);
         }
+    }
+
+    /// Takes resolutions from (and gives them to) other replicas in this process that share
+    /// `cache`: a replica holding the same state and inputs as another resolves only once.
+    pub fn share_resolutions(&mut self, cache: SharedResolutions) {
+        self.shared = Some(cache);
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
@@ -272,7 +285,9 @@ impl Engine {
             // this one). Bounded per round.
             let held = self.inbox.get(&round).map_or(0, RoundMessages::len);
             let allowed = (round > current || matches!(message.payload(), Payload::Join(_)))
-                && held < MAX_NEWCOMERS_PER_ROUND + 8 * self.ledger.members.len();
+                && held
+                    < MAX_NEWCOMERS_PER_ROUND.max(self.config.expected_members)
+                        + 8 * self.ledger.members.len();
             if !allowed {
                 return;
             }
@@ -707,22 +722,32 @@ impl Engine {
         self.advance_if_complete(now);
     }
 
-    /// Resolves the current round from every message held for it.
-    fn resolve_held(&self) -> (RoundMessages, LedgerState, RoundOutcome) {
+    /// Resolves the current round from every message held for it; also returns the digest
+    /// of the resulting state.
+    fn resolve_held(&self) -> (RoundMessages, LedgerState, RoundOutcome, Digest) {
         let round = self.round();
         let inputs = self
             .inbox
             .get(&round)
             .cloned()
             .unwrap_or_else(|| RoundMessages::new(round));
-        let (state, outcome) = resolve_round(&self.ledger, &inputs);
-        (inputs, state, outcome)
+        match &self.shared {
+            Some(cache) => {
+                let resolved = cache.resolve(&self.ledger, self.ledger_digest, &inputs);
+                let (state, outcome) = (resolved.state.clone(), resolved.outcome.clone());
+                (inputs, state, outcome, resolved.digest)
+            }
+            None => {
+                let (state, outcome) = resolve_round(&self.ledger, &inputs);
+                let digest = state.digest();
+                (inputs, state, outcome, digest)
+            }
+        }
     }
 
     fn resolve(&mut self, now: u64) {
         let round = self.round();
-        let (inputs, state, outcome) = self.resolve_held();
-        let digest = state.digest();
+        let (inputs, state, outcome, digest) = self.resolve_held();
         self.outputs.push_back(Output::Resolved { round, digest });
         let mut tally = match self.tally.take() {
             Some(tally) => tally,
@@ -808,8 +833,8 @@ impl Engine {
         // A majority certified a digest we do not hold (or we only observe): resolve what we
         // hold now; if it still differs, fetch the certified record.
         let round = self.round();
-        let (inputs, state, outcome) = self.resolve_held();
-        if state.digest() == certificate.digest {
+        let (inputs, state, outcome, digest) = self.resolve_held();
+        if digest == certificate.digest {
             self.complete_round(inputs, state, outcome, certificate, now);
         } else {
             self.request_fetch(round);
@@ -860,8 +885,7 @@ impl Engine {
         let dead = provably_dead || presumed_dead;
         if dead {
             // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let (inputs, state, outcome) = self.resolve_held();
-            let digest = state.digest();
+            let (inputs, state, outcome, digest) = self.resolve_held();
             self.resolution = Some(Resolution {
                 inputs,
                 state,
@@ -903,6 +927,9 @@ impl Engine {
         certificate: crate::finality::CheckpointCertificate,
         now: u64,
     ) {
+        // Both ways here (a resolution matching the certificate, a verified record) have
+        // checked that the certificate's digest is the state's.
+        self.ledger_digest = certificate.digest;
         let record = FinalRound::new(&inputs, certificate);
         self.ledger = state.clone();
         self.outputs.push_back(Output::Final(Box::new(Finalized {

@@ -1,0 +1,73 @@
+//! Round resolutions shared between replicas in one process. Replicas that hold the same
+//! state and the same round inputs compute the same result (the rule is a pure function), so
+//! the simulator's hosts compute it once: the result is keyed by the digest of the state
+//! before the round and the digest of the inputs, and handed to every replica that asks.
+//! A replica that holds different messages (loss, a partition, an equivocator's twin) gets a
+//! different key and resolves on its own.
+
+use crate::ids::Digest;
+use crate::round_messages::RoundMessages;
+use crate::rules::{resolve_round, RoundOutcome};
+use crate::state::LedgerState;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One resolution: the state after the round, what happened, and the state's digest.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The state after the round.
+    pub state: LedgerState,
+    /// What happened in the round.
+    pub outcome: RoundOutcome,
+    /// Digest of `state`.
+    pub digest: Digest,
+}
+
+/// (round, digest of the state before it, digest of its inputs).
+type Key = (u64, Digest, Digest);
+
+/// A cache of resolutions that replicas in one process share ([`crate::Engine::share_resolutions`]).
+/// Cloning it shares it. Only the two most recent rounds are kept.
+#[derive(Debug, Clone, Default)]
+pub struct SharedResolutions {
+    inner: Arc<Mutex<BTreeMap<Key, Arc<Resolved>>>>,
+}
+
+impl SharedResolutions {
+    /// An empty cache.
+    pub fn new() -> SharedResolutions {
+        SharedResolutions::default()
+    }
+
+    /// Resolves `inputs` from `before` (whose digest is `before_digest`), or returns the
+    /// result another replica computed for the same state and inputs.
+    pub fn resolve(
+        &self,
+        before: &LedgerState,
+        before_digest: Digest,
+        inputs: &RoundMessages,
+    ) -> Arc<Resolved> {
+        let key = (inputs.round(), before_digest, inputs.inputs_digest());
+        if let Ok(cache) = self.inner.lock() {
+            if let Some(resolved) = cache.get(&key) {
+                return resolved.clone();
+            }
+        }
+        let (state, outcome) = resolve_round(before, inputs);
+        let digest = state.digest();
+        let resolved = Arc::new(Resolved {
+            state,
+            outcome,
+            digest,
+        });
+        // A poisoned lock only loses the sharing, never the result.
+        if let Ok(mut cache) = self.inner.lock() {
+            let oldest = key.0.saturating_sub(1);
+            if cache.keys().next().is_some_and(|k| k.0 < oldest) {
+                *cache = cache.split_off(&(oldest, Digest([0; 32]), Digest([0; 32])));
+            }
+            cache.insert(key, resolved.clone());
+        }
+        resolved
+    }
+}
