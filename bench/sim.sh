@@ -1,28 +1,73 @@
 #!/usr/bin/env bash
-# Simulator benchmark: SPEC §7 measures and cost per round for several swarm sizes.
-# Usage: bench/sim.sh [SIZES...]   (default: 10 30 60 100). Writes bench/sim-results.md.
-# Every agent is a full engine replica that receives every message: cost per round grows
-# as N^2 (see bench/README.md), so 1,000 agents is out of reach for this model today.
+# Simulator benchmark (SPEC §7 measures and the cost of a round), written to bench/sim-results.md.
+# Usage: bench/sim.sh [--quick]
+#   1. the cost of one signature (the floor under everything else);
+#   2. the cost of a round at N = 100, 1,000, 10,000 agents (`--max-rounds`: the first rounds,
+#      when every agent is active), on the default hosts and, at 100, one replica per agent;
+#   3. whole runs with every measure: 100 and 300 agents (seeds 1-3, 2 lying samples each) and
+#      1,000 agents (seed 1, no lying samples: each costs two more whole runs) — skipped with --quick;
+#   4. the fault run: 200 agents, --loss 0.1 --crash 5 --partition 20:5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sizes=("$@")
-[ $# -eq 0 ] && sizes=(10 30 60 100)
+quick=${1:-}
 cargo build --release -p slotmesh >/dev/null
+cargo build --release -p slotmesh-proto --example sign_cost >/dev/null
 bin=target/release/slotmesh
 out=bench/sim-results.md
+sim() { "$bin" sim --liars 0.3 --json "$@" | tail -n 1; }
 {
   echo "# slotmesh sim — measured $(date -u +%Y-%m-%d) on $(nproc) cores"
   echo
-  echo "30% liars, heuristic strategy, no faults, seeds 1–3 (medians), 2 lying samples per run."
+  echo "Heuristic strategy, 30% liars. Produced by \`bench/sim.sh\`."
+  echo
+  echo "## One signature"
+  echo
+  echo "    $(target/release/examples/sign_cost)"
+  echo
+  echo "## Cost of a round (the first rounds, every agent active)"
+  echo
+  echo "| agents | hosts | rounds | wall ms | ms/round | µs per agent-round | ms/round ÷ (N log₂N), ×1000 | peak RSS KiB | violations |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} > "$out"
+round_cost() { # agents hosts rounds
+  sim --agents "$1" --hosts "$2" --max-rounds "$3" --lying-samples 0 --seed 1 \
+    | python3 bench/round_cost.py "$2" >> "$out"
+  tail -n 1 "$out"
+}
+round_cost 100 0 40
+round_cost 100 100 40
+round_cost 1000 0 20
+round_cost 10000 0 4
+{
+  echo
+  echo "## Whole runs (medians of the seeds)"
   echo
   echo "| agents | rounds | wall ms | ms/round | slots/s | peak RSS KiB | turnaround_ratio | lying_gain | trust_auc | agreement | violations |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-} > "$out"
-for n in "${sizes[@]}"; do
-  rows=()
-  for seed in 1 2 3; do
-    rows+=("$("$bin" sim --agents "$n" --liars 0.3 --seed "$seed" --lying-samples 2 --json | tail -n 1)")
-  done
-  printf '%s\n' "${rows[@]}" | python3 bench/summarize.py >> "$out"
+} >> "$out"
+whole() { # agents lying-samples seeds...
+  local n=$1 samples=$2
+  shift 2
+  for seed in "$@"; do sim --agents "$n" --seed "$seed" --lying-samples "$samples"; done \
+    | python3 bench/summarize.py >> "$out"
   tail -n 1 "$out"
-done
+}
+whole 100 2 1 2 3
+if [ "$quick" != "--quick" ]; then
+  whole 300 2 1 2 3
+  whole 1000 0 1
+fi
+{
+  echo
+  echo "## Faults: 200 agents, \`--loss 0.1 --crash 5 --partition 20:5 --seed 1\`"
+  echo
+  echo "| rounds | wall ms | peak RSS KiB | turnaround_ratio | trust_auc | agreement | violations | completed |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >> "$out"
+sim --agents 200 --loss 0.1 --crash 5 --partition 20:5 --seed 1 --lying-samples 0 | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+done = sum(1 for a in r["per_agent"] if a["status"] == "completed")
+print(f"| {r[\"rounds\"]} | {r[\"wall_ms\"]:,} | {r[\"peak_rss_kib\"]:,} | {r[\"turnaround_ratio\"]:.3f} | {r[\"trust_auc\"]:.3f} | {r[\"agreement\"]:.3f} | {r[\"invariant_violations\"]} | {done} of {len(r[\"per_agent\"])} |")
+' >> "$out"
+tail -n 1 "$out"

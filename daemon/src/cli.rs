@@ -415,7 +415,7 @@ pub struct SimArgs {
     pub arrivals: bool,
     /// Simulated hosts the agents are spread over (agent i on host i mod H). Each host is
     /// one engine replica speaking for its agents; delays, loss and the partition are
-    /// between hosts. 0: one host per agent, at most 16. Equal to --agents: every agent is
+    /// between hosts. 0: one host per agent, at most 8. Equal to --agents: every agent is
     /// its own replica (the most faithful model, cost per round ~ agents squared).
     #[arg(long, env = "SLOTMESH_SIM_HOSTS", default_value_t = 0)]
     pub hosts: usize,

@@ -12,9 +12,12 @@ use crate::state::LedgerState;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// One resolution: the state after the round, what happened, and the state's digest.
+/// One resolution: the messages resolved, the state after the round, what happened, and the
+/// state's digest.
 #[derive(Debug)]
 pub struct Resolved {
+    /// The messages resolved.
+    pub inputs: Arc<RoundMessages>,
     /// The state after the round.
     pub state: LedgerState,
     /// What happened in the round.
@@ -39,23 +42,25 @@ impl SharedResolutions {
         SharedResolutions::default()
     }
 
-    /// Resolves `inputs` from `before` (whose digest is `before_digest`), or returns the
-    /// result another replica computed for the same state and inputs.
+    /// Resolves the messages `held` from `before` (whose digest is `before_digest`), or
+    /// returns the result another replica computed for the same state and messages.
     pub fn resolve(
         &self,
         before: &LedgerState,
         before_digest: Digest,
-        inputs: &RoundMessages,
+        held: &RoundMessages,
     ) -> Arc<Resolved> {
-        let key = (inputs.round(), before_digest, inputs.inputs_digest());
+        let key = (held.round(), before_digest, held.inputs_digest());
         if let Ok(cache) = self.inner.lock() {
             if let Some(resolved) = cache.get(&key) {
                 return resolved.clone();
             }
         }
-        let (state, outcome) = resolve_round(before, inputs);
+        let inputs = Arc::new(held.clone());
+        let (state, outcome) = resolve_round(before, &inputs);
         let digest = state.digest();
         let resolved = Arc::new(Resolved {
+            inputs,
             state,
             outcome,
             digest,

@@ -184,7 +184,7 @@ const FINALS_KEPT: u64 = 256;
 /// ([`SimConfig::keep_records`]).
 const ARCHIVE_WINDOW: u64 = 1024;
 /// Hosts a generated population is spread over by default: each host is one replica.
-pub const DEFAULT_HOSTS: usize = 16;
+pub const DEFAULT_HOSTS: usize = 8;
 
 /// Progress must be made within this many phase timeouts while the swarm is connected.
 const PROGRESS_TIMEOUTS: u64 = 60;

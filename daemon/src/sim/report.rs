@@ -72,6 +72,8 @@ pub struct SimReport {
     pub llm_fallbacks: u64,
     /// Agents.
     pub agents: usize,
+    /// Simulated hosts (engine replicas) the agents ran on.
+    pub hosts: usize,
     /// Seed.
     pub seed: u64,
     /// Coalitions formed.
@@ -189,6 +191,7 @@ impl Sim {
             llm_calls: llm.calls,
             llm_fallbacks: llm.fallbacks,
             agents: self.agents.len(),
+            hosts: self.hosts.len(),
             seed: self.config.seed,
             coalitions_formed: self.coalitions_formed,
             simulated_ms: self.net.now(),

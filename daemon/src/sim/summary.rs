@@ -202,6 +202,12 @@ pub fn render(report: &SimReport) -> String {
             "stalled: too few voters alive to finalize (a majority crashed)"
         );
     }
+    if report.truncated {
+        let _ = writeln!(
+            out,
+            "truncated: stopped at --max-rounds; the measures cover only these rounds"
+        );
+    }
     for v in &report.violations {
         let _ = writeln!(out, "  violation: {v}");
     }

@@ -31,6 +31,7 @@ use crate::wire::{
     Leave, LeaveReason, Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Support,
 };
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 mod types;
 
@@ -83,7 +84,8 @@ impl Local {
 
 #[derive(Debug, Clone)]
 struct Resolution {
-    inputs: RoundMessages,
+    /// The messages resolved (shared with other replicas that resolved the same ones).
+    inputs: Arc<RoundMessages>,
     state: LedgerState,
     outcome: RoundOutcome,
     digest: Digest,
@@ -333,7 +335,7 @@ impl Engine {
     ) -> Result<(), FinalRoundError> {
         let (state, outcome, inputs) = record.apply(&self.ledger, &self.config.limits)?;
         self.fetch_requested_for = None;
-        self.complete_round(inputs, state, outcome, record.certificate.clone(), now);
+        self.complete_round(&inputs, state, outcome, record.certificate.clone(), now);
         Ok(())
     }
 
@@ -724,20 +726,24 @@ impl Engine {
 
     /// Resolves the current round from every message held for it; also returns the digest
     /// of the resulting state.
-    fn resolve_held(&self) -> (RoundMessages, LedgerState, RoundOutcome, Digest) {
+    fn resolve_held(&self) -> (Arc<RoundMessages>, LedgerState, RoundOutcome, Digest) {
         let round = self.round();
-        let inputs = self
-            .inbox
-            .get(&round)
-            .cloned()
-            .unwrap_or_else(|| RoundMessages::new(round));
+        let nothing;
+        let held = match self.inbox.get(&round) {
+            Some(held) => held,
+            None => {
+                nothing = RoundMessages::new(round);
+                &nothing
+            }
+        };
         match &self.shared {
             Some(cache) => {
-                let resolved = cache.resolve(&self.ledger, self.ledger_digest, &inputs);
+                let resolved = cache.resolve(&self.ledger, self.ledger_digest, held);
                 let (state, outcome) = (resolved.state.clone(), resolved.outcome.clone());
-                (inputs, state, outcome, resolved.digest)
+                (resolved.inputs.clone(), state, outcome, resolved.digest)
             }
             None => {
+                let inputs = Arc::new(held.clone());
                 let (state, outcome) = resolve_round(&self.ledger, &inputs);
                 let digest = state.digest();
                 (inputs, state, outcome, digest)
@@ -820,7 +826,7 @@ impl Engine {
         if let Some(resolution) = self.resolution.take() {
             if resolution.digest == certificate.digest {
                 self.complete_round(
-                    resolution.inputs,
+                    &resolution.inputs,
                     resolution.state,
                     resolution.outcome,
                     certificate,
@@ -835,7 +841,7 @@ impl Engine {
         let round = self.round();
         let (inputs, state, outcome, digest) = self.resolve_held();
         if digest == certificate.digest {
-            self.complete_round(inputs, state, outcome, certificate, now);
+            self.complete_round(&inputs, state, outcome, certificate, now);
         } else {
             self.request_fetch(round);
         }
@@ -921,7 +927,7 @@ impl Engine {
 
     fn complete_round(
         &mut self,
-        inputs: RoundMessages,
+        inputs: &RoundMessages,
         state: LedgerState,
         outcome: RoundOutcome,
         certificate: crate::finality::CheckpointCertificate,
@@ -930,7 +936,7 @@ impl Engine {
         // Both ways here (a resolution matching the certificate, a verified record) have
         // checked that the certificate's digest is the state's.
         self.ledger_digest = certificate.digest;
-        let record = FinalRound::new(&inputs, certificate);
+        let record = FinalRound::new(inputs, certificate);
         self.ledger = state.clone();
         self.outputs.push_back(Output::Final(Box::new(Finalized {
             record,
