@@ -188,11 +188,6 @@ impl Engine {
         self.primary
     }
 
-    /// Every agent this replica speaks for.
-    pub fn hosted(&self) -> impl Iterator<Item = AgentId> + '_ {
-        self.locals.keys().copied()
-    }
-
     /// The state after the last final round.
     pub fn state(&self) -> &LedgerState {
         &self.ledger
