@@ -2,16 +2,17 @@
 //! bias in [0, 1] (0 truthful, 1 maximally deceptive) decide claims, bids, coalitions and
 //! negotiation lines by simple rules. No network, deterministic for a given seed.
 
-use super::memory::{Memory, RoundMemory};
+use super::memory::{Memory, RoundMemory, OFFENDERS_NAMED};
 use super::{Answer, Decision, DecisionKind, Strategy, View};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::state::INCOME_PER_ROUND;
+use slotmesh_proto::trust::INITIAL_TRUST;
 use slotmesh_proto::wire::{CoalitionProposal, NegotiationLine, Support};
-use slotmesh_proto::AgentId;
-use std::collections::BTreeMap;
+use slotmesh_proto::{AgentId, LedgerState};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -57,6 +58,9 @@ const PRIVATE_TRUST_MAX: i32 = 100;
 /// thousands of agents as among ten.
 const PARTNER_CANDIDATES: usize = 8;
 
+/// Peers remembered as acquaintances (coalition partners) at most.
+const ACQUAINTANCES_KEPT: usize = 64;
+
 /// An opinion of one peer since its last proven offence: `base` then, one point more for
 /// every round observed since, up to [`PRIVATE_TRUST_MAX`].
 #[derive(Debug, Clone, Copy)]
@@ -76,9 +80,10 @@ pub struct Heuristic {
     /// Probability of lying in a claim, per mille.
     bias_permille: u32,
     rng: ChaCha8Rng,
-    /// Opinions of the peers that offended; any other peer is trusted one point per round
-    /// observed (up to the maximum).
+    /// Its own opinions of acquaintances that offended.
     opinions: BTreeMap<AgentId, Opinion>,
+    /// Peers it shared a coalition with.
+    acquaintances: BTreeSet<AgentId>,
     /// Final rounds observed.
     observed: u64,
     memory: Memory,
@@ -94,22 +99,34 @@ impl Heuristic {
             bias_permille,
             rng: ChaCha8Rng::seed_from_u64(seed),
             opinions: BTreeMap::new(),
+            acquaintances: BTreeSet::new(),
             observed: 0,
             memory: Memory::default(),
             last_proposal_round: None,
         }
     }
 
-    /// Its private opinion of `agent`, in [-100, 100]: it falls by 25 per severity point of
-    /// every offence proven in the record and rises by one per round observed since.
-    pub fn private_trust(&self, agent: &AgentId) -> i32 {
-        let Opinion { base, since } = self
-            .opinions
-            .get(agent)
-            .copied()
-            .unwrap_or(Opinion { base: 0, since: 0 });
-        let rounds = i64::try_from(self.observed.saturating_sub(since)).unwrap_or(i64::MAX);
-        (i64::from(base).saturating_add(rounds)).min(i64::from(PRIVATE_TRUST_MAX)) as i32
+    /// Its private opinion of `agent`, in [-100, 100], given the public record `state`.
+    /// - Of a coalition partner that offended: its own experience, 25 points lost per
+    ///   severity point of each offence, one regained per round observed since.
+    /// - Of another proven offender: the public record read its own way (public trust 0.5
+    ///   maps to 0, 1.0 to 100, the floor to -99).
+    /// - Of anyone else: one point per round observed, up to 100.
+    ///
+    /// Only partners get their own entry, so an agent among thousands keeps a few opinions.
+    pub fn private_trust(&self, state: &LedgerState, agent: &AgentId) -> i32 {
+        let observed = i64::try_from(self.observed).unwrap_or(i64::MAX);
+        let opinion = match (self.opinions.get(agent), state.members.get(agent)) {
+            (Some(Opinion { base, since }), _) => {
+                let since = i64::try_from(*since).unwrap_or(i64::MAX);
+                i64::from(*base).saturating_add(observed.saturating_sub(since))
+            }
+            (None, Some(m)) if m.offences.total() > 0 => {
+                (i64::from(m.trust) - i64::from(INITIAL_TRUST)) / 5_000
+            }
+            _ => observed,
+        };
+        opinion.clamp(-i64::from(PRIVATE_TRUST_MAX), i64::from(PRIVATE_TRUST_MAX)) as i32
     }
 
     /// Its decision of `kind` in `view` (also the LLM strategy's fallback).
@@ -179,7 +196,7 @@ impl Heuristic {
     /// distrusted.
     fn may_propose_to(&self, view: &View<'_>, id: &AgentId) -> bool {
         *id != view.me
-            && self.private_trust(id) >= 0
+            && self.private_trust(view.state, id) >= 0
             && view.state.members.get(id).is_some_and(|m| {
                 m.status == slotmesh_proto::MemberStatus::Active
                     && m.coalition.is_none()
@@ -196,7 +213,11 @@ impl Heuristic {
                 .take(PARTNER_CANDIDATES)
                 .max_by_key(|(_, id)| {
                     let public = view.state.members.get(id).map_or(0, |m| m.trust);
-                    (self.private_trust(id), public, std::cmp::Reverse(*id))
+                    (
+                        self.private_trust(view.state, id),
+                        public,
+                        std::cmp::Reverse(*id),
+                    )
                 })
                 .map(|(_, id)| id),
             // The longest claim above its own, so that this agent is the one backed (ties:
@@ -230,7 +251,7 @@ impl Heuristic {
             let proposer_claim = claims.get(&id.proposer).copied().unwrap_or(u32::MAX);
             let backed = own < proposer_claim;
             let ok = match self.personality {
-                Personality::Cooperative => self.private_trust(&id.proposer) >= 0,
+                Personality::Cooperative => self.private_trust(view.state, &id.proposer) >= 0,
                 Personality::Strategic | Personality::Aggressive => backed,
             };
             if ok {
@@ -293,18 +314,37 @@ impl Strategy for Heuristic {
     fn observe(&mut self, me: AgentId, finalized: &Finalized) {
         let outcome = &finalized.outcome;
         let name = |id: &AgentId| finalized.state.name_of(id);
-        // An offender's opinion restarts below where it stood and gains nothing this round;
-        // every other peer gains a point (`observed` counts it).
-        for (offender, offence) in &outcome.offences {
-            let now = self.private_trust(offender);
-            let base = (now - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
-            self.opinions.insert(
-                *offender,
-                Opinion {
-                    base,
-                    since: self.observed + 1,
-                },
-            );
+        let state = &finalized.state;
+        if let Some(coalition) = state
+            .members
+            .get(&me)
+            .and_then(|m| m.coalition)
+            .and_then(|id| state.coalitions.get(&id))
+        {
+            if self.acquaintances.len() + coalition.members.len() > ACQUAINTANCES_KEPT {
+                let forgotten = std::mem::take(&mut self.acquaintances);
+                self.opinions.retain(|id, _| !forgotten.contains(id));
+            }
+            self.acquaintances
+                .extend(coalition.members.iter().filter(|id| **id != me));
+        }
+        // An acquaintance's opinion restarts below where it stood and gains nothing this
+        // round; every other opinion gains a point (`observed` counts it).
+        if !self.acquaintances.is_empty() {
+            for (offender, offence) in &outcome.offences {
+                if !self.acquaintances.contains(offender) {
+                    continue;
+                }
+                let now = self.private_trust(state, offender);
+                let base = (now - 25 * offence.severity() as i32).max(-PRIVATE_TRUST_MAX);
+                self.opinions.insert(
+                    *offender,
+                    Opinion {
+                        base,
+                        since: self.observed + 1,
+                    },
+                );
+            }
         }
         self.observed += 1;
         let joined = outcome.coalitions_formed.iter().any(|cid| {
@@ -319,7 +359,13 @@ impl Strategy for Heuristic {
                 round: outcome.round,
                 winner: outcome.winner.as_ref().map(name),
                 won: outcome.winner == Some(me),
-                offenders: outcome.offences.iter().map(|(id, _)| name(id)).collect(),
+                offenders: outcome
+                    .offences
+                    .iter()
+                    .take(OFFENDERS_NAMED)
+                    .map(|(id, _)| name(id))
+                    .collect(),
+                offenders_total: outcome.offences.len(),
                 coalitions_formed: outcome
                     .coalitions_formed
                     .iter()

@@ -6,6 +6,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// Rounds kept in short-term memory.
 pub const SHORT_TERM_ROUNDS: usize = 5;
+/// Offenders named per remembered round (the rest are counted): memory stays the same size
+/// among thousands of agents.
+pub const OFFENDERS_NAMED: usize = 8;
+/// Offenders the long-term summary keeps counts for: the most frequent (a newcomer replaces
+/// the least counted one when it is full).
+pub const OFFENDERS_COUNTED: usize = 32;
 
 /// One remembered round.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +22,11 @@ pub struct RoundMemory {
     pub winner: Option<String>,
     /// Whether this agent won.
     pub won: bool,
-    /// Names of agents proven to offend this round.
+    /// Names of agents proven to offend this round (at most [`OFFENDERS_NAMED`]).
     pub offenders: Vec<String>,
+    /// How many offended this round, named or not.
+    #[serde(default)]
+    pub offenders_total: usize,
     /// Coalitions formed (proposer names).
     pub coalitions_formed: Vec<String>,
 }
@@ -29,7 +38,7 @@ pub struct LongTermSummary {
     pub rounds_seen: u64,
     /// Slots won.
     pub wins: u64,
-    /// Proven offences seen, by agent name.
+    /// Proven offences seen, by agent name, for the [`OFFENDERS_COUNTED`] most frequent.
     pub offences_by_agent: BTreeMap<String, u32>,
     /// Coalitions this agent was part of.
     pub coalitions_joined: u32,
@@ -49,6 +58,26 @@ pub struct Memory {
     pub long_term: LongTermSummary,
 }
 
+/// Counts one offence of `name`, keeping at most [`OFFENDERS_COUNTED`] names: a name not
+/// counted yet replaces the least counted one (ties: the last by name), so repeat offenders
+/// stay while one-off ones come and go.
+fn count_offence(counts: &mut BTreeMap<String, u32>, name: &str) {
+    if let Some(count) = counts.get_mut(name) {
+        *count += 1;
+        return;
+    }
+    if counts.len() >= OFFENDERS_COUNTED {
+        let least = counts
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(n, _)| n.clone());
+        if let Some(least) = least {
+            counts.remove(&least);
+        }
+    }
+    counts.insert(name.to_owned(), 1);
+}
+
 impl Memory {
     /// Remembers a round: into the window, and folded into the summary.
     pub fn remember(&mut self, entry: RoundMemory, joined_coalition: bool) {
@@ -57,7 +86,7 @@ impl Memory {
         summary.wins += u64::from(entry.won);
         summary.coalitions_joined += u32::from(joined_coalition);
         for name in &entry.offenders {
-            *summary.offences_by_agent.entry(name.clone()).or_default() += 1;
+            count_offence(&mut summary.offences_by_agent, name);
         }
         self.short_term.push_back(entry);
         while self.short_term.len() > SHORT_TERM_ROUNDS {
@@ -101,6 +130,7 @@ mod tests {
                     winner: Some("A".into()),
                     won: round % 2 == 0,
                     offenders: vec!["B".into()],
+                    offenders_total: 1,
                     coalitions_formed: vec![],
                 },
                 false,
@@ -122,5 +152,18 @@ mod tests {
             memory.summarise(),
             "Seen 8 rounds, won 4 slots, joined 0 coalitions. Proven offences seen: B x8."
         );
+    }
+
+    #[test]
+    fn offence_counts_stay_bounded_and_keep_the_most_frequent() {
+        let mut counts = BTreeMap::new();
+        for _ in 0..5 {
+            count_offence(&mut counts, "liar");
+        }
+        for i in 0..1000 {
+            count_offence(&mut counts, &format!("once{i}"));
+        }
+        assert_eq!(counts.len(), OFFENDERS_COUNTED);
+        assert_eq!(counts.get("liar"), Some(&5));
     }
 }

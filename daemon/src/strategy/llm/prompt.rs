@@ -160,7 +160,7 @@ pub fn build(
                 "name": roster.label(id),
                 "public_trust": ppm(m.trust),
                 "claim_this_round": claims.get(id),
-                "your_private_trust": heuristic.private_trust(id),
+                "your_private_trust": heuristic.private_trust(state, id),
                 "proven_offences": m.offences.total(),
                 "in_coalition": m.coalition.is_some(),
             })
