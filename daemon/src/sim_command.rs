@@ -45,7 +45,10 @@ pub fn run(args: &SimArgs) -> Result<()> {
     config.llm_concurrency = args.llm_concurrency.max(1);
     config.record_dir = args.out.clone();
     config.hosts = args.hosts;
-    config.keep_records = args.out.is_some();
+    config.archive_rounds = match args.out {
+        Some(_) => None,
+        None => Some(sim::ARCHIVE_WINDOW),
+    };
     config.max_rounds = args.max_rounds;
     if config.partition.is_some() && config.host_count() < 3 {
         anyhow::bail!(

@@ -190,3 +190,40 @@ fn the_seed_preset_completes_every_job() {
     let slots: usize = report.per_agent.iter().map(|a| a.slots.len()).sum();
     assert_eq!(slots, 13, "5 + 5 + 3 slots, no more");
 }
+
+/// Hosts cut off for longer than the records kept start again from the agreed state after
+/// the heal, and their agents finish.
+#[test]
+fn hosts_behind_the_kept_records_resync_from_the_agreed_state() {
+    for seed in 0..6 {
+        let spec = Population {
+            agents: 12,
+            liars: 0.3,
+            crash: 0,
+            equivocators: 0,
+            withholders: 0,
+            arrivals: false,
+        };
+        let mut config = config(spec, seed, 0);
+        config.hosts = 3;
+        config.archive_rounds = Some(2);
+        config.partition = Some((2, 8));
+        let report = run(&config, |_, _| {});
+        assert_eq!(
+            report.invariant_violations, 0,
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.agreement, 1.0, "seed {seed}");
+        let unfinished: Vec<_> = report
+            .per_agent
+            .iter()
+            .filter(|a| a.status.as_deref() == Some("active"))
+            .map(|a| a.name.clone())
+            .collect();
+        assert!(
+            unfinished.is_empty(),
+            "seed {seed}: still active {unfinished:?}"
+        );
+    }
+}

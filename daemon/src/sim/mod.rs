@@ -88,9 +88,10 @@ pub struct SimConfig {
     /// agents on a host see the same messages at the same instants. With as many hosts as
     /// agents, every agent is its own replica.
     pub hosts: usize,
-    /// Keep every final record in memory (for `--out`); otherwise only the last
-    /// [`ARCHIVE_WINDOW`] rounds are kept, enough for replicas that fall behind to fetch.
-    pub keep_records: bool,
+    /// Final records kept in memory for replicas that fall behind: `None` keeps every one
+    /// (what `--out` writes); `Some(R)` the last R rounds ([`ARCHIVE_WINDOW`] by default in
+    /// `slotmesh sim`). A replica further behind starts again from the agreed state.
+    pub archive_rounds: Option<u64>,
     /// Stop after this many final rounds (to measure the cost of a round at sizes whose
     /// whole run would take too long).
     pub max_rounds: Option<u64>,
@@ -138,7 +139,7 @@ impl SimConfig {
             llm_concurrency: 4,
             record_dir: None,
             hosts: 0,
-            keep_records: true,
+            archive_rounds: None,
             max_rounds: None,
         }
     }
@@ -180,9 +181,8 @@ struct Host {
 
 /// Final digests a host keeps for the agreement measure.
 const FINALS_KEPT: u64 = 256;
-/// Final records kept in memory for replicas that fetch them, unless all are kept
-/// ([`SimConfig::keep_records`]).
-const ARCHIVE_WINDOW: u64 = 1024;
+/// Final records `slotmesh sim` keeps in memory without `--out` ([`SimConfig::archive_rounds`]).
+pub const ARCHIVE_WINDOW: u64 = 256;
 /// Hosts a generated population is spread over by default: each host is one replica.
 pub const DEFAULT_HOSTS: usize = 8;
 
@@ -524,6 +524,19 @@ impl Sim {
             );
             return;
         }
+        // A new replica catches up by fetching every final record from the first; when the
+        // first records are no longer kept, it starts from the agreed state (a snapshot sync).
+        let ledger = match &self.last_state {
+            Some(state) if !self.archive.contains_key(&0) => state.clone(),
+            _ => LedgerState::genesis(self.swarm),
+        };
+        let engine = self.new_replica(i, founder, ledger, now);
+        self.hosts[self.agents[i].host].engine = Some(engine);
+    }
+
+    /// A replica created by agent `i` from `ledger`, sharing resolutions with the others.
+    fn new_replica(&self, i: usize, founder: bool, ledger: LedgerState, now: u64) -> Engine {
+        let agent = &self.agents[i];
         let config = EngineConfig {
             swarm: self.swarm,
             name: agent.spec.name.clone(),
@@ -533,15 +546,33 @@ impl Sim {
             min_members: self.founders.max(1),
             expected_members: self.founders.max(1),
         };
-        // A new replica catches up by fetching every final record from the first; when the
-        // first records are no longer kept, it starts from the agreed state (a snapshot sync).
-        let ledger = match &self.last_state {
-            Some(state) if !self.archive.contains_key(&0) => state.clone(),
-            _ => LedgerState::genesis(self.swarm),
-        };
         let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
         engine.share_resolutions(self.resolutions.clone());
-        host.engine = Some(engine);
+        engine
+    }
+
+    /// Host `h` is further behind than the records kept: its replica starts again from the
+    /// agreed state (a snapshot sync), speaking for the same live agents.
+    fn resync(&mut self, h: usize) {
+        let Some(state) = self.last_state.clone() else {
+            return;
+        };
+        let now = self.net.now();
+        let live: Vec<usize> = self.hosts[h]
+            .agents
+            .iter()
+            .copied()
+            .filter(|i| self.agents[*i].life == Life::Live)
+            .collect();
+        let Some((first, rest)) = live.split_first() else {
+            return;
+        };
+        let mut engine = self.new_replica(*first, false, state, now);
+        for i in rest {
+            let agent = &self.agents[*i];
+            engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
+        }
+        self.hosts[h].engine = Some(engine);
     }
 
     fn broadcast(&mut self, from: usize, message: &SignedMessage) {
@@ -575,13 +606,22 @@ impl Sim {
                     }
                 }
                 Output::Final(finalized) => self.finalized(h, *finalized),
-                Output::FetchRound { round } => {
-                    if let Some(record) = self.archive.get(&round).cloned() {
+                Output::FetchRound { round } => match self.archive.get(&round).cloned() {
+                    Some(record) => {
                         if let Some(engine) = self.hosts[h].engine.as_mut() {
                             let _ = engine.handle_final_round(&record, now);
                         }
                     }
-                }
+                    None if self
+                        .archive
+                        .keys()
+                        .next()
+                        .is_some_and(|first| round < *first) =>
+                    {
+                        self.resync(h)
+                    }
+                    None => {}
+                },
                 Output::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
                 Output::Resolved { .. } => {}
             }
@@ -772,8 +812,10 @@ impl Sim {
                 self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
                 self.agreed.insert(round, (digest, winner));
                 self.archive.insert(round, finalized.record.clone());
-                if !self.config.keep_records && round >= ARCHIVE_WINDOW {
-                    self.archive = self.archive.split_off(&(round - ARCHIVE_WINDOW));
+                if let Some(kept) = self.config.archive_rounds {
+                    if round >= kept {
+                        self.archive = self.archive.split_off(&(round + 1 - kept.max(1)));
+                    }
                 }
                 self.last_progress_ms = self.net.now();
             }

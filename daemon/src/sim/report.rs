@@ -101,7 +101,9 @@ pub struct SimReport {
 }
 
 impl Sim {
-    pub(super) fn report(self, wall: std::time::Duration) -> SimReport {
+    pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
+        let records: Vec<slotmesh_proto::FinalRound> =
+            std::mem::take(&mut self.archive).into_values().collect();
         let llm = self.llm_counts();
         let state = self
             .last_state
@@ -200,7 +202,7 @@ impl Sim {
             transcript: self.transcript.hex(),
             violations: self.violations.clone(),
             per_agent,
-            records: self.archive.values().cloned().collect(),
+            records,
             swarm: Some(self.swarm),
         }
     }
