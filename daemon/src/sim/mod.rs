@@ -74,7 +74,8 @@ pub struct SimConfig {
     pub partition: Option<(u64, u64)>,
     /// Phase timeout of every engine, simulated ms.
     pub phase_timeout_ms: u64,
-    /// Upper bound on processed events (a safety net, reported as a progress violation).
+    /// Upper bound on processed events (a safety net, reported as a progress violation);
+    /// 0: [`SimConfig::event_budget`].
     pub max_events: u64,
     /// Every agent's strategy (its personality and bias are the heuristic's, and the
     /// fallback of an `llm` strategy).
@@ -98,6 +99,20 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The safety net on processed events when [`SimConfig::max_events`] is 0: ten times
+    /// what a run costs when every message is delivered once per host (about 8 events per
+    /// agent, host and round; a round per slot of burst, plus a hundred).
+    /// (A fixed 50 million stopped a whole 1,000-agent run at round 1,966.)
+    pub fn event_budget(&self) -> u64 {
+        let slots: u64 = self.agents.iter().map(|a| u64::from(a.burst)).sum();
+        let agents = self.agents.len() as u64;
+        let hosts = self.host_count() as u64;
+        80u64
+            .saturating_mul(agents.max(1))
+            .saturating_mul(hosts)
+            .saturating_mul(slots + 100)
+    }
+
     /// The number of hosts the agents are spread over.
     pub fn host_count(&self) -> usize {
         let n = self.agents.len().max(1);
@@ -134,7 +149,7 @@ impl SimConfig {
             },
             partition: None,
             phase_timeout_ms: 200,
-            max_events: 50_000_000,
+            max_events: 0,
             strategy: StrategyChoice::Heuristic,
             llm_concurrency: 4,
             record_dir: None,
@@ -397,11 +412,15 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
 impl Sim {
     fn event_loop(&mut self, progress: &mut impl FnMut(u64, usize)) {
         let mut processed: u64 = 0;
+        let max_events = match self.config.max_events {
+            0 => self.config.event_budget(),
+            max => max,
+        };
         let stall_limit = PROGRESS_TIMEOUTS * self.config.phase_timeout_ms.max(1);
         while let Some(event) = self.net.next_event() {
             processed += 1;
-            if processed > self.config.max_events {
-                self.violation(format!("no end after {} events", self.config.max_events));
+            if processed > max_events {
+                self.violation(format!("no end after {max_events} events"));
                 break;
             }
             let host = match event {
