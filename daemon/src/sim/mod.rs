@@ -190,12 +190,10 @@ struct Host {
     agents: Vec<usize>,
     /// Crashes still to come: (round, agent), soonest last.
     crashes: Vec<(u64, usize)>,
-    /// The digests it finalized, for the last [`FINALS_KEPT`] rounds.
-    finals: BTreeMap<u64, Digest>,
+    /// The last round it finalized, with the digest.
+    last_final: Option<(u64, Digest)>,
 }
 
-/// Final digests a host keeps for the agreement measure.
-const FINALS_KEPT: u64 = 256;
 /// Final records `slotmesh sim` keeps in memory without `--out` ([`SimConfig::archive_rounds`]).
 pub const ARCHIVE_WINDOW: u64 = 256;
 /// Hosts a generated population is spread over by default: each host is one replica.
@@ -802,11 +800,7 @@ impl Sim {
         let digest = finalized.record.certificate.digest;
         let winner = finalized.outcome.winner;
         self.transcript.absorb(&digest.0);
-        let host = &mut self.hosts[h];
-        host.finals.insert(round, digest);
-        if round >= FINALS_KEPT {
-            host.finals = host.finals.split_off(&(round - FINALS_KEPT));
-        }
+        self.hosts[h].last_final = Some((round, digest));
         match self.agreed.get(&round) {
             Some((agreed, _)) if *agreed != digest => {
                 self.violation(format!(

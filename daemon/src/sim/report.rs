@@ -1,7 +1,7 @@
 //! The outcome of a run: per-agent results and the SPEC §7 measures, built from the agreed
 //! final rounds and the replicas' views.
 
-use super::{measures, Host, Life, Sim};
+use super::{measures, Life, Sim};
 use crate::strategy::heuristic::Personality;
 use serde::Serialize;
 use slotmesh_proto::{AgentId, Digest, LedgerState, MemberStatus};
@@ -207,33 +207,27 @@ impl Sim {
         }
     }
 
-    /// Among replicas (hosts) with an agent that did not crash: the fraction whose digest at
-    /// the last round they all finalized equals the majority's.
+    /// Among replicas (hosts) with an agent that did not crash: the fraction whose last
+    /// final digest is the one a majority certified for that round. (Replicas stop at
+    /// different rounds: one whose agents all completed early stops there.)
     fn agreement(&self) -> f64 {
-        let live: Vec<&Host> = self
+        let last_finals: Vec<(u64, Digest)> = self
             .hosts
             .iter()
             .filter(|h| {
-                !h.finals.is_empty()
-                    && h.agents
-                        .iter()
-                        .any(|i| self.agents[*i].life != Life::Crashed)
+                h.agents
+                    .iter()
+                    .any(|i| self.agents[*i].life != Life::Crashed)
             })
+            .filter_map(|h| h.last_final)
             .collect();
-        let Some(common) = live
-            .iter()
-            .filter_map(|a| a.finals.keys().next_back().copied())
-            .min()
-        else {
+        if last_finals.is_empty() {
             return 1.0;
-        };
-        let mut counts: BTreeMap<Digest, usize> = BTreeMap::new();
-        for host in &live {
-            if let Some(d) = host.finals.get(&common) {
-                *counts.entry(*d).or_default() += 1;
-            }
         }
-        let majority = counts.values().max().copied().unwrap_or(0);
-        majority as f64 / live.len() as f64
+        let agreeing = last_finals
+            .iter()
+            .filter(|(round, digest)| self.agreed.get(round).is_some_and(|(d, _)| d == digest))
+            .count();
+        agreeing as f64 / last_finals.len() as f64
     }
 }
