@@ -19,6 +19,19 @@ fn config(spec: Population, seed: u64, loss_permille: u32) -> SimConfig {
     config
 }
 
+/// `agents` agents, a fraction `liars` of them lying, without crashes, byzantine agents or
+/// late arrivals.
+fn fault_free(agents: usize, liars: f64) -> Population {
+    Population {
+        agents,
+        liars,
+        crash: 0,
+        equivocators: 0,
+        withholders: 0,
+        arrivals: false,
+    }
+}
+
 fn small(seed: u64) -> Population {
     Population {
         agents: 5 + (seed % 4) as usize,
@@ -117,14 +130,7 @@ fn same_seed_same_transcript() {
 #[test]
 fn honest_agents_without_coalitions_get_the_optimal_schedule() {
     for seed in 0..20 {
-        let spec = Population {
-            agents: 3 + (seed % 6) as usize,
-            liars: 0.0,
-            crash: 0,
-            equivocators: 0,
-            withholders: 0,
-            arrivals: false,
-        };
+        let spec = fault_free(3 + (seed % 6) as usize, 0.0);
         let mut config = config(spec, seed, 0);
         for agent in &mut config.agents {
             agent.personality = Personality::Aggressive; // never proposes coalitions
@@ -142,14 +148,7 @@ fn honest_agents_without_coalitions_get_the_optimal_schedule() {
 
 #[test]
 fn honest_mixed_personalities_stay_close_to_optimal() {
-    let spec = Population {
-        agents: 30,
-        liars: 0.0,
-        crash: 0,
-        equivocators: 0,
-        withholders: 0,
-        arrivals: false,
-    };
+    let spec = fault_free(30, 0.0);
     let report = run(&config(spec, 7, 0), |_, _| {});
     let ratio = report.turnaround_ratio.unwrap();
     assert!(ratio <= 1.05, "ratio {ratio}");
@@ -158,14 +157,7 @@ fn honest_mixed_personalities_stay_close_to_optimal() {
 #[test]
 fn trust_separates_liars_from_truthful_agents() {
     for seed in 1..4 {
-        let spec = Population {
-            agents: 30,
-            liars: 0.3,
-            crash: 0,
-            equivocators: 0,
-            withholders: 0,
-            arrivals: false,
-        };
+        let spec = fault_free(30, 0.3);
         let report = run(&config(spec, seed, 0), |_, _| {});
         let auc = report.trust_auc.unwrap();
         assert!(auc >= 0.9, "seed {seed}: trust AUC {auc}");
@@ -192,18 +184,12 @@ fn the_seed_preset_completes_every_job() {
 }
 
 /// Hosts cut off for longer than the records kept start again from the agreed state after
-/// the heal, and their agents finish.
+/// the heal: no violation, full agreement, and no agent is left active (each completed, or
+/// was marked failed while it was cut off).
 #[test]
 fn hosts_behind_the_kept_records_resync_from_the_agreed_state() {
     for seed in 0..6 {
-        let spec = Population {
-            agents: 12,
-            liars: 0.3,
-            crash: 0,
-            equivocators: 0,
-            withholders: 0,
-            arrivals: false,
-        };
+        let spec = fault_free(12, 0.3);
         let mut config = config(spec, seed, 0);
         config.hosts = 3;
         config.archive_rounds = Some(2);
