@@ -7,23 +7,26 @@
 //! streams derived from the seed (one for the network, one per agent), and the engine and
 //! strategies are deterministic.
 
+mod ask;
+mod config;
 mod counterfactual;
 pub mod measures;
 pub mod network;
 mod report;
 pub mod summary;
 
+pub use config::{AgentSpec, Byzantine, SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
 
 use crate::agent::{Mind, Step};
-use crate::strategy::heuristic::{Heuristic, Personality};
-use crate::strategy::llm::{LlmClient, LlmCounts, Question, Reply};
-use crate::strategy::{Job, Strategy, StrategyChoice};
-use network::{Event, Faults, Network};
+use crate::strategy::heuristic::Heuristic;
+use crate::strategy::llm::{LlmCounts, Reply};
+use crate::strategy::Job;
+use ask::{strategy_of, Asker, Pending, THINK_FRACTION};
+use network::{Event, Network};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::{Commit, Limits, Payload};
 use slotmesh_proto::{
@@ -31,134 +34,6 @@ use slotmesh_proto::{
     Phase, SharedResolutions, SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-/// Injected byzantine behaviour, carried out by the simulated network layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Byzantine {
-    /// Sends a second, different commit to half of its peers.
-    Equivocator,
-    /// Commits but never reveals.
-    Withholder,
-}
-
-/// One simulated agent.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentSpec {
-    /// Display name.
-    pub name: String,
-    /// True burst, slots.
-    pub burst: u32,
-    /// Personality.
-    pub personality: Personality,
-    /// Bias in [0, 1].
-    pub bias: f64,
-    /// Simulated ms at which it starts (0: a founder).
-    pub arrival_ms: u64,
-    /// Injected misbehaviour.
-    pub byzantine: Option<Byzantine>,
-    /// The round (of its own replica) at which it crashes.
-    pub crash_at_round: Option<u64>,
-}
-
-/// A whole simulation.
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// The agents.
-    pub agents: Vec<AgentSpec>,
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// Network faults.
-    pub faults: Faults,
-    /// `(first final round, rounds)`: a third of the agents is cut off meanwhile.
-    pub partition: Option<(u64, u64)>,
-    /// Phase timeout of every engine, simulated ms.
-    pub phase_timeout_ms: u64,
-    /// Upper bound on processed events (a safety net, reported as a progress violation);
-    /// 0: [`SimConfig::event_budget`].
-    pub max_events: u64,
-    /// Every agent's strategy (its personality and bias are the heuristic's, and the
-    /// fallback of an `llm` strategy).
-    pub strategy: StrategyChoice,
-    /// Most questions to a model in flight at once.
-    pub llm_concurrency: usize,
-    /// Where `llm` and `replay` agents record their exchanges (`DIR/<name>/`).
-    pub record_dir: Option<PathBuf>,
-    /// Simulated hosts (0: one per agent up to [`DEFAULT_HOSTS`]). Agent `i` runs on host
-    /// `i % hosts`; each host is one replica of the engine speaking for its agents, so
-    /// agents on a host see the same messages at the same instants. With as many hosts as
-    /// agents, every agent is its own replica.
-    pub hosts: usize,
-    /// Final records kept in memory for replicas that fall behind: `None` keeps every one
-    /// (what `--out` writes); `Some(R)` the last R rounds ([`ARCHIVE_WINDOW`] by default in
-    /// `slotmesh sim`). A replica further behind starts again from the agreed state.
-    pub archive_rounds: Option<u64>,
-    /// Stop after this many final rounds (to measure the cost of a round at sizes whose
-    /// whole run would take too long).
-    pub max_rounds: Option<u64>,
-}
-
-impl SimConfig {
-    /// The safety net on processed events when [`SimConfig::max_events`] is 0: ten times
-    /// what a run costs when every message is delivered once per host (about 8 events per
-    /// agent, host and round; a round per slot of burst, plus a hundred).
-    /// (A fixed 50 million stopped a whole 1,000-agent run at round 1,966.)
-    pub fn event_budget(&self) -> u64 {
-        let slots: u64 = self.agents.iter().map(|a| u64::from(a.burst)).sum();
-        let agents = self.agents.len() as u64;
-        let hosts = self.host_count() as u64;
-        80u64
-            .saturating_mul(agents.max(1))
-            .saturating_mul(hosts)
-            .saturating_mul(slots + 100)
-    }
-
-    /// The number of hosts the agents are spread over.
-    pub fn host_count(&self) -> usize {
-        let n = self.agents.len().max(1);
-        match self.hosts {
-            0 => n.min(DEFAULT_HOSTS),
-            h => h.min(n),
-        }
-    }
-}
-
-impl SimConfig {
-    /// The seeds' three agents: A burst 5 aggressive 0.7, B burst 5 cooperative 0.1,
-    /// C burst 3 strategic 0.4.
-    pub fn seed_preset(seed: u64) -> SimConfig {
-        let agent = |name: &str, burst, personality, bias| AgentSpec {
-            name: name.into(),
-            burst,
-            personality,
-            bias,
-            arrival_ms: 0,
-            byzantine: None,
-            crash_at_round: None,
-        };
-        SimConfig {
-            agents: vec![
-                agent("A", 5, Personality::Aggressive, 0.7),
-                agent("B", 5, Personality::Cooperative, 0.1),
-                agent("C", 3, Personality::Strategic, 0.4),
-            ],
-            seed,
-            faults: Faults {
-                loss_permille: 0,
-                max_delay_ms: 10,
-            },
-            partition: None,
-            phase_timeout_ms: 200,
-            max_events: 0,
-            strategy: StrategyChoice::Heuristic,
-            llm_concurrency: 4,
-            record_dir: None,
-            hosts: 0,
-            archive_rounds: None,
-            max_rounds: None,
-        }
-    }
-}
 
 /// Where an agent is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,11 +68,6 @@ struct Host {
     /// The last round it finalized, with the digest.
     last_final: Option<(u64, Digest)>,
 }
-
-/// Final records `slotmesh sim` keeps in memory without `--out` ([`SimConfig::archive_rounds`]).
-pub const ARCHIVE_WINDOW: u64 = 256;
-/// Hosts a generated population is spread over by default: each host is one replica.
-pub const DEFAULT_HOSTS: usize = 8;
 
 /// Progress must be made within this many phase timeouts while the swarm is connected.
 const PROGRESS_TIMEOUTS: u64 = 60;
@@ -236,70 +106,6 @@ struct Sim {
     /// Questions whose answers are due later, by ticket.
     pending: BTreeMap<u64, Pending>,
     next_ticket: u64,
-}
-
-/// The strategy of agent `name` in `config`. A replay record that cannot be read leaves the
-/// agent with an empty one: every decision falls back to the heuristic, and is counted so
-/// (`slotmesh sim` checks the records before it runs).
-fn strategy_of(config: &SimConfig, heuristic: Heuristic, name: &str) -> Box<dyn Strategy> {
-    let record_dir = config.record_dir.as_ref().map(|d| d.join(name));
-    match config
-        .strategy
-        .build(heuristic.clone(), name, record_dir.as_deref())
-    {
-        Ok(strategy) => strategy,
-        Err(error) => {
-            tracing::error!(agent = name, %error, "strategy set-up failed");
-            Box::new(crate::strategy::llm::Llm::replay(
-                heuristic,
-                Default::default(),
-                None,
-            ))
-        }
-    }
-}
-
-/// Questions to the model in flight, at most `concurrency` at once, while the simulation
-/// goes on. The simulated clock gives each answer [`THINK_FRACTION`]'s share of a phase
-/// timeout; when that time comes, the run waits (in real time, at most the client's
-/// deadline) for it. A replayed answer is handed back at the same simulated time.
-struct Asker {
-    runtime: tokio::runtime::Runtime,
-    client: LlmClient,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-/// An answer takes a quarter of a phase timeout of simulated time.
-const THINK_FRACTION: u64 = 4;
-
-/// A question waiting for its answer's simulated time.
-enum Pending {
-    /// Asked of the model.
-    Asked(tokio::task::JoinHandle<(Box<Question>, Reply)>),
-    /// Already answered (a replay, or no model client).
-    Ready(Box<Question>, Reply),
-}
-
-impl Asker {
-    fn new(client: LlmClient, concurrency: usize) -> std::io::Result<Asker> {
-        Ok(Asker {
-            runtime: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?,
-            client,
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
-        })
-    }
-
-    fn ask(&self, question: Box<Question>) -> Pending {
-        let (client, permits) = (self.client.clone(), self.permits.clone());
-        Pending::Asked(self.runtime.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let reply = client.ask(&question).await;
-            (question, reply)
-        }))
-    }
 }
 
 mod sha2_like {
@@ -768,7 +574,7 @@ impl Sim {
         let now = self.net.now();
         let answer = match (self.pending.remove(&ticket), &self.asker) {
             (Some(Pending::Ready(question, reply)), _) => Some((question, reply)),
-            (Some(Pending::Asked(handle)), Some(asker)) => asker.runtime.block_on(handle).ok(),
+            (Some(Pending::Asked(handle)), Some(asker)) => asker.wait(handle),
             _ => None,
         };
         let Some((question, reply)) = answer else {

@@ -23,17 +23,18 @@ use crate::envelope::{Identity, SignedMessage};
 use crate::finality::{FinalRound, FinalRoundError, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
-use crate::rules::{resolve_round, RoundOutcome};
 use crate::shared_resolution::SharedResolutions;
 use crate::state::LedgerState;
 use crate::wire::{
-    CheckpointVote, Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join,
-    Leave, LeaveReason, Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Support,
+    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
+    Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Support,
 };
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
+mod finalize;
 mod types;
+
+use finalize::Resolution;
 
 pub use types::{CommandError, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 
@@ -80,18 +81,6 @@ impl Local {
     fn is_leaving(&self) -> bool {
         self.sent.contains_key(&PayloadKind::Leave)
     }
-}
-
-#[derive(Debug, Clone)]
-struct Resolution {
-    /// The messages resolved (shared with other replicas that resolved the same ones).
-    inputs: Arc<RoundMessages>,
-    state: LedgerState,
-    outcome: RoundOutcome,
-    digest: Digest,
-    attempt: u32,
-    /// Finalize timeouts spent in this attempt.
-    timeouts: u32,
 }
 
 /// One replica of the round state machine. See the module documentation for its method kinds.
@@ -717,227 +706,5 @@ impl Engine {
             _ => {}
         }
         self.advance_if_complete(now);
-    }
-
-    /// Resolves the current round from every message held for it; also returns the digest
-    /// of the resulting state.
-    fn resolve_held(&self) -> (Arc<RoundMessages>, LedgerState, RoundOutcome, Digest) {
-        let round = self.round();
-        let nothing;
-        let held = match self.inbox.get(&round) {
-            Some(held) => held,
-            None => {
-                nothing = RoundMessages::new(round);
-                &nothing
-            }
-        };
-        match &self.shared {
-            Some(cache) => {
-                let resolved = cache.resolve(&self.ledger, self.ledger_digest, held);
-                let (state, outcome) = (resolved.state.clone(), resolved.outcome.clone());
-                (resolved.inputs.clone(), state, outcome, resolved.digest)
-            }
-            None => {
-                let inputs = Arc::new(held.clone());
-                let (state, outcome) = resolve_round(&self.ledger, &inputs);
-                let digest = state.digest();
-                (inputs, state, outcome, digest)
-            }
-        }
-    }
-
-    fn resolve(&mut self, now: u64) {
-        let round = self.round();
-        let (inputs, state, outcome, digest) = self.resolve_held();
-        self.outputs.push_back(Output::Resolved { round, digest });
-        let mut tally = match self.tally.take() {
-            Some(tally) => tally,
-            None => VoteTally::new(round, self.ledger.voters_for(&state)),
-        };
-        for vote in self.early_votes.remove(&round).unwrap_or_default() {
-            tally.add(vote);
-        }
-        let voting: Vec<AgentId> = self
-            .locals
-            .keys()
-            .filter(|agent| tally.voters().contains(agent))
-            .copied()
-            .collect();
-        self.tally = Some(tally);
-        self.resolution = Some(Resolution {
-            inputs,
-            state,
-            outcome,
-            digest,
-            attempt: 0,
-            timeouts: 0,
-        });
-        self.phase = if voting.is_empty() {
-            Phase::Observe
-        } else {
-            Phase::Finalize
-        };
-        self.schedule(now);
-        for agent in voting {
-            self.cast_vote(agent, 0, digest);
-        }
-        self.check_final(now);
-    }
-
-    fn cast_vote(&mut self, agent: AgentId, attempt: u32, digest: Digest) {
-        let round = self.round();
-        let swarm = self.config.swarm;
-        let Some(local) = self.locals.get_mut(&agent) else {
-            return;
-        };
-        let vote = local.identity.sign(
-            swarm,
-            round,
-            Payload::CheckpointVote(CheckpointVote { digest, attempt }),
-        );
-        local.votes_cast.push(vote.clone());
-        if let Some(tally) = &mut self.tally {
-            tally.add(vote.clone());
-        }
-        self.outputs.push_back(Output::Send(vote));
-    }
-
-    /// Hosted agents that vote in the current round.
-    fn voting(&self) -> Vec<AgentId> {
-        let Some(tally) = &self.tally else {
-            return Vec::new();
-        };
-        self.locals
-            .keys()
-            .filter(|agent| tally.voters().contains(agent))
-            .copied()
-            .collect()
-    }
-
-    fn check_final(&mut self, now: u64) {
-        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
-            return;
-        };
-        if let Some(resolution) = self.resolution.take() {
-            if resolution.digest == certificate.digest {
-                self.complete_round(
-                    &resolution.inputs,
-                    resolution.state,
-                    resolution.outcome,
-                    certificate,
-                    now,
-                );
-                return;
-            }
-            self.resolution = Some(resolution);
-        }
-        // A majority certified a digest we do not hold (or we only observe): resolve what we
-        // hold now; if it still differs, fetch the certified record.
-        let round = self.round();
-        let (inputs, state, outcome, digest) = self.resolve_held();
-        if digest == certificate.digest {
-            self.complete_round(&inputs, state, outcome, certificate, now);
-        } else {
-            self.request_fetch(round);
-        }
-    }
-
-    fn finalize_timed_out(&mut self, now: u64) {
-        let round = self.round();
-        // Peers may have missed some of this replica's messages: send them again (sends are
-        // idempotent: receivers recognise duplicates by id).
-        let own: Vec<Output> = self
-            .locals
-            .values()
-            .flat_map(|local| local.sent.iter())
-            .filter(|(kind, _)| **kind != PayloadKind::CheckpointVote)
-            .map(|(_, message)| Output::Send(message.clone()))
-            .collect();
-        self.outputs.extend(own);
-        let Some((own, attempt)) = self.resolution.as_ref().map(|r| (r.digest, r.attempt)) else {
-            self.schedule(now);
-            return;
-        };
-        let timeouts = match self.resolution.as_mut() {
-            Some(r) => {
-                r.timeouts += 1;
-                r.timeouts
-            }
-            None => 0,
-        };
-        // Pull the messages of a voter that disagrees (a different one each timeout, in case
-        // one has crashed): message sets converge without everyone republishing everything.
-        let disagreeing = self
-            .tally
-            .as_ref()
-            .map(|t| t.disagreeing(own))
-            .unwrap_or_default();
-        if !disagreeing.is_empty() {
-            let peer = disagreeing[timeouts as usize % disagreeing.len()];
-            self.outputs
-                .push_back(Output::FetchMessages { round, peer });
-        }
-        let provably_dead = self
-            .tally
-            .as_ref()
-            .is_some_and(|t| t.attempt_is_dead(attempt));
-        // Founding needs every admitted member, so silence there is never presumed.
-        let presumed_dead = round > 0 && timeouts >= SILENT_VOTER_TIMEOUTS;
-        let dead = provably_dead || presumed_dead;
-        if dead {
-            // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let (inputs, state, outcome, digest) = self.resolve_held();
-            self.resolution = Some(Resolution {
-                inputs,
-                state,
-                outcome,
-                digest,
-                attempt: attempt + 1,
-                timeouts: 0,
-            });
-            for agent in self.voting() {
-                self.cast_vote(agent, attempt + 1, digest);
-            }
-        }
-        // Re-send every earlier vote of this round: a peer that lost an earlier attempt's vote
-        // needs it to see that attempt is dead and move on with us.
-        let resend: Vec<Output> = self
-            .locals
-            .values()
-            .flat_map(|local| {
-                let earlier = local.votes_cast.len().saturating_sub(usize::from(dead));
-                local.votes_cast[..earlier]
-                    .iter()
-                    .cloned()
-                    .map(Output::Send)
-            })
-            .collect();
-        self.outputs.extend(resend);
-        // The round may be final elsewhere (a certificate we never received): ask again.
-        self.fetch_requested_for = None;
-        self.request_fetch(round);
-        self.schedule(now);
-        self.check_final(now);
-    }
-
-    fn complete_round(
-        &mut self,
-        inputs: &RoundMessages,
-        state: LedgerState,
-        outcome: RoundOutcome,
-        certificate: crate::finality::CheckpointCertificate,
-        now: u64,
-    ) {
-        // Both ways here (a resolution matching the certificate, a verified record) have
-        // checked that the certificate's digest is the state's.
-        self.ledger_digest = certificate.digest;
-        let record = FinalRound::new(inputs, certificate);
-        self.ledger = state.clone();
-        self.outputs.push_back(Output::Final(Box::new(Finalized {
-            record,
-            outcome,
-            state,
-        })));
-        self.start_round(now);
     }
 }
