@@ -80,6 +80,51 @@ fn sim_summary_is_readable_and_seeded() {
     assert_eq!(schedule(&first), schedule(&again));
 }
 
+/// `--hosts` places the agents on that many replicas, `--max-rounds` stops the run early and
+/// says so, and a partition needs three hosts to cut a third of them off.
+#[test]
+fn sim_hosts_and_max_rounds_as_a_user_gives_them() {
+    let output = slotmesh(&[
+        "sim",
+        "--agents",
+        "40",
+        "--hosts",
+        "4",
+        "--max-rounds",
+        "5",
+        "--lying-samples",
+        "0",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(report["hosts"], 4);
+    assert_eq!(report["rounds"], 5);
+    assert_eq!(report["truncated"], true);
+    assert_eq!(report["invariant_violations"], 0);
+    let summary = stdout(&slotmesh(&["sim", "--agents", "12", "--max-rounds", "3"]));
+    assert!(
+        summary.contains("truncated: stopped at --max-rounds"),
+        "{summary}"
+    );
+    let output = slotmesh(&[
+        "sim",
+        "--agents",
+        "10",
+        "--hosts",
+        "2",
+        "--partition",
+        "3:2",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 3 hosts"));
+}
+
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let output = slotmesh(&["sim", "--loss", "1.5"]);

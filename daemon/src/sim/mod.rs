@@ -467,19 +467,11 @@ impl Sim {
             }
             agent.life = Life::Crashed;
             self.finished += 1;
-            let speaks = host
-                .engine
-                .as_mut()
-                .is_some_and(|engine| engine.unhost(&agent.id));
-            if !speaks
-                || !host
-                    .agents
-                    .iter()
-                    .any(|j| self.agents[*j].life == Life::Live)
-            {
-                host.engine = None;
+            if let Some(engine) = host.engine.as_mut() {
+                engine.unhost(&agent.id);
             }
         }
+        self.retire_if_idle(h);
     }
 
     /// Request–response: the host of `peer` answers host `h` with every message it holds
@@ -642,7 +634,6 @@ impl Sim {
         if self.agreed.keys().next_back() == Some(&round) {
             self.last_state = Some(finalized.state.clone());
         }
-        let mut live = 0;
         for slot in 0..self.hosts[h].agents.len() {
             let i = self.hosts[h].agents[slot];
             let agent = &mut self.agents[i];
@@ -657,15 +648,18 @@ impl Sim {
             ) {
                 agent.life = Life::Done;
                 self.finished += 1;
-            } else {
-                live += 1;
             }
         }
-        let waiting = self.hosts[h]
+        self.retire_if_idle(h);
+    }
+
+    /// Stops host `h`'s replica once none of its agents is live or still to arrive.
+    fn retire_if_idle(&mut self, h: usize) {
+        let idle = self.hosts[h]
             .agents
             .iter()
-            .any(|i| self.agents[*i].life == Life::Waiting);
-        if live == 0 && !waiting {
+            .all(|i| matches!(self.agents[*i].life, Life::Crashed | Life::Done));
+        if idle {
             self.hosts[h].engine = None;
         }
     }

@@ -62,13 +62,8 @@ impl Engine {
         for vote in self.early_votes.remove(&round).unwrap_or_default() {
             tally.add(vote);
         }
-        let voting: Vec<AgentId> = self
-            .locals
-            .keys()
-            .filter(|agent| tally.voters().contains(agent))
-            .copied()
-            .collect();
         self.tally = Some(tally);
+        let voting = self.voting();
         self.resolution = Some(Resolution {
             inputs,
             state,

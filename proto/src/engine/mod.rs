@@ -164,10 +164,8 @@ impl Engine {
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
-    /// Returns whether the replica still speaks for anyone.
-    pub fn unhost(&mut self, agent: &AgentId) -> bool {
+    pub fn unhost(&mut self, agent: &AgentId) {
         self.locals.remove(agent);
-        !self.locals.is_empty()
     }
 
     // ----- getters -----
