@@ -106,9 +106,10 @@ pub fn run(args: &SimArgs) -> Result<()> {
     if let (Some(dir), Some(swarm)) = (&args.out, report.swarm) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut bytes = slotmesh_proto::ledger_file::file_header(swarm);
-        for record in &report.records {
-            bytes
-                .extend(slotmesh_proto::ledger_file::frame(record).context("a record over 4 GiB")?);
+        for record in report.records.records() {
+            bytes.extend(
+                slotmesh_proto::ledger_file::frame(&record).context("a record over 4 GiB")?,
+            );
         }
         let path = dir.join("ledger.log");
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;

@@ -192,11 +192,11 @@ fn hostile_messages(victim: slotmesh_proto::AgentId, round: u64) -> Vec<Vec<u8>>
     let swarm = SwarmId::from_name("test");
     // Signed by the intruder, then re-addressed as if the victim had sent it.
     let honest = intruder.sign(swarm, round, Payload::Claim(Claim { remaining: 1 }));
-    let mut message: Message = codec::decode(&honest.envelope().body, 4096).unwrap();
+    let mut message: Message = codec::decode(honest.body(), 4096).unwrap();
     message.sender = victim;
     let forged = Envelope {
         body: codec::encode(&message),
-        signature: honest.envelope().signature,
+        signature: honest.signature(),
     };
     let other_swarm = intruder.sign(
         SwarmId::from_name("elsewhere"),

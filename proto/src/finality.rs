@@ -3,7 +3,9 @@
 //! attempt makes a
 //! [`CheckpointCertificate`]. A [`FinalRound`] (the round's messages and its certificate) is
 //! what the ledger stores and what peers send each other to sync: anyone holding the state
-//! before the round can check it with [`FinalRound::apply`].
+//! before the round can check it with [`FinalRound::apply`]. A replica holds its final rounds
+//! as [`CertifiedRound`]s (verified messages, shared) and encodes a record only when one is
+//! stored or sent.
 
 use crate::codec::{self, DecodeError};
 use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
@@ -14,6 +16,7 @@ use crate::state::{votes_needed, LedgerState};
 use crate::wire::{CheckpointVote, Limits, Payload};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// A majority of a round's voters signing one state digest in one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,17 +61,19 @@ pub enum CertificateError {
 }
 
 impl CheckpointCertificate {
-    /// Checks every vote and that enough of `voters` signed ([`votes_needed`]).
+    /// Checks every vote and that enough of `voters` signed ([`votes_needed`]); returns the
+    /// verified votes.
     pub fn verify(
         &self,
         swarm: SwarmId,
         voters: &BTreeSet<AgentId>,
         limits: &Limits,
-    ) -> Result<(), CertificateError> {
+    ) -> Result<CertifiedVotes, CertificateError> {
         if self.votes.len() > limits.max_votes {
             return Err(CertificateError::TooManyVotes(self.votes.len()));
         }
         let mut signed = BTreeSet::new();
+        let mut votes = Vec::with_capacity(self.votes.len());
         for envelope in &self.votes {
             let vote = open_envelope(envelope.clone(), swarm, limits)?;
             let sender = vote.sender();
@@ -85,6 +90,7 @@ impl CheckpointCertificate {
             if !signed.insert(sender) {
                 return Err(CertificateError::DuplicateVoter(sender));
             }
+            votes.push(vote);
         }
         let need = votes_needed(self.round, voters.len());
         if signed.len() < need {
@@ -93,7 +99,81 @@ impl CheckpointCertificate {
                 need,
             });
         }
-        Ok(())
+        Ok(CertifiedVotes {
+            round: self.round,
+            digest: self.digest,
+            attempt: self.attempt,
+            votes,
+        })
+    }
+}
+
+/// A certificate as a replica holds it: the verified votes themselves.
+#[derive(Debug, Clone)]
+pub struct CertifiedVotes {
+    /// The round.
+    pub round: u64,
+    /// The certified state digest after the round.
+    pub digest: Digest,
+    /// The voting attempt the votes belong to.
+    pub attempt: u32,
+    /// The votes, in voter order.
+    pub votes: Vec<SignedMessage>,
+}
+
+impl CertifiedVotes {
+    /// The certificate as stored and sent (signing any vote of this process not yet signed).
+    pub fn to_certificate(&self) -> CheckpointCertificate {
+        CheckpointCertificate {
+            round: self.round,
+            digest: self.digest,
+            attempt: self.attempt,
+            votes: self.votes.iter().map(SignedMessage::envelope).collect(),
+        }
+    }
+}
+
+/// A final round as a replica holds it: the verified messages it was resolved from (shared
+/// with other replicas in the process) and its certificate. Cheap to clone;
+/// [`CertifiedRound::record`] encodes it as a [`FinalRound`].
+#[derive(Debug, Clone)]
+pub struct CertifiedRound {
+    inputs: Arc<RoundMessages>,
+    certificate: CertifiedVotes,
+}
+
+impl CertifiedRound {
+    /// The round's `inputs` certified by `certificate`.
+    pub fn new(inputs: Arc<RoundMessages>, certificate: CertifiedVotes) -> CertifiedRound {
+        CertifiedRound {
+            inputs,
+            certificate,
+        }
+    }
+
+    /// The round.
+    pub fn round(&self) -> u64 {
+        self.certificate.round
+    }
+
+    /// The certified digest of the state after the round.
+    pub fn digest(&self) -> Digest {
+        self.certificate.digest
+    }
+
+    /// The messages the round was resolved from.
+    pub fn inputs(&self) -> &RoundMessages {
+        &self.inputs
+    }
+
+    /// The certificate.
+    pub fn certificate(&self) -> &CertifiedVotes {
+        &self.certificate
+    }
+
+    /// The record as the ledger stores it and peers exchange it.
+    pub fn record(&self) -> FinalRound {
+        FinalRound::new(&self.inputs, self.certificate.to_certificate())
     }
 }
 
@@ -199,11 +279,11 @@ impl VoteTally {
     }
 
     /// The first certificate formed, lowest attempt first.
-    pub fn certificate(&self) -> Option<CheckpointCertificate> {
+    pub fn certificate(&self) -> Option<CertifiedVotes> {
         let need = votes_needed(self.round, self.voters.len());
         let (&(attempt, digest), _) = self.counts.iter().find(|(_, n)| **n >= need)?;
         let votes = self.votes.get(&attempt)?;
-        Some(CheckpointCertificate {
+        Some(CertifiedVotes {
             round: self.round,
             digest,
             attempt,
@@ -212,7 +292,7 @@ impl VoteTally {
                 .filter(|(voter, vote)| {
                     !self.equivocators.contains(*voter) && vote_digest(vote) == Some(digest)
                 })
-                .map(|(_, vote)| vote.envelope().clone())
+                .map(|(_, vote)| vote.clone())
                 .collect(),
         })
     }
@@ -295,18 +375,19 @@ impl FinalRound {
     pub fn new(messages: &RoundMessages, certificate: CheckpointCertificate) -> FinalRound {
         FinalRound {
             round: messages.round(),
-            messages: messages.iter().map(|m| m.envelope().clone()).collect(),
+            messages: messages.iter().map(|m| m.envelope()).collect(),
             certificate,
         }
     }
 
     /// Verifies every message, resolves them from `state`, checks the digest and the
-    /// certificate, and returns the next state with the round's outcome.
+    /// certificate, and returns the next state with the round's outcome and the verified
+    /// round.
     pub fn apply(
         &self,
         state: &LedgerState,
         limits: &Limits,
-    ) -> Result<(LedgerState, RoundOutcome, RoundMessages), FinalRoundError> {
+    ) -> Result<(LedgerState, RoundOutcome, CertifiedRound), FinalRoundError> {
         if self.round != state.next_round || self.certificate.round != self.round {
             return Err(FinalRoundError::WrongRound {
                 got: self.round,
@@ -335,9 +416,10 @@ impl FinalRound {
                 certified: self.certificate.digest,
             });
         }
-        self.certificate
+        let votes = self
+            .certificate
             .verify(state.swarm, &state.voters_for(&next), limits)?;
-        Ok((next, outcome, inputs))
+        Ok((next, outcome, CertifiedRound::new(Arc::new(inputs), votes)))
     }
 
     /// Encodes the record (for the ledger file and sync answers).

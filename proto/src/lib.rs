@@ -37,7 +37,9 @@ pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, 
 pub use envelope::{
     open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
 };
-pub use finality::{CheckpointCertificate, FinalRound, FinalRoundError, VoteTally};
+pub use finality::{
+    CertifiedRound, CertifiedVotes, CheckpointCertificate, FinalRound, FinalRoundError, VoteTally,
+};
 pub use ids::{AgentId, Digest, SwarmId};
 pub use round_messages::{Inserted, RoundMessages, Turn};
 pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};

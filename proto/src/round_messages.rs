@@ -5,10 +5,22 @@
 use crate::envelope::SignedMessage;
 use crate::ids::{AgentId, Digest};
 use crate::wire::{CoalitionProposal, Negotiation, Payload, PayloadKind, Reveal};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Distinct messages kept per (sender, kind): two are enough to prove equivocation.
-const KEPT_PER_TURN: usize = 2;
+/// The distinct messages of one turn, lowest id first: two are enough to prove
+/// equivocation, so no more are kept.
+#[derive(Debug, Clone)]
+struct Held {
+    first: SignedMessage,
+    second: Option<SignedMessage>,
+}
+
+impl Held {
+    fn iter(&self) -> impl Iterator<Item = &SignedMessage> + '_ {
+        std::iter::once(&self.first).chain(self.second.as_ref())
+    }
+}
 
 /// What one sender said in one turn of a round.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +55,10 @@ pub enum Inserted {
 #[derive(Debug, Clone, Default)]
 pub struct RoundMessages {
     round: u64,
-    turns: BTreeMap<(AgentId, PayloadKind), BTreeMap<Digest, SignedMessage>>,
+    turns: BTreeMap<(AgentId, PayloadKind), Held>,
+    /// Held messages, and the sum of their ids as 256-bit integers ([`RoundMessages::set_key`]).
+    count: usize,
+    id_sum: [u64; 4],
     claims: BTreeMap<AgentId, u32>,
     claims_ranked: BTreeSet<(u32, AgentId)>,
     /// (partner, proposer) of every proposal held.
@@ -70,21 +85,37 @@ impl RoundMessages {
         if message.round() != self.round || kind == PayloadKind::CheckpointVote {
             return Inserted::Ignored;
         }
-        let held = self.turns.entry((message.sender(), kind)).or_default();
-        if held.contains_key(&message.id()) {
-            return Inserted::Duplicate;
-        }
-        if held.len() >= KEPT_PER_TURN {
-            return Inserted::Ignored;
-        }
-        let first = held.is_empty();
-        held.insert(message.id(), message.clone());
-        if first {
+        let id = message.id();
+        let inserted = match self.turns.entry((message.sender(), kind)) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Held {
+                    first: message.clone(),
+                    second: None,
+                });
+                Inserted::New
+            }
+            Entry::Occupied(mut occupied) => {
+                let held = occupied.get_mut();
+                if held.iter().any(|m| m.id() == id) {
+                    return Inserted::Duplicate;
+                }
+                if held.second.is_some() {
+                    return Inserted::Ignored;
+                }
+                if id < held.first.id() {
+                    held.second = Some(std::mem::replace(&mut held.first, message.clone()));
+                } else {
+                    held.second = Some(message.clone());
+                }
+                Inserted::Equivocation
+            }
+        };
+        self.count += 1;
+        add_id(&mut self.id_sum, &id);
+        if inserted == Inserted::New {
             self.index(&message);
-            Inserted::New
-        } else {
-            Inserted::Equivocation
         }
+        inserted
     }
 
     fn index(&mut self, message: &SignedMessage) {
@@ -139,11 +170,9 @@ impl RoundMessages {
         let Some(held) = self.turns.get(&(*sender, kind)) else {
             return Turn::Missing;
         };
-        let mut messages = held.values();
-        match (messages.next(), messages.next()) {
-            (Some(one), None) => Turn::One(one),
-            (Some(first), Some(second)) => Turn::Equivocated(first, second),
-            _ => Turn::Missing,
+        match &held.second {
+            None => Turn::One(&held.first),
+            Some(second) => Turn::Equivocated(&held.first, second),
         }
     }
 
@@ -170,7 +199,7 @@ impl RoundMessages {
 
     /// Every held message, in canonical (sender, kind, id) order.
     pub fn iter(&self) -> impl Iterator<Item = &SignedMessage> + '_ {
-        self.turns.values().flat_map(|held| held.values())
+        self.turns.values().flat_map(Held::iter)
     }
 
     /// Every (sender, kind) turn that holds messages, in canonical order.
@@ -182,12 +211,39 @@ impl RoundMessages {
 
     /// How many messages it holds.
     pub fn len(&self) -> usize {
-        self.turns.values().map(BTreeMap::len).sum()
+        self.count
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.turns.is_empty()
+    }
+
+    /// A key for the set of held messages, in O(1): the round, the count and the sum of the
+    /// ids as 256-bit integers (a multiset hash of SHA-256 ids, independent of insertion
+    /// order). It names a set in a process's cache of resolutions
+    /// ([`crate::SharedResolutions`], which checks [`RoundMessages::same_set`] on a hit, as
+    /// sums can be made to collide); it is not part of the protocol.
+    pub fn set_key(&self) -> Digest {
+        let mut sum = [0u8; 32];
+        for (chunk, limb) in sum.chunks_exact_mut(8).zip(self.id_sum) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
+        Digest::of(
+            b"slotmesh/round-set-key/v1",
+            &[
+                &self.round.to_le_bytes(),
+                &(self.count as u64).to_le_bytes(),
+                &sum,
+            ],
+        )
+    }
+
+    /// Whether `other` holds exactly the same messages.
+    pub fn same_set(&self, other: &RoundMessages) -> bool {
+        self.round == other.round
+            && self.count == other.count
+            && self.iter().zip(other.iter()).all(|(a, b)| a.id() == b.id())
     }
 
     /// Hash of the ids of all held messages, in canonical order.
@@ -198,5 +254,18 @@ impl RoundMessages {
             b"slotmesh/round-inputs/v1",
             &[&self.round.to_le_bytes(), &flat],
         )
+    }
+}
+
+/// `sum += id` as little-endian 256-bit integers, wrapping.
+fn add_id(sum: &mut [u64; 4], id: &Digest) {
+    let mut carry = false;
+    for (limb, chunk) in sum.iter_mut().zip(id.0.chunks_exact(8)) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let (partial, overflow_a) = limb.overflowing_add(u64::from_le_bytes(bytes));
+        let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
+        *limb = total;
+        carry = overflow_a || overflow_b;
     }
 }

@@ -1,7 +1,8 @@
 //! Round resolutions shared between replicas in one process. Replicas that hold the same
 //! state and the same round inputs compute the same result (the rule is a pure function), so
 //! the simulator's hosts compute it once: the result is keyed by the digest of the state
-//! before the round and the digest of the inputs, and handed to every replica that asks.
+//! before the round and the key of the set of inputs ([`RoundMessages::set_key`]), and
+//! handed to every replica that asks.
 //! A replica that holds different messages (loss, a partition, an equivocator's twin) gets a
 //! different key and resolves on its own.
 
@@ -26,7 +27,7 @@ pub struct Resolved {
     pub digest: Digest,
 }
 
-/// (round, digest of the state before it, digest of its inputs).
+/// (round, digest of the state before it, key of its inputs' set).
 type Key = (u64, Digest, Digest);
 
 /// A cache of resolutions that replicas in one process share ([`crate::Engine::share_resolutions`]).
@@ -50,10 +51,12 @@ impl SharedResolutions {
         before_digest: Digest,
         held: &RoundMessages,
     ) -> Arc<Resolved> {
-        let key = (held.round(), before_digest, held.inputs_digest());
+        let key = (held.round(), before_digest, held.set_key());
         if let Ok(cache) = self.inner.lock() {
             if let Some(resolved) = cache.get(&key) {
-                return resolved.clone();
+                if resolved.inputs.same_set(held) {
+                    return resolved.clone();
+                }
             }
         }
         let inputs = Arc::new(held.clone());

@@ -112,9 +112,9 @@ impl Net {
                 Output::Final(finalized) => {
                     let node = &mut self.nodes[i];
                     let me = node.engine.id();
-                    let round = finalized.record.round;
+                    let round = finalized.certified.round();
                     self.transcript
-                        .extend_from_slice(&finalized.record.certificate.digest.0);
+                        .extend_from_slice(&finalized.certified.digest().0);
                     if finalized.outcome.winner == Some(me) {
                         node.remaining = node.remaining.saturating_sub(1);
                         node.wins.push(round);
@@ -122,7 +122,7 @@ impl Net {
                     if finalized.outcome.left.iter().any(|(id, _)| *id == me) {
                         node.done = true;
                     }
-                    node.finals.insert(round, finalized.record);
+                    node.finals.insert(round, finalized.certified.record());
                 }
                 Output::FetchRound { round } => {
                     let record = self
@@ -402,10 +402,12 @@ fn one_replica_hosting_three_agents_runs_srpt_with_verifiable_records() {
             Output::ScheduleTimeout { round, phase, at } => timers.push((at, round, phase)),
             Output::Final(finalized) => {
                 if let Some(winner) = finalized.outcome.winner {
-                    wins.entry(winner).or_default().push(finalized.record.round);
+                    wins.entry(winner)
+                        .or_default()
+                        .push(finalized.certified.round());
                     *remaining.get_mut(&winner).unwrap() -= 1;
                 }
-                records.push(finalized.record);
+                records.push(finalized.certified.record());
                 let completed = finalized
                     .state
                     .members

@@ -146,8 +146,8 @@ fn forged_signature_is_rejected() {
     let forger = agent(2);
     let forged = sign(&forger, 5, Payload::Claim(Claim { remaining: 2 }));
     let spliced = Envelope {
-        body: honest.envelope().body.clone(),
-        signature: forged.envelope().signature,
+        body: honest.body().to_vec(),
+        signature: forged.signature(),
     };
     let bytes = codec::encode(&spliced);
     assert_eq!(
@@ -233,9 +233,7 @@ fn invalid_public_key_is_rejected() {
     message.sender = AgentId([0xff; 32]);
     let spliced = Envelope {
         body: codec::encode(&message),
-        signature: sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 }))
-            .envelope()
-            .signature,
+        signature: sign(&agent(1), 1, Payload::Claim(Claim { remaining: 2 })).signature(),
     };
     let result = open(&codec::encode(&spliced), swarm(), &limits());
     assert!(matches!(
@@ -344,7 +342,7 @@ fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     let identity = slotmesh_proto::Identity::from_secret(secret);
     let swarm = SwarmId::from_name("canonical");
     let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
-    let body = &honest.envelope().body;
+    let body = honest.body();
     assert_eq!(body[0], 1, "the version comes first, in one byte");
     let mut stretched = vec![0xfb, 0x01, 0x00];
     stretched.extend_from_slice(&body[1..]);

@@ -576,7 +576,7 @@ impl Node {
         if self.sent_this_round.0 != round {
             self.sent_this_round = (round, Vec::new());
         }
-        self.sent_this_round.1.push(message.envelope().clone());
+        self.sent_this_round.1.push(message.envelope());
         self.status.messages_out += 1;
         self.status.bytes_out += message.bytes().len() as u64;
         let topic = self.topics.for_kind(message.payload().kind()).clone();
@@ -596,28 +596,29 @@ impl Node {
             Err(gossipsub::PublishError::Duplicate) => {
                 // A re-send (the engine repeats its messages when a phase stalls): gossip
                 // already carried it once, so send it to each peer directly.
-                self.deliver_direct(None, vec![message.envelope().clone()]);
+                self.deliver_direct(None, vec![message.envelope()]);
             }
             Err(error) => {
                 // Typically no peer has subscribed yet (the mesh is forming): send directly
                 // to whoever is connected, and keep it for peers that connect later.
                 tracing::debug!(%error, "gossip publish failed; sending directly");
-                self.deliver_direct(None, vec![message.envelope().clone()]);
+                self.deliver_direct(None, vec![message.envelope()]);
                 if self.unsent.len() >= MAX_UNSENT {
                     self.unsent.pop_front();
                 }
-                self.unsent.push_back(message.envelope().clone());
+                self.unsent.push_back(message.envelope());
             }
         }
         Ok(())
     }
 
     fn finalized(&mut self, finalized: slotmesh_proto::Finalized) -> Result<()> {
-        let record = &finalized.record;
-        self.ledger.append(record).context(
+        let record = finalized.certified.record();
+        self.ledger.append(&record).context(
             "cannot append to the ledger; stopping rather than forgetting a final round",
         )?;
-        self.records.push(record.clone());
+        let round = record.round;
+        self.records.push(record);
         let me = self.identity.id();
         self.mind.observe(&finalized);
         if self.job.as_ref().is_some_and(|job| !job.ended()) && self.mind.is_complete() {
@@ -625,7 +626,6 @@ impl Node {
             self.mind.job.remaining = 1;
         }
         let now = self.now();
-        let round = record.round;
         let winner = finalized.outcome.winner;
         if let Some(w) = winner {
             let start = now.max(self.timeline_end);

@@ -171,9 +171,9 @@ impl NodeStatus {
             self.schedule.remove(0);
         }
         self.schedule.push(ScheduleEntry {
-            round: finalized.record.round,
+            round: finalized.certified.round(),
             winner,
-            digest: finalized.record.certificate.digest.to_hex(),
+            digest: finalized.certified.digest().to_hex(),
             final_unix_ms: now_unix_ms,
             trust: finalized
                 .state

@@ -55,7 +55,7 @@ impl Node {
             }
             SyncRequest::RoundMessages { round } => {
                 let held: Vec<Envelope> = match self.engine.messages(round) {
-                    Some(messages) => messages.iter().map(|m| m.envelope().clone()).collect(),
+                    Some(messages) => messages.iter().map(|m| m.envelope()).collect(),
                     None => self
                         .records
                         .get(round as usize)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// Final records `slotmesh sim` keeps in memory without `--out` ([`SimConfig::archive_rounds`]).
-pub const ARCHIVE_WINDOW: u64 = 256;
+pub const ARCHIVE_WINDOW: u64 = 64;
 /// Hosts a generated population is spread over by default: each host is one replica.
 pub const DEFAULT_HOSTS: usize = 8;
 

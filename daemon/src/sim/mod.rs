@@ -7,6 +7,7 @@
 //! streams derived from the seed (one for the network, one per agent), and the engine and
 //! strategies are deterministic.
 
+mod archive;
 mod ask;
 mod config;
 mod counterfactual;
@@ -15,6 +16,7 @@ pub mod network;
 mod report;
 pub mod summary;
 
+pub use archive::Archive;
 pub use config::{AgentSpec, Byzantine, SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
@@ -30,8 +32,8 @@ use rand_chacha::ChaCha8Rng;
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::{Commit, Limits, Payload};
 use slotmesh_proto::{
-    AgentId, Digest, Engine, EngineConfig, FinalRound, Identity, LedgerState, MemberStatus, Output,
-    Phase, SharedResolutions, SignedMessage, SwarmId,
+    AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, Output, Phase,
+    SharedResolutions, SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
 
@@ -85,8 +87,8 @@ struct Sim {
     founders: usize,
     /// One resolution for all hosts that hold the same state and inputs.
     resolutions: SharedResolutions,
-    /// Final records (every one, or the last [`ARCHIVE_WINDOW`]), served to replicas that fetch.
-    archive: BTreeMap<u64, FinalRound>,
+    /// Final rounds (every one, or the last [`ARCHIVE_WINDOW`]), served to replicas that fetch.
+    archive: Archive,
     /// Agreed digest and winner of each final round.
     agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
     gone: BTreeMap<AgentId, u64>,
@@ -185,7 +187,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         config: config.clone(),
         founders,
         resolutions: SharedResolutions::new(),
-        archive: BTreeMap::new(),
+        archive: Archive::new(config.archive_rounds),
         agreed: BTreeMap::new(),
         gone: BTreeMap::new(),
         last_state: None,
@@ -350,7 +352,7 @@ impl Sim {
         // A new replica catches up by fetching every final record from the first; when the
         // first records are no longer kept, it starts from the agreed state (a snapshot sync).
         let ledger = match &self.last_state {
-            Some(state) if !self.archive.contains_key(&0) => state.clone(),
+            Some(state) if self.archive.first_round() != Some(0) => state.clone(),
             _ => LedgerState::genesis(self.swarm),
         };
         let engine = self.new_replica(i, founder, ledger, now);
@@ -429,7 +431,8 @@ impl Sim {
                     }
                 }
                 Output::Final(finalized) => self.finalized(h, *finalized),
-                Output::FetchRound { round } => match self.archive.get(&round).cloned() {
+                // What a peer would send: the encoded record, verified on arrival.
+                Output::FetchRound { round } => match self.archive.record(round) {
                     Some(record) => {
                         if let Some(engine) = self.hosts[h].engine.as_mut() {
                             let _ = engine.handle_final_round(&record, now);
@@ -437,9 +440,8 @@ impl Sim {
                     }
                     None if self
                         .archive
-                        .keys()
-                        .next()
-                        .is_some_and(|first| round < *first) =>
+                        .first_round()
+                        .is_some_and(|first| round < first) =>
                     {
                         self.resync(h)
                     }
@@ -594,8 +596,8 @@ impl Sim {
     }
 
     fn finalized(&mut self, h: usize, finalized: Finalized) {
-        let round = finalized.record.round;
-        let digest = finalized.record.certificate.digest;
+        let round = finalized.certified.round();
+        let digest = finalized.certified.digest();
         let winner = finalized.outcome.winner;
         self.transcript.absorb(&digest.0);
         self.hosts[h].last_final = Some((round, digest));
@@ -622,12 +624,7 @@ impl Sim {
                 }
                 self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
                 self.agreed.insert(round, (digest, winner));
-                self.archive.insert(round, finalized.record.clone());
-                if let Some(kept) = self.config.archive_rounds {
-                    if round >= kept {
-                        self.archive = self.archive.split_off(&(round + 1 - kept.max(1)));
-                    }
-                }
+                self.archive.insert(finalized.certified.clone());
                 self.last_progress_ms = self.net.now();
             }
         }

@@ -94,7 +94,7 @@ pub struct SimReport {
     pub per_agent: Vec<AgentResult>,
     /// The certified final rounds, in order (what `sim --out` writes as a ledger).
     #[serde(skip)]
-    pub records: Vec<slotmesh_proto::FinalRound>,
+    pub records: super::Archive,
     /// The swarm id of the run.
     #[serde(skip)]
     pub swarm: Option<slotmesh_proto::SwarmId>,
@@ -102,8 +102,7 @@ pub struct SimReport {
 
 impl Sim {
     pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
-        let records: Vec<slotmesh_proto::FinalRound> =
-            std::mem::take(&mut self.archive).into_values().collect();
+        let records = std::mem::take(&mut self.archive);
         let llm = self.llm_counts();
         let state = self
             .last_state

@@ -2,7 +2,7 @@
 //! certificate, retrying an attempt that cannot finish, and completing the round.
 
 use super::{Engine, Finalized, Output, Phase, SILENT_VOTER_TIMEOUTS};
-use crate::finality::{CheckpointCertificate, FinalRound, VoteTally};
+use crate::finality::{CertifiedRound, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::RoundMessages;
 use crate::rules::{resolve_round, RoundOutcome};
@@ -121,10 +121,9 @@ impl Engine {
         if let Some(resolution) = self.resolution.take() {
             if resolution.digest == certificate.digest {
                 self.complete_round(
-                    &resolution.inputs,
+                    CertifiedRound::new(resolution.inputs, certificate),
                     resolution.state,
                     resolution.outcome,
-                    certificate,
                     now,
                 );
                 return;
@@ -136,7 +135,12 @@ impl Engine {
         let round = self.round();
         let (inputs, state, outcome, digest) = self.resolve_held();
         if digest == certificate.digest {
-            self.complete_round(&inputs, state, outcome, certificate, now);
+            self.complete_round(
+                CertifiedRound::new(inputs, certificate),
+                state,
+                outcome,
+                now,
+            );
         } else {
             self.request_fetch(round);
         }
@@ -222,19 +226,17 @@ impl Engine {
 
     pub(super) fn complete_round(
         &mut self,
-        inputs: &RoundMessages,
+        certified: CertifiedRound,
         state: LedgerState,
         outcome: RoundOutcome,
-        certificate: CheckpointCertificate,
         now: u64,
     ) {
         // Both ways here (a resolution matching the certificate, a verified record) have
         // checked that the certificate's digest is the state's.
-        self.ledger_digest = certificate.digest;
-        let record = FinalRound::new(inputs, certificate);
+        self.ledger_digest = certified.digest();
         self.ledger = state.clone();
         self.outputs.push_back(Output::Final(Box::new(Finalized {
-            record,
+            certified,
             outcome,
             state,
         })));

@@ -315,9 +315,9 @@ impl Engine {
         record: &FinalRound,
         now: u64,
     ) -> Result<(), FinalRoundError> {
-        let (state, outcome, inputs) = record.apply(&self.ledger, &self.config.limits)?;
+        let (state, outcome, certified) = record.apply(&self.ledger, &self.config.limits)?;
         self.fetch_requested_for = None;
-        self.complete_round(&inputs, state, outcome, record.certificate.clone(), now);
+        self.complete_round(certified, state, outcome, now);
         Ok(())
     }
 

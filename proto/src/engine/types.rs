@@ -1,7 +1,7 @@
 //! The engine's vocabulary: its phases, configuration, outputs and errors.
 
 use crate::envelope::SignedMessage;
-use crate::finality::FinalRound;
+use crate::finality::CertifiedRound;
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::rules::RoundOutcome;
 use crate::state::LedgerState;
@@ -103,8 +103,8 @@ pub enum Output {
 /// A round that became final, with what happened in it.
 #[derive(Debug, Clone)]
 pub struct Finalized {
-    /// The certified record, as the ledger stores it.
-    pub record: FinalRound,
+    /// The certified round ([`CertifiedRound::record`] gives the ledger's record).
+    pub certified: CertifiedRound,
     /// What happened.
     pub outcome: RoundOutcome,
     /// The state after the round.
