@@ -20,7 +20,7 @@ pub struct Resolved {
     /// The messages resolved.
     pub inputs: Arc<RoundMessages>,
     /// The state after the round.
-    pub state: LedgerState,
+    pub state: Arc<LedgerState>,
     /// What happened in the round.
     pub outcome: RoundOutcome,
     /// Digest of `state`.
@@ -64,7 +64,7 @@ impl SharedResolutions {
         let digest = state.digest();
         let resolved = Arc::new(Resolved {
             inputs,
-            state,
+            state: Arc::new(state),
             outcome,
             digest,
         });

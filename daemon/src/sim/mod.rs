@@ -36,6 +36,7 @@ use slotmesh_proto::{
     SharedResolutions, SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where an agent is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +93,7 @@ struct Sim {
     /// Agreed digest and winner of each final round.
     agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
     gone: BTreeMap<AgentId, u64>,
-    last_state: Option<LedgerState>,
+    last_state: Option<Arc<LedgerState>>,
     violations: Vec<String>,
     violation_count: u64,
     transcript: sha2_like::Transcript,
@@ -352,7 +353,7 @@ impl Sim {
         // A new replica catches up by fetching every final record from the first; when the
         // first records are no longer kept, it starts from the agreed state (a snapshot sync).
         let ledger = match &self.last_state {
-            Some(state) if self.archive.first_round() != Some(0) => state.clone(),
+            Some(state) if self.archive.first_round() != Some(0) => LedgerState::clone(state),
             _ => LedgerState::genesis(self.swarm),
         };
         let engine = self.new_replica(i, founder, ledger, now);
@@ -379,7 +380,7 @@ impl Sim {
     /// Host `h` is further behind than the records kept: its replica starts again from the
     /// agreed state (a snapshot sync), speaking for the same live agents.
     fn resync(&mut self, h: usize) {
-        let Some(state) = self.last_state.clone() else {
+        let Some(state) = self.last_state.as_deref().cloned() else {
             return;
         };
         let now = self.net.now();

@@ -106,7 +106,8 @@ impl Sim {
         let llm = self.llm_counts();
         let state = self
             .last_state
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| LedgerState::genesis(self.swarm));
         let mut slots: BTreeMap<AgentId, Vec<u64>> = BTreeMap::new();
         for (round, (_, winner)) in &self.agreed {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub(super) struct Resolution {
     /// The messages resolved (shared with other replicas that resolved the same ones).
     inputs: Arc<RoundMessages>,
-    state: LedgerState,
+    state: Arc<LedgerState>,
     outcome: RoundOutcome,
     pub(super) digest: Digest,
     pub(super) attempt: u32,
@@ -26,7 +26,7 @@ pub(super) struct Resolution {
 impl Engine {
     /// Resolves the current round from every message held for it; also returns the digest
     /// of the resulting state.
-    fn resolve_held(&self) -> (Arc<RoundMessages>, LedgerState, RoundOutcome, Digest) {
+    fn resolve_held(&self) -> (Arc<RoundMessages>, Arc<LedgerState>, RoundOutcome, Digest) {
         let round = self.round();
         let nothing;
         let held = match self.inbox.get(&round) {
@@ -39,14 +39,14 @@ impl Engine {
         match &self.shared {
             Some(cache) => {
                 let resolved = cache.resolve(&self.ledger, self.ledger_digest, held);
-                let (state, outcome) = (resolved.state.clone(), resolved.outcome.clone());
+                let (state, outcome) = (Arc::clone(&resolved.state), resolved.outcome.clone());
                 (resolved.inputs.clone(), state, outcome, resolved.digest)
             }
             None => {
                 let inputs = Arc::new(held.clone());
                 let (state, outcome) = resolve_round(&self.ledger, &inputs);
                 let digest = state.digest();
-                (inputs, state, outcome, digest)
+                (inputs, Arc::new(state), outcome, digest)
             }
         }
     }
@@ -227,14 +227,14 @@ impl Engine {
     pub(super) fn complete_round(
         &mut self,
         certified: CertifiedRound,
-        state: LedgerState,
+        state: Arc<LedgerState>,
         outcome: RoundOutcome,
         now: u64,
     ) {
         // Both ways here (a resolution matching the certificate, a verified record) have
         // checked that the certificate's digest is the state's.
         self.ledger_digest = certified.digest();
-        self.ledger = state.clone();
+        self.ledger = Arc::clone(&state);
         self.outputs.push_back(Output::Final(Box::new(Finalized {
             certified,
             outcome,

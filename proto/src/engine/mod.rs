@@ -24,12 +24,13 @@ use crate::finality::{FinalRound, FinalRoundError, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::shared_resolution::SharedResolutions;
-use crate::state::LedgerState;
+use crate::state::{LedgerState, MemberRecord};
 use crate::wire::{
     Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
     Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Support,
 };
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 mod finalize;
 mod types;
@@ -90,7 +91,7 @@ pub struct Engine {
     primary: AgentId,
     locals: BTreeMap<AgentId, Local>,
     config: EngineConfig,
-    ledger: LedgerState,
+    ledger: Arc<LedgerState>,
     /// Digest of `ledger`.
     ledger_digest: Digest,
     /// Resolutions shared with other replicas in this process, if any.
@@ -120,7 +121,7 @@ impl Engine {
             locals: BTreeMap::from([(primary, local)]),
             config,
             ledger_digest: ledger.digest(),
-            ledger,
+            ledger: Arc::new(ledger),
             shared: None,
             phase: Phase::Observe,
             deadline: 0,
@@ -263,8 +264,9 @@ impl Engine {
             }
             return;
         }
-        let is_known = self.ledger.members.contains_key(&message.sender());
-        if !is_known {
+        let member = self.ledger.members.get(&message.sender());
+        let active = member.is_some_and(MemberRecord::is_active);
+        if member.is_none() {
             // Newcomers: joins in this round; anything in the next (they may have joined in
             // this one). Bounded per round.
             let held = self.inbox.get(&round).map_or(0, RoundMessages::len);
@@ -276,7 +278,7 @@ impl Engine {
                 return;
             }
         }
-        if self.hold(message) == Inserted::New && round == current {
+        if self.hold(message, active) == Inserted::New && round == current {
             self.advance_if_complete(now);
         }
     }
@@ -317,7 +319,7 @@ impl Engine {
     ) -> Result<(), FinalRoundError> {
         let (state, outcome, certified) = record.apply(&self.ledger, &self.config.limits)?;
         self.fetch_requested_for = None;
-        self.complete_round(certified, state, outcome, now);
+        self.complete_round(certified, Arc::new(state), outcome, now);
         Ok(())
     }
 
@@ -476,7 +478,8 @@ impl Engine {
         message.message().validate(&self.config.limits)?;
         local.sent.insert(kind, message.clone());
         if kind != PayloadKind::CheckpointVote {
-            self.hold(message.clone());
+            let active = self.ledger.is_active(&agent);
+            self.hold(message.clone(), active);
         }
         self.outputs.push_back(Output::Send(message));
         Ok(())
@@ -604,11 +607,12 @@ impl Engine {
     }
 
     /// Adds a message to the inbox, keeping the current round's speaker counts.
-    fn hold(&mut self, message: SignedMessage) -> Inserted {
+    /// Keeps `message` (from an `active` member or not); counts its sender as having spoken
+    /// if it belongs to the current round.
+    fn hold(&mut self, message: SignedMessage, active: bool) -> Inserted {
         let round = message.round();
         let kind = message.payload().kind();
-        let counts = round == self.round()
-            && (kind == PayloadKind::Join || self.ledger.is_active(&message.sender()));
+        let counts = round == self.round() && (kind == PayloadKind::Join || active);
         let inserted = self
             .inbox
             .entry(round)

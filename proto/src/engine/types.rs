@@ -6,6 +6,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use crate::rules::RoundOutcome;
 use crate::state::LedgerState;
 use crate::wire::Limits;
+use std::sync::Arc;
 
 /// Phases of a round, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,8 +108,8 @@ pub struct Finalized {
     pub certified: CertifiedRound,
     /// What happened.
     pub outcome: RoundOutcome,
-    /// The state after the round.
-    pub state: LedgerState,
+    /// The state after the round (shared with the replica).
+    pub state: Arc<LedgerState>,
 }
 
 /// Where the finalization of the current round stands ([`Engine::finality`]).
