@@ -117,6 +117,17 @@ proptest! {
         messages.into_iter().for_each(|m| { in_order.insert(m); });
         let mut permuted = RoundMessages::new(state.next_round);
         shuffled.into_iter().for_each(|m| { permuted.insert(m); });
+        // The set, its canonical order, its inputs digest and its cache key ignore arrival order.
+        prop_assert!(in_order.same_set(&permuted));
+        prop_assert_eq!(in_order.set_key(), permuted.set_key());
+        prop_assert_eq!(in_order.inputs_digest(), permuted.inputs_digest());
+        let ids = |m: &RoundMessages| m.iter().map(|m| m.id()).collect::<Vec<_>>();
+        prop_assert_eq!(ids(&in_order), ids(&permuted));
+        // One message fewer is another set, with another key.
+        let mut fewer = RoundMessages::new(state.next_round);
+        in_order.iter().skip(1).for_each(|m| { fewer.insert(m.clone()); });
+        prop_assert!(!fewer.same_set(&in_order));
+        prop_assert_ne!(fewer.set_key(), in_order.set_key());
         let (a, outcome_a) = resolve_round(&state, &in_order);
         let (b, outcome_b) = resolve_round(&state, &permuted);
         prop_assert_eq!(a.digest(), b.digest());

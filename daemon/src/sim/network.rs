@@ -9,7 +9,8 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use slotmesh_proto::{Phase, SignedMessage};
-use std::collections::BTreeMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 
 /// Something that happens at a simulated instant.
 #[derive(Debug, Clone)]
@@ -58,12 +59,41 @@ pub struct Faults {
     pub max_delay_ms: u64,
 }
 
+/// An event in the queue, ordered by (time, order of scheduling) only.
+#[derive(Debug)]
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 /// The event queue and the network's random choices.
 #[derive(Debug)]
 pub struct Network {
     now: u64,
     seq: u64,
-    queue: BTreeMap<(u64, u64), Event>,
+    /// Soonest first; events at one instant in the order they were scheduled.
+    queue: BinaryHeap<Reverse<Scheduled>>,
     rng: ChaCha8Rng,
     faults: Faults,
     /// Hosts on the minority side while a partition is in force.
@@ -89,7 +119,7 @@ impl Network {
         Network {
             now: 0,
             seq: 0,
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
             rng,
             faults,
             cut_off: None,
@@ -105,7 +135,11 @@ impl Network {
     /// Schedules `event` at `at`.
     pub fn schedule(&mut self, at: u64, event: Event) {
         self.seq += 1;
-        self.queue.insert((at.max(self.now), self.seq), event);
+        self.queue.push(Reverse(Scheduled {
+            at: at.max(self.now),
+            seq: self.seq,
+            event,
+        }));
     }
 
     /// Sends `message` from host `from` to each host in `to`, subject to loss, delay and
@@ -185,7 +219,7 @@ impl Network {
 
     /// The next event, advancing the clock.
     pub fn next_event(&mut self) -> Option<Event> {
-        let ((at, _), event) = self.queue.pop_first()?;
+        let Reverse(Scheduled { at, event, .. }) = self.queue.pop()?;
         self.now = self.now.max(at);
         Some(event)
     }
