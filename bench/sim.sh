@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Simulator benchmark (SPEC §7 measures and the cost of a round), written to bench/sim-results.md.
 # Usage: bench/sim.sh [--quick]
-#   1. the cost of one signature (the floor under everything else);
+#   1. the cost of one signature (what a daemon pays per message; the simulator signs only
+#      what it writes with --out);
 #   2. the cost of a round at N = 100, 1,000, 10,000 agents (`--max-rounds`: the first rounds,
-#      when every agent is active), on the default hosts and, at 100, one replica per agent;
+#      when every agent is active), on the default hosts; at 100 also one replica per agent,
+#      at 1,000 also 2 and 4 hosts (what the replicas' share of the cost is);
 #   3. whole runs with every measure: 100 and 300 agents (seeds 1-3, 2 lying samples each) and
-#      1,000 agents (seed 1, no lying samples: each costs two more whole runs) — skipped with --quick;
+#      1,000 agents (seed 1, 2 lying samples: each costs two more whole runs) — skipped with --quick;
 #   4. the fault run: 200 agents, --loss 0.1 --crash 5 --partition 20:5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,8 @@ round_cost() { # agents hosts rounds
 round_cost 100 0 40
 round_cost 100 100 40
 round_cost 1000 0 20
+round_cost 1000 4 20
+round_cost 1000 2 20
 round_cost 10000 0 4
 {
   echo
@@ -56,7 +60,7 @@ whole() { # agents lying-samples seeds...
 whole 100 2 1 2 3
 if [ "$quick" != "--quick" ]; then
   whole 300 2 1 2 3
-  whole 1000 0 1
+  whole 1000 2 1
 fi
 {
   echo
