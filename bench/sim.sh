@@ -69,10 +69,6 @@ fi
   echo "| rounds | wall ms | peak RSS KiB | turnaround_ratio | trust_auc | agreement | violations | completed |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >> "$out"
-sim --agents 200 --loss 0.1 --crash 5 --partition 20:5 --seed 1 --lying-samples 0 | python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read())
-done = sum(1 for a in r["per_agent"] if a["status"] == "completed")
-print(f"| {r[\"rounds\"]} | {r[\"wall_ms\"]:,} | {r[\"peak_rss_kib\"]:,} | {r[\"turnaround_ratio\"]:.3f} | {r[\"trust_auc\"]:.3f} | {r[\"agreement\"]:.3f} | {r[\"invariant_violations\"]} | {done} of {len(r[\"per_agent\"])} |")
-' >> "$out"
+sim --agents 200 --loss 0.1 --crash 5 --partition 20:5 --seed 1 --lying-samples 0 \
+  | python3 bench/fault_row.py >> "$out"
 tail -n 1 "$out"

@@ -189,6 +189,50 @@ fn keygen_writes_a_key_once_and_prints_its_id() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A run longer than the rounds the simulator holds unencoded (64): `--out` writes every
+/// round, the older ones encoded (and signed) as they left the window, and the ledger
+/// verifies from genesis.
+#[test]
+fn sim_out_writes_every_round_of_a_long_run_and_it_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let output = slotmesh(&[
+        "sim",
+        "--agents",
+        "24",
+        "--seed",
+        "5",
+        "--lying-samples",
+        "0",
+        "--json",
+        "--out",
+        run,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let rounds = report["rounds"].as_u64().unwrap();
+    assert!(
+        rounds > 64,
+        "only {rounds} rounds: the test needs a longer run"
+    );
+    let verdict = slotmesh(&["verify", run]);
+    let line = stdout(&verdict);
+    assert!(verdict.status.success(), "{line}");
+    // Every final round is in the ledger, each with its certificate verified.
+    assert!(
+        line.contains(&format!(
+            "({rounds} rounds, {rounds} in the shortest); {rounds} certificates verified"
+        )),
+        "{line} for {rounds} rounds"
+    );
+}
+
 #[test]
 fn report_of_a_sim_run_and_of_nothing() {
     let dir = tempfile::tempdir().unwrap();
