@@ -9,8 +9,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use slotmesh_proto::{Phase, SignedMessage};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Something that happens at a simulated instant.
 #[derive(Debug, Clone)]
@@ -59,41 +58,13 @@ pub struct Faults {
     pub max_delay_ms: u64,
 }
 
-/// An event in the queue, ordered by (time, order of scheduling) only.
-#[derive(Debug)]
-struct Scheduled {
-    at: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// The event queue and the network's random choices.
 #[derive(Debug)]
 pub struct Network {
     now: u64,
-    seq: u64,
-    /// Soonest first; events at one instant in the order they were scheduled.
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    /// Events by instant; the events of one instant in the order they were scheduled. (Few
+    /// instants are pending at once, so this is cheaper than a heap of every event.)
+    queue: BTreeMap<u64, VecDeque<Event>>,
     rng: ChaCha8Rng,
     faults: Faults,
     /// Hosts on the minority side while a partition is in force.
@@ -118,8 +89,7 @@ impl Network {
     pub fn new(rng: ChaCha8Rng, faults: Faults) -> Network {
         Network {
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: BTreeMap::new(),
             rng,
             faults,
             cut_off: None,
@@ -134,12 +104,10 @@ impl Network {
 
     /// Schedules `event` at `at`.
     pub fn schedule(&mut self, at: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at: at.max(self.now),
-            seq: self.seq,
-            event,
-        }));
+        self.queue
+            .entry(at.max(self.now))
+            .or_default()
+            .push_back(event);
     }
 
     /// Sends `message` from host `from` to each host in `to`, subject to loss, delay and
@@ -219,8 +187,17 @@ impl Network {
 
     /// The next event, advancing the clock.
     pub fn next_event(&mut self) -> Option<Event> {
-        let Reverse(Scheduled { at, event, .. }) = self.queue.pop()?;
-        self.now = self.now.max(at);
-        Some(event)
+        loop {
+            let mut first = self.queue.first_entry()?;
+            let at = *first.key();
+            let event = first.get_mut().pop_front();
+            if first.get().is_empty() {
+                first.remove();
+            }
+            if let Some(event) = event {
+                self.now = self.now.max(at);
+                return Some(event);
+            }
+        }
     }
 }
