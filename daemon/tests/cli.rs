@@ -17,17 +17,27 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[test]
-fn sim_json_prints_every_measure_as_the_last_line() {
-    let output = slotmesh(&["sim", "--preset", "seed", "--json", "--lying-samples", "1"]);
+/// Runs `slotmesh sim ARGS --json`, which must succeed, and returns its last line's report.
+fn sim_report(args: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = ["sim"]
+        .iter()
+        .chain(args)
+        .chain(&["--json"])
+        .copied()
+        .collect();
+    let output = slotmesh(&args);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let text = stdout(&output);
-    let last = text.lines().last().unwrap();
-    let report: serde_json::Value = serde_json::from_str(last).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn sim_json_prints_every_measure_as_the_last_line() {
+    let report = sim_report(&["--preset", "seed", "--lying-samples", "1"]);
     for field in [
         "turnaround_ratio",
         "lying_gain",
@@ -41,7 +51,7 @@ fn sim_json_prints_every_measure_as_the_last_line() {
         "llm_calls",
         "llm_fallbacks",
     ] {
-        assert!(report.get(field).is_some(), "missing {field} in {last}");
+        assert!(report.get(field).is_some(), "missing {field} in {report}");
     }
     assert_eq!(report["invariant_violations"], 0);
     assert_eq!(report["agreement"], 1.0);
@@ -84,8 +94,7 @@ fn sim_summary_is_readable_and_seeded() {
 /// says so, and a partition needs three hosts to cut a third of them off.
 #[test]
 fn sim_hosts_and_max_rounds_as_a_user_gives_them() {
-    let output = slotmesh(&[
-        "sim",
+    let report = sim_report(&[
         "--agents",
         "40",
         "--hosts",
@@ -94,15 +103,7 @@ fn sim_hosts_and_max_rounds_as_a_user_gives_them() {
         "5",
         "--lying-samples",
         "0",
-        "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = stdout(&output);
-    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(report["hosts"], 4);
     assert_eq!(report["rounds"], 5);
     assert_eq!(report["truncated"], true);
@@ -197,25 +198,16 @@ fn sim_out_writes_every_round_of_a_long_run_and_it_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run = run.to_str().unwrap();
-    let output = slotmesh(&[
-        "sim",
+    let report = sim_report(&[
         "--agents",
         "24",
         "--seed",
         "5",
         "--lying-samples",
         "0",
-        "--json",
         "--out",
         run,
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = stdout(&output);
-    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let rounds = report["rounds"].as_u64().unwrap();
     assert!(
         rounds > 64,
