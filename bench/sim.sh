@@ -7,7 +7,8 @@
 #      when every agent is active), on the default hosts; at 100 also one replica per agent,
 #      at 1,000 also 2 and 4 hosts (what the replicas' share of the cost is);
 #   3. whole runs with every measure: 100 and 300 agents (seeds 1-3, 2 lying samples each) and
-#      1,000 agents (seed 1, 2 lying samples: each costs two more whole runs) — skipped with --quick;
+#      1,000 agents (seed 1, 2 lying samples: each costs two more whole runs), and 1,000
+#      truthful agents — skipped with --quick;
 #   4. the fault run: 200 agents, --loss 0.1 --crash 5 --partition 20:5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ cargo build --release -p slotmesh-proto --example sign_cost >/dev/null
 bin=target/release/slotmesh
 out=bench/sim-results.md
 # A run with violations exits 1: its JSON line (violations counted) still goes in the table.
-sim() { { "$bin" sim --liars 0.3 --json "$@" || true; } | tail -n 1; }
+sim() { { "$bin" sim --liars "${liars:-0.3}" --json "$@" || true; } | tail -n 1; }
 {
   echo "# slotmesh sim — measured $(date -u +%Y-%m-%d) on $(nproc) cores"
   echo
@@ -61,6 +62,14 @@ whole 100 2 1 2 3
 if [ "$quick" != "--quick" ]; then
   whole 300 2 1 2 3
   whole 1000 2 1
+  {
+    echo
+    echo "All truthful (\`--liars 0\`): the schedule against SRPT with nothing to punish."
+    echo
+    echo "| agents | rounds | wall ms | ms/round | slots/s | peak RSS KiB | turnaround_ratio | lying_gain | trust_auc | agreement | violations |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  } >> "$out"
+  liars=0 whole 1000 0 1
 fi
 {
   echo
