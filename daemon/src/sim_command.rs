@@ -45,10 +45,10 @@ pub fn run(args: &SimArgs) -> Result<()> {
     config.llm_concurrency = args.llm_concurrency.max(1);
     config.record_dir = args.out.clone();
     config.hosts = args.hosts;
-    config.archive_rounds = match args.out {
-        Some(_) => None,
-        None => Some(sim::ARCHIVE_WINDOW),
-    };
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        config.ledger = Some(dir.join("ledger.log"));
+    }
     config.max_rounds = args.max_rounds;
     if config.partition.is_some() && config.host_count() < 3 {
         anyhow::bail!(
@@ -103,16 +103,8 @@ pub fn run(args: &SimArgs) -> Result<()> {
         report.lying_gain = sim::lying_gain(&config, args.lying_samples);
     }
     report.peak_rss_kib = sim::measures::peak_rss_kib();
-    if let (Some(dir), Some(swarm)) = (&args.out, report.swarm) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut bytes = slotmesh_proto::ledger_file::file_header(swarm);
-        for record in report.records.records() {
-            bytes.extend(
-                slotmesh_proto::ledger_file::frame(&record).context("a record over 4 GiB")?,
-            );
-        }
-        let path = dir.join("ledger.log");
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(error) = &report.ledger_error {
+        bail!("{error}");
     }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

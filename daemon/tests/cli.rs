@@ -225,6 +225,26 @@ fn sim_out_writes_every_round_of_a_long_run_and_it_verifies() {
     );
 }
 
+/// A ledger that cannot be written is an error the user sees, not a silent loss.
+#[test]
+fn sim_out_that_cannot_be_written_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ledger.log")).unwrap();
+    let output = slotmesh(&[
+        "sim",
+        "--preset",
+        "seed",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("ledger.log"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn report_of_a_sim_run_and_of_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -192,7 +192,7 @@ fn hosts_behind_the_kept_records_resync_from_the_agreed_state() {
         let spec = fault_free(12, 0.3);
         let mut config = config(spec, seed, 0);
         config.hosts = 3;
-        config.archive_rounds = Some(2);
+        config.archive_rounds = 2;
         config.partition = Some((2, 8));
         let report = run(&config, |_, _| {});
         assert_eq!(

@@ -1,71 +1,114 @@
-//! The final rounds the simulator keeps: served to replicas that fall behind, and written by
-//! `sim --out`.
+//! The final rounds the simulator keeps: the last few, served to replicas that fall behind,
+//! and, with `sim --out`, every round written to a ledger file as the run goes.
 //!
-//! The recent rounds are held as the replicas hold them ([`CertifiedRound`]: shared,
-//! verified messages, not yet encoded), so a run that never sends a record never signs one.
-//! When every round is kept (`--out`), a round leaving the recent window is encoded as the
-//! ledger record ([`FinalRound`]), which signs its messages once.
+//! The kept rounds are held as the replicas hold them ([`CertifiedRound`]: shared, verified
+//! messages, not yet encoded), so a run that never sends a record never signs one. A round
+//! is encoded as a ledger record ([`FinalRound`], which signs its messages) when a replica
+//! fetches it or when it is written: as it leaves the window, or at the end of the run.
 
-use slotmesh_proto::{CertifiedRound, FinalRound};
+use slotmesh_proto::ledger_file::{file_header, frame};
+use slotmesh_proto::{CertifiedRound, FinalRound, SwarmId};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
-/// Rounds held unencoded when every round is kept.
-const HELD_WHEN_KEEPING_ALL: u64 = 64;
-
-/// The kept final rounds.
-#[derive(Debug, Clone, Default)]
-pub struct Archive {
+/// The kept final rounds, and the ledger file they are written to.
+#[derive(Debug, Default)]
+pub(super) struct Archive {
     held: BTreeMap<u64, CertifiedRound>,
-    encoded: BTreeMap<u64, FinalRound>,
-    /// Rounds held; older ones are dropped, or encoded if `keep_all`.
+    /// Rounds held; older ones are dropped (after being written).
     window: u64,
-    keep_all: bool,
+    ledger: Option<Ledger>,
+    /// The first failure to write the ledger (writing stops there).
+    error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Ledger {
+    path: PathBuf,
+    file: BufWriter<File>,
 }
 
 impl Archive {
-    /// Keeps the last `rounds` rounds, or every round if `None`.
-    pub(super) fn new(rounds: Option<u64>) -> Archive {
-        Archive {
-            held: BTreeMap::new(),
-            encoded: BTreeMap::new(),
-            window: rounds.unwrap_or(HELD_WHEN_KEEPING_ALL).max(1),
-            keep_all: rounds.is_none(),
+    /// Keeps the last `window` rounds; writes every round to a new ledger file of `swarm` at
+    /// `ledger`, if given.
+    pub(super) fn new(window: u64, ledger: Option<&Path>, swarm: SwarmId) -> Archive {
+        let mut archive = Archive {
+            window: window.max(1),
+            ..Archive::default()
+        };
+        if let Some(path) = ledger {
+            let opened = File::create(path).and_then(|file| {
+                let mut file = BufWriter::new(file);
+                file.write_all(&file_header(swarm))?;
+                Ok(file)
+            });
+            match opened {
+                Ok(file) => {
+                    archive.ledger = Some(Ledger {
+                        path: path.to_path_buf(),
+                        file,
+                    })
+                }
+                Err(error) => archive.fail(path, &error.to_string()),
+            }
         }
+        archive
     }
 
     /// Keeps `certified`, the newest final round.
     pub(super) fn insert(&mut self, certified: CertifiedRound) {
-        let round = certified.round();
-        self.held.insert(round, certified);
+        self.held.insert(certified.round(), certified);
         while self.held.len() as u64 > self.window {
-            let Some((old, certified)) = self.held.pop_first() else {
-                break;
-            };
-            if self.keep_all {
-                self.encoded.insert(old, certified.record());
+            if let Some((_, oldest)) = self.held.pop_first() {
+                self.write(&oldest);
             }
         }
     }
 
     /// The record of `round`, as a peer would send it, if kept.
     pub(super) fn record(&self, round: u64) -> Option<FinalRound> {
-        match self.held.get(&round) {
-            Some(certified) => Some(certified.record()),
-            None => self.encoded.get(&round).cloned(),
-        }
+        self.held.get(&round).map(CertifiedRound::record)
     }
 
     /// The oldest round kept.
     pub(super) fn first_round(&self) -> Option<u64> {
-        let held = self.held.keys().next();
-        let encoded = self.encoded.keys().next();
-        held.into_iter().chain(encoded).min().copied()
+        self.held.keys().next().copied()
     }
 
-    /// Every kept record, in round order (what `sim --out` writes).
-    pub fn records(&self) -> Vec<FinalRound> {
-        let mut records: Vec<FinalRound> = self.encoded.values().cloned().collect();
-        records.extend(self.held.values().map(CertifiedRound::record));
-        records
+    /// Writes the rounds still held and closes the ledger file: `Err` says what was not
+    /// written.
+    pub(super) fn finish(mut self) -> Result<(), String> {
+        for certified in std::mem::take(&mut self.held).into_values() {
+            self.write(&certified);
+        }
+        if let Some(mut ledger) = self.ledger.take() {
+            if let Err(error) = ledger.file.flush() {
+                self.fail(&ledger.path, &error.to_string());
+            }
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn write(&mut self, certified: &CertifiedRound) {
+        let Some(ledger) = self.ledger.as_mut() else {
+            return;
+        };
+        let written = match frame(&certified.record()) {
+            Some(bytes) => ledger.file.write_all(&bytes).map_err(|e| e.to_string()),
+            None => Err(format!("round {} is over 4 GiB", certified.round())),
+        };
+        if let Err(error) = written {
+            let path = ledger.path.clone();
+            self.ledger = None;
+            self.fail(&path, &error);
+        }
+    }
+
+    fn fail(&mut self, path: &Path, error: &str) {
+        if self.error.is_none() {
+            self.error = Some(format!("cannot write {}: {error}", path.display()));
+        }
     }
 }

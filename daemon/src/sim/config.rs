@@ -6,7 +6,8 @@ use crate::strategy::StrategyChoice;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Final records `slotmesh sim` keeps in memory without `--out` ([`SimConfig::archive_rounds`]).
+/// Final rounds kept in memory by default for replicas that fall behind
+/// ([`SimConfig::archive_rounds`]).
 pub const ARCHIVE_WINDOW: u64 = 64;
 /// Hosts a generated population is spread over by default: each host is one replica.
 pub const DEFAULT_HOSTS: usize = 8;
@@ -67,10 +68,12 @@ pub struct SimConfig {
     /// agents on a host see the same messages at the same instants. With as many hosts as
     /// agents, every agent is its own replica.
     pub hosts: usize,
-    /// Final records kept in memory for replicas that fall behind: `None` keeps every one
-    /// (what `--out` writes); `Some(R)` the last R rounds ([`ARCHIVE_WINDOW`] by default in
-    /// `slotmesh sim`). A replica further behind starts again from the agreed state.
-    pub archive_rounds: Option<u64>,
+    /// Final rounds kept in memory for replicas that fall behind (the last R). A replica
+    /// further behind starts again from the agreed state (a snapshot sync).
+    pub archive_rounds: u64,
+    /// Write every final round to this ledger file as the run goes (`sim --out DIR`:
+    /// `DIR/ledger.log`, which `slotmesh verify` and `report` read).
+    pub ledger: Option<PathBuf>,
     /// Stop after this many final rounds (to measure the cost of a round at sizes whose
     /// whole run would take too long).
     pub max_rounds: Option<u64>,
@@ -132,7 +135,8 @@ impl SimConfig {
             llm_concurrency: 4,
             record_dir: None,
             hosts: 0,
-            archive_rounds: None,
+            archive_rounds: ARCHIVE_WINDOW,
+            ledger: None,
             max_rounds: None,
         }
     }

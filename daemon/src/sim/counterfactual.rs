@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 fn with_bias(config: &SimConfig, agent: usize, bias: f64) -> SimConfig {
     let mut config = config.clone();
     config.agents[agent].bias = bias;
+    // Only the run itself writes the ledger.
+    config.ledger = None;
     config
 }
 

@@ -8,6 +8,7 @@
 //! strategies are deterministic.
 
 mod archive;
+use archive::Archive;
 mod ask;
 mod config;
 mod counterfactual;
@@ -16,7 +17,6 @@ pub mod network;
 mod report;
 pub mod summary;
 
-pub use archive::Archive;
 pub use config::{AgentSpec, Byzantine, SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
@@ -88,7 +88,7 @@ struct Sim {
     founders: usize,
     /// One resolution for all hosts that hold the same state and inputs.
     resolutions: SharedResolutions,
-    /// Final rounds (every one, or the last [`ARCHIVE_WINDOW`]), served to replicas that fetch.
+    /// The last final rounds, served to replicas that fetch (and written with `--out`).
     archive: Archive,
     /// Agreed digest and winner of each final round.
     agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
@@ -188,7 +188,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         config: config.clone(),
         founders,
         resolutions: SharedResolutions::new(),
-        archive: Archive::new(config.archive_rounds),
+        archive: Archive::new(config.archive_rounds, config.ledger.as_deref(), swarm),
         agreed: BTreeMap::new(),
         gone: BTreeMap::new(),
         last_state: None,

@@ -92,17 +92,14 @@ pub struct SimReport {
     pub violations: Vec<String>,
     /// Per agent.
     pub per_agent: Vec<AgentResult>,
-    /// The certified final rounds, in order (what `sim --out` writes as a ledger).
+    /// Why the ledger file (`SimConfig::ledger`) could not be written completely.
     #[serde(skip)]
-    pub records: super::Archive,
-    /// The swarm id of the run.
-    #[serde(skip)]
-    pub swarm: Option<slotmesh_proto::SwarmId>,
+    pub ledger_error: Option<String>,
 }
 
 impl Sim {
     pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
-        let records = std::mem::take(&mut self.archive);
+        let ledger_error = std::mem::take(&mut self.archive).finish().err();
         let llm = self.llm_counts();
         let state = self
             .last_state
@@ -202,8 +199,7 @@ impl Sim {
             transcript: self.transcript.hex(),
             violations: self.violations.clone(),
             per_agent,
-            records,
-            swarm: Some(self.swarm),
+            ledger_error,
         }
     }
 
