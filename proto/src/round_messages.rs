@@ -219,24 +219,13 @@ impl RoundMessages {
         self.turns.is_empty()
     }
 
-    /// A key for the set of held messages, in O(1): the round, the count and the sum of the
-    /// ids as 256-bit integers (a multiset hash of SHA-256 ids, independent of insertion
-    /// order). It names a set in a process's cache of resolutions
-    /// ([`crate::SharedResolutions`], which checks [`RoundMessages::same_set`] on a hit, as
-    /// sums can be made to collide); it is not part of the protocol.
-    pub fn set_key(&self) -> Digest {
-        let mut sum = [0u8; 32];
-        for (chunk, limb) in sum.chunks_exact_mut(8).zip(self.id_sum) {
-            chunk.copy_from_slice(&limb.to_le_bytes());
-        }
-        Digest::of(
-            b"slotmesh/round-set-key/v1",
-            &[
-                &self.round.to_le_bytes(),
-                &(self.count as u64).to_le_bytes(),
-                &sum,
-            ],
-        )
+    /// A key for the set of held messages, in O(1): their count and the sum of their ids as
+    /// 256-bit integers (independent of insertion order). It names a set in a process's
+    /// cache of resolutions ([`crate::SharedResolutions`], which checks
+    /// [`RoundMessages::same_set`] on a hit, as sums can be made to collide); it is not part
+    /// of the protocol.
+    pub fn set_key(&self) -> (usize, [u64; 4]) {
+        (self.count, self.id_sum)
     }
 
     /// Whether `other` holds exactly the same messages.

@@ -28,7 +28,7 @@ pub struct Resolved {
 }
 
 /// (round, digest of the state before it, key of its inputs' set).
-type Key = (u64, Digest, Digest);
+type Key = (u64, Digest, (usize, [u64; 4]));
 
 /// A cache of resolutions that replicas in one process share ([`crate::Engine::share_resolutions`]).
 /// Cloning it shares it. Only the two most recent rounds are kept.
@@ -72,7 +72,7 @@ impl SharedResolutions {
         if let Ok(mut cache) = self.inner.lock() {
             let oldest = key.0.saturating_sub(1);
             if cache.keys().next().is_some_and(|k| k.0 < oldest) {
-                *cache = cache.split_off(&(oldest, Digest([0; 32]), Digest([0; 32])));
+                *cache = cache.split_off(&(oldest, Digest([0; 32]), (0, [0; 4])));
             }
             cache.insert(key, resolved.clone());
         }

@@ -123,11 +123,13 @@ proptest! {
         prop_assert_eq!(in_order.inputs_digest(), permuted.inputs_digest());
         let ids = |m: &RoundMessages| m.iter().map(|m| m.id()).collect::<Vec<_>>();
         prop_assert_eq!(ids(&in_order), ids(&permuted));
-        // One message fewer is another set, with another key.
-        let mut fewer = RoundMessages::new(state.next_round);
-        in_order.iter().skip(1).for_each(|m| { fewer.insert(m.clone()); });
-        prop_assert!(!fewer.same_set(&in_order));
-        prop_assert_ne!(fewer.set_key(), in_order.set_key());
+        // As many messages with one of them replaced is another set, with another key.
+        let mut swapped = RoundMessages::new(state.next_round);
+        in_order.iter().skip(1).for_each(|m| { swapped.insert(m.clone()); });
+        swapped.insert(claim(&agent(201), state.next_round, 3));
+        prop_assert_eq!(swapped.len(), in_order.len());
+        prop_assert!(!swapped.same_set(&in_order));
+        prop_assert_ne!(swapped.set_key(), in_order.set_key());
         let (a, outcome_a) = resolve_round(&state, &in_order);
         let (b, outcome_b) = resolve_round(&state, &permuted);
         prop_assert_eq!(a.digest(), b.digest());

@@ -5,7 +5,8 @@ use super::{Engine, Finalized, Output, Phase, SILENT_VOTER_TIMEOUTS};
 use crate::finality::{CertifiedRound, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::RoundMessages;
-use crate::rules::{resolve_round, RoundOutcome};
+use crate::rules::RoundOutcome;
+use crate::shared_resolution::Resolved;
 use crate::state::LedgerState;
 use crate::wire::{CheckpointVote, Payload, PayloadKind};
 use std::sync::Arc;
@@ -13,20 +14,17 @@ use std::sync::Arc;
 /// This replica's resolution of the current round, and where its attempt stands.
 #[derive(Debug, Clone)]
 pub(super) struct Resolution {
-    /// The messages resolved (shared with other replicas that resolved the same ones).
-    inputs: Arc<RoundMessages>,
-    state: Arc<LedgerState>,
-    outcome: RoundOutcome,
-    pub(super) digest: Digest,
+    /// The messages, state and outcome (shared with other replicas that resolved the same).
+    pub(super) resolved: Arc<Resolved>,
     pub(super) attempt: u32,
     /// Finalize timeouts spent in this attempt.
     timeouts: u32,
 }
 
 impl Engine {
-    /// Resolves the current round from every message held for it; also returns the digest
-    /// of the resulting state.
-    fn resolve_held(&self) -> (Arc<RoundMessages>, Arc<LedgerState>, RoundOutcome, Digest) {
+    /// Resolves the current round from every message held for it (or takes the resolution
+    /// another replica made of the same state and messages).
+    fn resolve_held(&self) -> Arc<Resolved> {
         let round = self.round();
         let nothing;
         let held = match self.inbox.get(&round) {
@@ -36,28 +34,18 @@ impl Engine {
                 &nothing
             }
         };
-        match &self.shared {
-            Some(cache) => {
-                let resolved = cache.resolve(&self.ledger, self.ledger_digest, held);
-                let (state, outcome) = (Arc::clone(&resolved.state), resolved.outcome.clone());
-                (resolved.inputs.clone(), state, outcome, resolved.digest)
-            }
-            None => {
-                let inputs = Arc::new(held.clone());
-                let (state, outcome) = resolve_round(&self.ledger, &inputs);
-                let digest = state.digest();
-                (inputs, Arc::new(state), outcome, digest)
-            }
-        }
+        self.resolutions
+            .resolve(&self.ledger, self.ledger_digest, held)
     }
 
     pub(super) fn resolve(&mut self, now: u64) {
         let round = self.round();
-        let (inputs, state, outcome, digest) = self.resolve_held();
+        let resolved = self.resolve_held();
+        let digest = resolved.digest;
         self.outputs.push_back(Output::Resolved { round, digest });
         let mut tally = match self.tally.take() {
             Some(tally) => tally,
-            None => VoteTally::new(round, self.ledger.voters_for(&state)),
+            None => VoteTally::new(round, self.ledger.voters_for(&resolved.state)),
         };
         for vote in self.early_votes.remove(&round).unwrap_or_default() {
             tally.add(vote);
@@ -65,10 +53,7 @@ impl Engine {
         self.tally = Some(tally);
         let voting = self.voting();
         self.resolution = Some(Resolution {
-            inputs,
-            state,
-            outcome,
-            digest,
+            resolved,
             attempt: 0,
             timeouts: 0,
         });
@@ -118,31 +103,23 @@ impl Engine {
         let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
             return;
         };
-        if let Some(resolution) = self.resolution.take() {
-            if resolution.digest == certificate.digest {
-                self.complete_round(
-                    CertifiedRound::new(resolution.inputs, certificate),
-                    resolution.state,
-                    resolution.outcome,
-                    now,
-                );
-                return;
-            }
-            self.resolution = Some(resolution);
-        }
         // A majority certified a digest we do not hold (or we only observe): resolve what we
         // hold now; if it still differs, fetch the certified record.
-        let round = self.round();
-        let (inputs, state, outcome, digest) = self.resolve_held();
-        if digest == certificate.digest {
+        let resolved = match &self.resolution {
+            Some(resolution) if resolution.resolved.digest == certificate.digest => {
+                Arc::clone(&resolution.resolved)
+            }
+            _ => self.resolve_held(),
+        };
+        if resolved.digest == certificate.digest {
             self.complete_round(
-                CertifiedRound::new(inputs, certificate),
-                state,
-                outcome,
+                CertifiedRound::new(Arc::clone(&resolved.inputs), certificate),
+                Arc::clone(&resolved.state),
+                resolved.outcome.clone(),
                 now,
             );
         } else {
-            self.request_fetch(round);
+            self.request_fetch(self.round());
         }
     }
 
@@ -158,7 +135,11 @@ impl Engine {
             .map(|(_, message)| Output::Send(message.clone()))
             .collect();
         self.outputs.extend(own);
-        let Some((own, attempt)) = self.resolution.as_ref().map(|r| (r.digest, r.attempt)) else {
+        let Some((own, attempt)) = self
+            .resolution
+            .as_ref()
+            .map(|r| (r.resolved.digest, r.attempt))
+        else {
             self.schedule(now);
             return;
         };
@@ -190,12 +171,10 @@ impl Engine {
         let dead = provably_dead || presumed_dead;
         if dead {
             // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let (inputs, state, outcome, digest) = self.resolve_held();
+            let resolved = self.resolve_held();
+            let digest = resolved.digest;
             self.resolution = Some(Resolution {
-                inputs,
-                state,
-                outcome,
-                digest,
+                resolved,
                 attempt: attempt + 1,
                 timeouts: 0,
             });

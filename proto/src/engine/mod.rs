@@ -94,8 +94,9 @@ pub struct Engine {
     ledger: Arc<LedgerState>,
     /// Digest of `ledger`.
     ledger_digest: Digest,
-    /// Resolutions shared with other replicas in this process, if any.
-    shared: Option<SharedResolutions>,
+    /// This replica's resolutions, shared with other replicas in the process
+    /// ([`Engine::share_resolutions`]).
+    resolutions: SharedResolutions,
     phase: Phase,
     deadline: u64,
     inbox: BTreeMap<u64, RoundMessages>,
@@ -122,7 +123,7 @@ impl Engine {
             config,
             ledger_digest: ledger.digest(),
             ledger: Arc::new(ledger),
-            shared: None,
+            resolutions: SharedResolutions::new(),
             phase: Phase::Observe,
             deadline: 0,
             inbox: BTreeMap::new(),
@@ -161,7 +162,7 @@ impl Engine {
     /// Takes resolutions from (and gives them to) other replicas in this process that share
     /// `cache`: a replica holding the same state and inputs as another resolves only once.
     pub fn share_resolutions(&mut self, cache: SharedResolutions) {
-        self.shared = Some(cache);
+        self.resolutions = cache;
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
@@ -220,7 +221,10 @@ impl Engine {
         Some(FinalityStatus {
             voters: tally.voters().iter().copied().collect(),
             votes: tally.votes(),
-            own: self.resolution.as_ref().map(|r| (r.attempt, r.digest)),
+            own: self
+                .resolution
+                .as_ref()
+                .map(|r| (r.attempt, r.resolved.digest)),
         })
     }
 
