@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Unit, property and deterministic multi-replica tests of proto; the simulator; the binary's
-# command line; and real daemon processes on 127.0.0.1 (daemon/tests/network.rs: explicit
+# command line; and real daemon processes on 127.0.0.1 (slotmesh/tests/network.rs: explicit
 # peers, mDNS off, kill -9, restart, late join, a hostile peer).
 cargo test --workspace --all-targets

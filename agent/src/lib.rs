@@ -1,0 +1,23 @@
+//! slotmesh-agent: an agent's private side, the same in the simulator and the daemon.
+//!
+//! - [`strategy`]: the [`Strategy`] interface and what it may see; [`decision`]: what it decides.
+//! - [`heuristic`]: the personality-and-bias strategy; [`memory`]: what an agent remembers.
+//! - [`model`]: the questions a strategy asks a model and the replies it judges.
+//! - [`mind`]: one agent's job, strategy and nonces, answering the engine.
+//! - [`scenario`]: who takes part in a run (presets and seeded populations).
+//! - [`sys`]: wall-clock time and peak memory, for reports only.
+//!
+//! No network, no async runtime, no clock inside the decisions.
+
+pub mod decision;
+pub mod heuristic;
+pub mod memory;
+pub mod mind;
+pub mod model;
+pub mod scenario;
+pub mod strategy;
+pub mod sys;
+
+pub use decision::{Decision, DecisionKind};
+pub use mind::{Mind, Step};
+pub use strategy::{Answer, Job, Strategy, View};

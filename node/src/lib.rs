@@ -1,0 +1,785 @@
+//! `slotmesh daemon`: one agent on a real network. The event loop owns the libp2p swarm, the
+//! `proto` engine and the agent's [`Mind`]; it only selects and dispatches between them:
+//! [`Node::handle_swarm_event`], [`Node::handle_command`], timers, and
+//! [`Node::handle_engine_output`]. The rules live in the engine; this file moves messages,
+//! persists final rounds and keeps time.
+//!
+//! Time: the engine's `now` is milliseconds since the node started (monotonic).
+
+mod behaviour;
+mod data_dir;
+mod events;
+mod metrics;
+mod slots;
+mod start;
+mod status;
+mod sync;
+mod sync_codec;
+
+pub use behaviour::{
+    build_swarm, keypair, peer_id_of, read_swarm_key, write_swarm_key, Behaviour, BehaviourEvent,
+    Topics,
+};
+pub use data_dir::DataDir;
+pub use events::NodeEvent;
+pub use metrics::NodeMetrics;
+pub use status::{NodeStatus, SlotRecord};
+pub use sync_codec::{SyncCodec, SYNC_PROTOCOL};
+
+pub mod job;
+pub mod keys;
+pub mod ledger;
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use ledger::Ledger;
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{mdns, Multiaddr, PeerId, Swarm};
+use slotmesh_agent::heuristic::{Heuristic, Personality};
+use slotmesh_agent::memory::Memory;
+use slotmesh_agent::model::{LlmCounts, Question, Reply};
+use slotmesh_agent::sys::{peak_rss_kib, unix_ms};
+use slotmesh_agent::{Job, Mind, Step};
+use slotmesh_llm::{LlmClient, StrategyChoice};
+use slotmesh_proto::sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
+use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::{
+    open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
+    LedgerState, Limits, MemberStatus, Output, PayloadKind, Phase, SignedMessage, SwarmId,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A peer whose messages fail validation this many times is disconnected and ignored.
+const MAX_REJECTIONS: u32 = 3;
+/// The status file is rewritten at most this often (ms), and on every final round.
+const STATUS_INTERVAL_MS: u64 = 100;
+/// How many phase timeouts a finished node stays at most to help the others finalize.
+const LINGER_TIMEOUTS: u64 = 4;
+/// Messages kept for peers that are not connected yet (sent on the next connection).
+const MAX_UNSENT: usize = 256;
+
+/// Everything a daemon is started with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Display name.
+    pub name: String,
+    /// True burst of the job, in slots.
+    pub burst: u32,
+    /// Heuristic personality.
+    pub personality: Personality,
+    /// Bias in [0, 1].
+    pub bias: f64,
+    /// Seed of the strategy's random choices (default: from the key).
+    pub seed: Option<u64>,
+    /// Name of the swarm (its id is derived from it).
+    pub swarm_name: String,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial.
+    pub peers: Vec<Multiaddr>,
+    /// LAN discovery.
+    pub mdns: bool,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// How long a won slot executes, ms.
+    pub slot_ms: u64,
+    /// Phase timeout, ms.
+    pub phase_timeout_ms: u64,
+    /// Founding members the first round waits for.
+    pub founders: usize,
+    /// Join an existing swarm rather than found one.
+    pub join: bool,
+    /// Pre-shared key file of a private swarm (libp2p pnet).
+    pub swarm_key: Option<PathBuf>,
+    /// Address the binary serves the local HTTP endpoint on (status, metrics, events,
+    /// dashboard), shown in the status.
+    pub http: Option<std::net::SocketAddr>,
+    /// A real job (`--exec`): runs only in won slots; complete when it exits.
+    pub exec: Option<String>,
+    /// The strategy (the heuristic with `personality` and `bias` is also the LLM's fallback).
+    pub strategy: StrategyChoice,
+}
+
+/// Commands a [`NodeHandle`] sends into the event loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Reply with the current status.
+    Status(tokio::sync::oneshot::Sender<NodeStatus>),
+    /// Leave the swarm and stop (SIGINT/SIGTERM).
+    Shutdown,
+}
+
+/// A cloneable handle on a running node.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
+    registry: std::sync::Arc<prometheus_client::registry::Registry>,
+}
+
+impl NodeHandle {
+    /// Asks the node to leave and stop. A second call stops it at once.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+
+    /// The node's live events, from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// The node's metrics (its own and libp2p's).
+    pub fn registry(&self) -> &prometheus_client::registry::Registry {
+        &self.registry
+    }
+
+    /// The node's current status (`None` if it has stopped).
+    pub async fn status(&self) -> Option<NodeStatus> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Status(reply)).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+/// How a node ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeExit {
+    /// Its job is done, its leave is final and its slots have executed.
+    Completed,
+    /// It left on request and the leave is final.
+    Left,
+    /// It was asked to stop and stopped before its leave became final.
+    Interrupted,
+    /// The swarm marked it failed (it missed too many rounds); its job cannot finish.
+    Failed {
+        /// The round it was marked failed in.
+        round: u64,
+    },
+}
+
+/// A started node, ready to run.
+pub struct Node {
+    config: NodeConfig,
+    limits: Limits,
+    swarm_id: SwarmId,
+    identity: Identity,
+    swarm: Swarm<Behaviour>,
+    topics: Topics,
+    engine: Engine,
+    mind: Mind,
+    data: DataDir,
+    ledger: Ledger,
+    /// Every final round, by round (served to peers that sync).
+    records: Vec<FinalRound>,
+    started: Instant,
+    timers: BTreeMap<u64, BTreeSet<(u64, Phase)>>,
+    commands: mpsc::Receiver<Command>,
+    /// Rounds up to this one are silent: this agent may have spoken in them before a restart.
+    silent_through: Option<u64>,
+    spoken_round: Option<u64>,
+    /// An announce decision held back until the previous slot starts executing.
+    deferred_announce: Option<(u64, u64)>,
+    /// End of the last slot on the schedule's local timeline (node ms).
+    timeline_end: u64,
+    /// Slots this agent won and executes: (round, start, end) in node ms.
+    my_slots: VecDeque<(u64, u64, u64)>,
+    status: NodeStatus,
+    unsent: VecDeque<Envelope>,
+    rejections: BTreeMap<PeerId, u32>,
+    fetch_in_flight: Option<OutboundRequestId>,
+    fetch_rotation: usize,
+    shutdown_requested: Option<u64>,
+    status_dirty: bool,
+    status_written_at: Option<u64>,
+    events: tokio::sync::broadcast::Sender<NodeEvent>,
+    metrics: NodeMetrics,
+    last_final_at: Option<Instant>,
+    job: Option<job::Job>,
+    /// CPU time of the job when its current slot started, ms.
+    job_cpu_at_slot_start: Option<u64>,
+    /// This node's own messages of its latest round.
+    sent_this_round: (u64, Vec<Envelope>),
+    /// When this node's leave became final.
+    finished_at: Option<u64>,
+    /// The model client of a live `llm` strategy.
+    llm: Option<LlmClient>,
+    /// Questions asked of the model come back here with their replies.
+    answers: mpsc::UnboundedSender<(Box<Question>, Reply)>,
+    answers_in: mpsc::UnboundedReceiver<(Box<Question>, Reply)>,
+    /// The strategy's LLM counts already added to the metrics.
+    llm_counted: LlmCounts,
+}
+
+impl Node {
+    /// The node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Runs until the node is done.
+    pub async fn run(mut self) -> Result<NodeExit> {
+        if let Some(command) = self.config.exec.clone() {
+            let me = self.identity.id();
+            let finished = self
+                .engine
+                .state()
+                .members
+                .get(&me)
+                .is_some_and(|m| !m.is_active());
+            if finished {
+                tracing::info!("this agent already left the swarm (ledger); not starting the job");
+            } else {
+                let job = job::Job::start(&command).await?;
+                tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");
+                self.status.job_pid = Some(job.pid());
+                // Its length is unknown until it exits: claim at least one more slot.
+                self.mind.job.remaining = self.mind.job.remaining.max(1);
+                self.job = Some(job);
+            }
+        }
+        self.drain_engine()?;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next_timer = self.next_wakeup();
+            let sleep = tokio::time::sleep_until(
+                tokio::time::Instant::from_std(self.started) + Duration::from_millis(next_timer),
+            );
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.handle_swarm_event(event),
+                Some(command) = self.commands.recv() => self.handle_command(command),
+                () = sleep => self.fire_timers(),
+                end = slots::job_end(&mut self.job) => self.job_ended(end),
+                Some((question, reply)) = self.answers_in.recv() => self.settle(*question, reply),
+                _ = tick.tick() => self.fire_timers(),
+            }
+            self.drain_engine()?;
+            if let Some(exit) = self.exit_reason() {
+                self.write_status(true);
+                return Ok(exit);
+            }
+            self.write_status(false);
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn next_wakeup(&self) -> u64 {
+        let timer = self.timers.keys().next().copied().unwrap_or(u64::MAX);
+        let deferred = self.deferred_announce.map_or(u64::MAX, |(_, at)| at);
+        let slot = self.slot_boundary().unwrap_or(u64::MAX);
+        timer.min(deferred).min(slot).min(self.now() + 1_000)
+    }
+
+    // ----- inputs -----
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.metrics.record(&event);
+        match &event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.metrics.record(e),
+            _ => {}
+        }
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.handle_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                peer_id,
+                topic,
+                ..
+            })) => {
+                // A peer that subscribes now missed what was published before: give it this
+                // round's messages directly (founding would otherwise wait a phase timeout).
+                let (round, sent) = &self.sent_this_round;
+                if topic == self.topics.for_kind(PayloadKind::Join).hash()
+                    && *round == self.engine.round()
+                    && !sent.is_empty()
+                {
+                    let sent = sent.clone();
+                    self.deliver_direct(Some(peer_id), sent);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        tracing::debug!(%peer, %address, "discovered by mDNS");
+                        let _ = self.swarm.dial(address);
+                    }
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.with_p2p(self.peer_id()).unwrap_or_else(|a| a);
+                tracing::info!(address = %full, "listening");
+                self.status.listen.push(full.to_string());
+                self.status_dirty = true;
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                tracing::debug!(peer = %peer_id, address = %endpoint.get_remote_address(), "connected");
+                if !self.unsent.is_empty() {
+                    let envelopes: Vec<Envelope> = self.unsent.drain(..).collect();
+                    self.deliver_direct(Some(peer_id), envelopes);
+                }
+                self.status.peers = self.swarm.connected_peers().count();
+                self.status_dirty = true;
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                tracing::debug!(peer = %peer_id, "disconnected");
+                self.status.peers = self.swarm.connected_peers().count();
+                self.status_dirty = true;
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed");
+            }
+            _ => {}
+        }
+    }
+
+    /// Validation before anything reaches the engine: size, decoding, signature, swarm,
+    /// version and field limits, and the topic matching the payload. Rejected messages
+    /// cost the peer that forwarded them (gossipsub scoring) and, repeated, the connection.
+    fn handle_gossip(
+        &mut self,
+        source: PeerId,
+        message_id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let verdict = match open(&message.data, self.swarm_id, &self.limits) {
+            Ok(signed) if self.topics.for_kind(signed.payload().kind()).hash() == message.topic => {
+                Ok(signed)
+            }
+            Ok(_) => Err(("topic", "payload on the wrong topic".to_string())),
+            Err(e) => Err((rejection_reason(&e), e.to_string())),
+        };
+        let topic = self.topics.name_of(&message.topic);
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        match verdict {
+            Ok(signed) => {
+                gossip.report_message_validation_result(
+                    &message_id,
+                    &source,
+                    MessageAcceptance::Accept,
+                );
+                self.metrics
+                    .messages_in
+                    .get_or_create(&metrics::TopicLabel {
+                        topic: topic.into(),
+                    })
+                    .inc();
+                let now = self.now();
+                self.engine.handle_message(signed, now);
+            }
+            Err((kind, reason)) => {
+                gossip.report_message_validation_result(
+                    &message_id,
+                    &source,
+                    MessageAcceptance::Reject,
+                );
+                self.reject(source, kind, &reason);
+            }
+        }
+    }
+
+    fn reject(&mut self, peer: PeerId, kind: &str, reason: &str) {
+        self.metrics
+            .rejected
+            .get_or_create(&metrics::ReasonLabel {
+                reason: kind.into(),
+            })
+            .inc();
+        let count = self.rejections.entry(peer).or_default();
+        *count += 1;
+        self.status.rejected_messages += 1;
+        tracing::warn!(%peer, %reason, rejections = *count, "rejected a message");
+        if *count >= MAX_REJECTIONS {
+            tracing::warn!(%peer, "too many rejected messages: disconnecting and ignoring the peer");
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                self.refresh_status();
+                let _ = reply.send(self.status.clone());
+            }
+            Command::Shutdown => {
+                if self.shutdown_requested.is_some() {
+                    tracing::warn!("second stop request: stopping now");
+                    self.shutdown_requested = Some(0);
+                    return;
+                }
+                tracing::info!("stop requested: leaving the swarm");
+                let now = self.now();
+                self.shutdown_requested = Some(now + 12 * self.config.phase_timeout_ms);
+                if let Err(error) =
+                    self.engine
+                        .leave(self.identity.id(), LeaveReason::Departed, now)
+                {
+                    tracing::debug!(%error, "leave refused");
+                }
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        while let Some(entry) = self.timers.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for (round, phase) in entry.remove() {
+                self.engine.handle_timeout(round, phase, now);
+            }
+        }
+        if let Some((round, at)) = self.deferred_announce {
+            if at <= now || self.slot_started_for_pacing(now) {
+                self.deferred_announce = None;
+                self.decide(round, Phase::Announce);
+            }
+        }
+        self.update_slots(now);
+    }
+
+    // ----- outputs -----
+
+    fn drain_engine(&mut self) -> Result<()> {
+        while let Some(output) = self.engine.poll_output() {
+            self.handle_engine_output(output)?;
+        }
+        Ok(())
+    }
+
+    fn handle_engine_output(&mut self, output: Output) -> Result<()> {
+        match output {
+            Output::Send(message) => self.send(message)?,
+            Output::ScheduleTimeout { round, phase, at } => {
+                self.timers.entry(at).or_default().insert((round, phase));
+            }
+            Output::Decide { round, phase, .. } => {
+                let now = self.now();
+                if phase == Phase::Announce && !self.slot_started_for_pacing(now) {
+                    let cap = now + self.config.phase_timeout_ms / 2;
+                    self.deferred_announce = Some((round, cap));
+                } else {
+                    self.decide(round, phase);
+                }
+            }
+            Output::Resolved { round, digest } => {
+                tracing::debug!(round, %digest, "round resolved");
+            }
+            Output::Final(finalized) => self.finalized(*finalized)?,
+            Output::FetchMessages { round, peer } => {
+                if let Some(peer_id) = peer_id_of(peer).filter(|p| self.swarm.is_connected(p)) {
+                    self.swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_request(&peer_id, SyncRequest::RoundMessages { round });
+                }
+            }
+            Output::FetchRound { round } => self.fetch_rounds(round),
+        }
+        let phase = format!("{:?}", self.engine.phase());
+        if self.status.round != self.engine.round() || self.status.phase != phase {
+            tracing::debug!(round = self.engine.round(), %phase, "phase");
+            let _ = self.events.send(NodeEvent::Phase {
+                round: self.engine.round(),
+                phase: phase.clone(),
+            });
+            self.status.round = self.engine.round();
+            self.status.phase = phase;
+            self.status_dirty = true;
+        }
+        Ok(())
+    }
+
+    fn decide(&mut self, round: u64, phase: Phase) {
+        if round != self.engine.round() || self.is_silent(round) {
+            return;
+        }
+        let now = self.now();
+        match self.mind.decide(&mut self.engine, phase, now) {
+            Ok(Step::Done(_)) => {}
+            Ok(Step::Ask(question)) => self.ask(question),
+            Err(error) => tracing::debug!(round, ?phase, %error, "decision refused by the engine"),
+        }
+        self.count_llm();
+    }
+
+    /// Asks the model off the event loop; the reply comes back through `answers`.
+    fn ask(&mut self, mut question: Box<Question>) {
+        if let Some(reply) = question.take_recorded() {
+            self.settle(*question, reply);
+            return;
+        }
+        let Some(client) = self.llm.clone() else {
+            self.settle(*question, Reply::unanswered("no model client"));
+            return;
+        };
+        let answers = self.answers.clone();
+        tokio::spawn(async move {
+            let reply = client.ask(&question).await;
+            let _ = answers.send((question, reply));
+        });
+    }
+
+    fn settle(&mut self, question: Question, reply: Reply) {
+        let (round, kind) = (question.round(), question.kind());
+        let now = self.now();
+        if let Err(error) = self.mind.settle(&mut self.engine, question, reply, now) {
+            tracing::debug!(round, ?kind, %error, "decision refused by the engine");
+        }
+        self.count_llm();
+    }
+
+    /// Brings the LLM metrics and status up to the strategy's counts.
+    fn count_llm(&mut self) {
+        let counts = self.mind.strategy().llm_counts();
+        if counts == self.llm_counted {
+            return;
+        }
+        let seen = self.llm_counted;
+        self.metrics.llm_calls.inc_by(counts.calls - seen.calls);
+        self.metrics
+            .llm_fallbacks
+            .inc_by(counts.fallbacks - seen.fallbacks);
+        self.metrics
+            .llm_clamped
+            .inc_by(counts.clamped - seen.clamped);
+        self.llm_counted = counts;
+        self.status.llm = counts;
+        self.status_dirty = true;
+    }
+
+    fn is_silent(&self, round: u64) -> bool {
+        self.silent_through.is_some_and(|r| round <= r)
+    }
+
+    fn send(&mut self, message: SignedMessage) -> Result<()> {
+        let round = message.round();
+        if self.is_silent(round) {
+            return Ok(());
+        }
+        if self.spoken_round.is_none_or(|r| r < round) {
+            self.data.set_spoken_round(round)?;
+            self.spoken_round = Some(round);
+        }
+        if self.sent_this_round.0 != round {
+            self.sent_this_round = (round, Vec::new());
+        }
+        self.sent_this_round.1.push(message.envelope());
+        self.status.messages_out += 1;
+        self.status.bytes_out += message.bytes().len() as u64;
+        let topic = self.topics.for_kind(message.payload().kind()).clone();
+        self.metrics
+            .messages_out
+            .get_or_create(&metrics::TopicLabel {
+                topic: self.topics.name_of(&topic.hash()).into(),
+            })
+            .inc();
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, message.bytes().to_vec())
+        {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::Duplicate) => {
+                // A re-send (the engine repeats its messages when a phase stalls): gossip
+                // already carried it once, so send it to each peer directly.
+                self.deliver_direct(None, vec![message.envelope()]);
+            }
+            Err(error) => {
+                // Typically no peer has subscribed yet (the mesh is forming): send directly
+                // to whoever is connected, and keep it for peers that connect later.
+                tracing::debug!(%error, "gossip publish failed; sending directly");
+                self.deliver_direct(None, vec![message.envelope()]);
+                if self.unsent.len() >= MAX_UNSENT {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back(message.envelope());
+            }
+        }
+        Ok(())
+    }
+
+    fn finalized(&mut self, finalized: slotmesh_proto::Finalized) -> Result<()> {
+        let record = finalized.certified.record();
+        self.ledger.append(&record).context(
+            "cannot append to the ledger; stopping rather than forgetting a final round",
+        )?;
+        let round = record.round;
+        self.records.push(record);
+        let me = self.identity.id();
+        self.mind.observe(&finalized);
+        if self.job.as_ref().is_some_and(|job| !job.ended()) && self.mind.is_complete() {
+            // The estimate ran out but the job still runs: it needs at least one more slot.
+            self.mind.job.remaining = 1;
+        }
+        let now = self.now();
+        let winner = finalized.outcome.winner;
+        if let Some(w) = winner {
+            let start = now.max(self.timeline_end);
+            let end = start + self.config.slot_ms;
+            self.timeline_end = end;
+            if w == me {
+                self.my_slots.push_back((round, start, end));
+            }
+        }
+        let name_of = |id: &AgentId| finalized.state.name_of(id);
+        tracing::info!(
+            round,
+            winner = %winner.as_ref().map_or_else(|| "none".to_string(), name_of),
+            remaining = self.mind.job.remaining,
+            "round final"
+        );
+        self.metrics.rounds.inc();
+        let now_instant = Instant::now();
+        if let Some(previous) = self.last_final_at.replace(now_instant) {
+            self.metrics
+                .round_latency
+                .observe((now_instant - previous).as_secs_f64());
+        }
+        for member in finalized.state.members.values() {
+            let label = metrics::MemberLabel {
+                member: member.name.clone(),
+            };
+            self.metrics
+                .trust
+                .get_or_create(&label)
+                .set(i64::from(member.trust));
+            self.metrics
+                .credits
+                .get_or_create(&label)
+                .set(i64::try_from(member.credits).unwrap_or(i64::MAX));
+        }
+        for event in NodeEvent::of_final(&finalized) {
+            let _ = self.events.send(event);
+        }
+        let memory = serde_json::to_vec_pretty(self.mind.strategy().memory())
+            .context("cannot encode the memory")?;
+        self.data.replace("memory.json", &memory)?;
+        self.status
+            .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());
+        self.status_dirty = true;
+        self.write_status(true);
+        Ok(())
+    }
+
+    // ----- ending -----
+
+    fn exit_reason(&mut self) -> Option<NodeExit> {
+        let now = self.now();
+        let me = self.identity.id();
+        let record = self.engine.state().members.get(&me);
+        let status = record.map(|m| m.status);
+        let left_round = record.and_then(|m| m.left_round).unwrap_or(0);
+        let slots_done = self.my_slots.is_empty();
+        match status {
+            Some(MemberStatus::Completed) if slots_done && self.lingered(now) => {
+                Some(NodeExit::Completed)
+            }
+            Some(MemberStatus::Departed) if self.lingered(now) => Some(NodeExit::Left),
+            Some(MemberStatus::Failed) => Some(NodeExit::Failed { round: left_round }),
+            _ => match self.shutdown_requested {
+                Some(deadline) if now >= deadline => Some(NodeExit::Interrupted),
+                _ => None,
+            },
+        }
+    }
+
+    /// After its leave is final, a node stays a little while: the others may still need its
+    /// vote on that round (re-sent on request) or its record of it. It goes once every
+    /// remaining member has spoken in the next round (so each has finalized this one), or
+    /// after [`LINGER_TIMEOUTS`] phase timeouts.
+    fn lingered(&mut self, now: u64) -> bool {
+        let since = *self.finished_at.get_or_insert(now);
+        if now >= since + LINGER_TIMEOUTS * self.config.phase_timeout_ms {
+            return true;
+        }
+        let round = self.engine.round();
+        let spoken: BTreeSet<AgentId> = self
+            .engine
+            .messages(round)
+            .map(|m| m.iter().map(SignedMessage::sender).collect())
+            .unwrap_or_default();
+        let swarm = &self.swarm;
+        let waiting_for: Vec<AgentId> = self
+            .engine
+            .state()
+            .active_members()
+            .map(|(id, _)| *id)
+            .filter(|id| {
+                // A member that has spoken in the next round has finalized this one; one
+                // that is gone needs nothing more.
+                !spoken.contains(id) && peer_id_of(*id).is_some_and(|p| swarm.is_connected(&p))
+            })
+            .collect();
+        if !waiting_for.is_empty() {
+            tracing::debug!(round, waiting_for = ?waiting_for, "lingering");
+        }
+        waiting_for.is_empty()
+    }
+
+    /// Brings the status's derived fields up to date with the engine and the mind.
+    fn refresh_status(&mut self) {
+        self.status.round = self.engine.round();
+        self.status.phase = format!("{:?}", self.engine.phase());
+        self.status.update_members(self.engine.state());
+        self.status.remaining = self.mind.job.remaining;
+        self.status.done = self.exit_reason().is_some();
+        self.status.peak_rss_kib = peak_rss_kib();
+    }
+
+    fn write_status(&mut self, force: bool) {
+        let now = self.now();
+        let recent = self
+            .status_written_at
+            .is_some_and(|at| now < at + STATUS_INTERVAL_MS);
+        if !force && (!self.status_dirty || recent) {
+            return;
+        }
+        self.status_written_at = Some(now);
+        self.refresh_status();
+        match serde_json::to_vec_pretty(&self.status) {
+            Ok(bytes) => {
+                if let Err(error) = self.data.replace_quietly("status.json", &bytes) {
+                    tracing::warn!(%error, "cannot write status.json");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode the status"),
+        }
+        self.status_dirty = false;
+    }
+}
+
+/// The metric label of a rejected message.
+fn rejection_reason(error: &slotmesh_proto::OpenError) -> &'static str {
+    use slotmesh_proto::{OpenError, VerifyError};
+    match error {
+        OpenError::Verify(VerifyError::Version(_)) => "version",
+        OpenError::Verify(VerifyError::WrongSwarm) => "swarm",
+        OpenError::Verify(_) => "signature",
+        _ => "decode",
+    }
+}
+
+fn seed_bytes(identity: &Identity) -> [u8; 8] {
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&identity.id().0[..8]);
+    seed
+}

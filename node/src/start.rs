@@ -1,0 +1,190 @@
+//! Starting a node: flags checked, the data dir opened and locked, the ledger replayed and
+//! verified, the strategy's memory restored, the swarm built, listening and dialing.
+
+use super::*;
+
+impl Node {
+    /// Opens the data dir, replays and verifies the ledger, builds the swarm, starts
+    /// listening and dialing. Errors are the user's to read: a bad flag, an unreadable or
+    /// locked data dir, a damaged ledger, a port in use.
+    pub fn start(config: NodeConfig) -> Result<(Node, NodeHandle)> {
+        if config.burst == 0 {
+            bail!("--burst must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&config.bias) {
+            bail!("--bias must be in [0, 1], got {}", config.bias);
+        }
+        if config.founders == 0 {
+            bail!("--founders must be at least 1");
+        }
+        let limits = Limits::default();
+        let swarm_id = SwarmId::from_name(&config.swarm_name);
+        let data = DataDir::open(&config.data_dir)?;
+        let (identity, generated) = keys::load_or_generate(&data.key_path())?;
+        if generated {
+            tracing::info!(key = %data.key_path().display(), "generated a new identity key");
+        }
+        let (ledger, loaded) = Ledger::open(&data.ledger_path(), swarm_id, &limits)?;
+        if loaded.dropped_tail_bytes > 0 {
+            tracing::warn!(
+                bytes = loaded.dropped_tail_bytes,
+                "the ledger ended in a torn record (a crash while writing); it was dropped and will be fetched again from peers"
+            );
+        }
+        let mut state = LedgerState::genesis(swarm_id);
+        for record in &loaded.records {
+            let (next, _, _) = record.apply(&state, &limits).with_context(|| {
+                format!(
+                    "ledger {} round {} does not verify",
+                    data.ledger_path().display(),
+                    record.round
+                )
+            })?;
+            state = next;
+        }
+        let won = state
+            .members
+            .get(&identity.id())
+            .map_or(0, |m| m.used_slots);
+        let spoken_round = data.spoken_round()?;
+        let heuristic = Heuristic::new(
+            config.personality,
+            config.bias,
+            config
+                .seed
+                .unwrap_or_else(|| u64::from_le_bytes(seed_bytes(&identity))),
+        );
+        let mut strategy = config
+            .strategy
+            .build(heuristic, &config.name, Some(data.root()))
+            .context("cannot set up the strategy")?;
+        match std::fs::read(data.memory_path()) {
+            Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
+                Ok(memory) => strategy.restore_memory(memory),
+                Err(e) => {
+                    tracing::warn!(error = %e, "memory.json does not parse; starting with an empty memory")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).context("cannot read memory.json"),
+        }
+        let strategy_name = strategy.name();
+        let mind = Mind::new(
+            identity.id(),
+            Job {
+                burst: config.burst,
+                remaining: config.burst.saturating_sub(won),
+            },
+            strategy,
+            Box::new(rand::rngs::OsRng),
+        );
+        let topics = Topics::new(swarm_id);
+        let key = keypair(&identity)?;
+        let swarm_key = match &config.swarm_key {
+            Some(path) => {
+                let psk = read_swarm_key(path)?;
+                tracing::info!(fingerprint = %psk.fingerprint(), "private swarm");
+                Some(psk)
+            }
+            None => None,
+        };
+        let mut swarm = build_swarm(
+            key,
+            &topics,
+            config.mdns,
+            Duration::from_millis(config.phase_timeout_ms.max(500) * 4),
+            swarm_key,
+        )?;
+        for address in &config.listen {
+            swarm
+                .listen_on(address.clone())
+                .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
+        }
+        for peer in &config.peers {
+            if let Err(e) = swarm.dial(peer.clone()) {
+                tracing::warn!(%peer, error = %e, "cannot dial peer");
+            }
+        }
+        let founder = loaded.records.is_empty() && !config.join;
+        let engine_config = EngineConfig {
+            swarm: swarm_id,
+            name: config.name.clone(),
+            limits,
+            phase_timeout_ms: config.phase_timeout_ms,
+            founder,
+            min_members: config.founders,
+            expected_members: config.founders,
+        };
+        let resumed_at = state.next_round;
+        let engine = Engine::new(identity.clone(), engine_config, state, 0);
+        let (answers, answers_in) = mpsc::unbounded_channel();
+        let (sender, commands) = mpsc::channel(16);
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = NodeMetrics::new(&mut registry);
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let handle = NodeHandle {
+            commands: sender,
+            events: events.clone(),
+            registry: std::sync::Arc::new(registry),
+        };
+        let mut status = NodeStatus::new(&config, &identity, swarm.local_peer_id());
+        status.strategy = strategy_name.to_string();
+        status.http = config.http.map(|address| address.to_string());
+        tracing::info!(
+            name = %config.name,
+            id = %identity.id(),
+            peer = %swarm.local_peer_id(),
+            rounds = loaded.records.len(),
+            remaining = mind.job.remaining,
+            founder,
+            "daemon started"
+        );
+        let node = Node {
+            limits,
+            swarm_id,
+            identity,
+            swarm,
+            topics,
+            engine,
+            mind,
+            data,
+            ledger,
+            records: loaded.records,
+            started: Instant::now(),
+            timers: BTreeMap::new(),
+            commands,
+            silent_through: spoken_round.filter(|r| *r >= resumed_at),
+            spoken_round,
+            deferred_announce: None,
+            timeline_end: 0,
+            my_slots: VecDeque::new(),
+            status,
+            unsent: VecDeque::new(),
+            rejections: BTreeMap::new(),
+            fetch_in_flight: None,
+            fetch_rotation: 0,
+            shutdown_requested: None,
+            status_dirty: true,
+            status_written_at: None,
+            finished_at: None,
+            sent_this_round: (0, Vec::new()),
+            events,
+            metrics,
+            last_final_at: None,
+            job: None,
+            job_cpu_at_slot_start: None,
+            llm: config.strategy.client().cloned(),
+            answers,
+            answers_in,
+            llm_counted: Default::default(),
+            config,
+        };
+        if let Some(round) = node.silent_through {
+            tracing::info!(
+                round,
+                "restarted in a round this agent may have spoken in: staying silent through it"
+            );
+        }
+        Ok((node, handle))
+    }
+}

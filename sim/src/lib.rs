@@ -1,0 +1,685 @@
+//! `slotmesh sim`: many agents in one process, each its own replica of the `proto` round
+//! engine, over a seeded simulated network with delays, loss, crashes, a partition and
+//! byzantine agents. Invariants are checked on every final round; the run ends with the
+//! measures of SPEC §7.
+//!
+//! The same seed gives the same run, byte for byte: every random choice comes from ChaCha
+//! streams derived from the seed (one for the network, one per agent), and the engine and
+//! strategies are deterministic.
+
+mod archive;
+use archive::Archive;
+mod ask;
+mod config;
+mod counterfactual;
+pub mod measures;
+pub mod network;
+mod report;
+pub mod summary;
+
+pub use config::{SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
+pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
+pub use report::{AgentResult, SimReport};
+pub use slotmesh_agent::scenario::{AgentSpec, Byzantine};
+
+use ask::{strategy_of, Asker, Pending, THINK_FRACTION};
+use network::{Event, Network};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use slotmesh_agent::heuristic::Heuristic;
+use slotmesh_agent::model::{LlmCounts, Reply};
+use slotmesh_agent::{Job, Mind, Step};
+use slotmesh_proto::engine::Finalized;
+use slotmesh_proto::wire::{Commit, Limits, Payload};
+use slotmesh_proto::{
+    AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, Output, Phase,
+    SharedResolutions, SignedMessage, SwarmId,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Where an agent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Not arrived yet.
+    Waiting,
+    /// Its host speaks for it.
+    Live,
+    /// Crashed: it says nothing more.
+    Crashed,
+    /// Completed, departed or failed in the agreed record.
+    Done,
+}
+
+struct Agent {
+    spec: AgentSpec,
+    identity: Identity,
+    id: AgentId,
+    host: usize,
+    mind: Mind,
+    life: Life,
+}
+
+/// A simulated machine: one replica of the engine, speaking for the agents placed on it.
+#[derive(Default)]
+struct Host {
+    engine: Option<Engine>,
+    /// Its agents, by index.
+    agents: Vec<usize>,
+    /// Crashes still to come: (round, agent), soonest last.
+    crashes: Vec<(u64, usize)>,
+    /// The last round it finalized, with the digest.
+    last_final: Option<(u64, Digest)>,
+}
+
+/// Progress must be made within this many phase timeouts while the swarm is connected.
+const PROGRESS_TIMEOUTS: u64 = 60;
+const MAX_VIOLATIONS_LISTED: usize = 20;
+
+struct Sim {
+    agents: Vec<Agent>,
+    hosts: Vec<Host>,
+    by_id: BTreeMap<AgentId, usize>,
+    /// Agents done or crashed.
+    finished: usize,
+    net: Network,
+    swarm: SwarmId,
+    config: SimConfig,
+    founders: usize,
+    /// One resolution for all hosts that hold the same state and inputs.
+    resolutions: SharedResolutions,
+    /// The last final rounds, served to replicas that fetch (and written with `--out`).
+    archive: Archive,
+    /// Agreed digest and winner of each final round.
+    agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
+    gone: BTreeMap<AgentId, u64>,
+    last_state: Option<Arc<LedgerState>>,
+    violations: Vec<String>,
+    violation_count: u64,
+    transcript: sha2_like::Transcript,
+    last_progress_ms: u64,
+    coalitions_formed: u64,
+    stalled: bool,
+    /// The run stopped at [`SimConfig::max_rounds`].
+    truncated: bool,
+    /// When the partition started (it happens once).
+    partition_since: Option<u64>,
+    /// Asks the model for `llm` agents.
+    asker: Option<Asker>,
+    /// Questions whose answers are due later, by ticket.
+    pending: BTreeMap<u64, Pending>,
+    next_ticket: u64,
+}
+
+mod sha2_like {
+    //! A running hash of the transcript, via proto's domain-separated digest.
+    use slotmesh_proto::Digest;
+
+    #[derive(Default)]
+    pub(super) struct Transcript(Digest);
+
+    impl Transcript {
+        pub(super) fn absorb(&mut self, bytes: &[u8]) {
+            self.0 = Digest::of(b"slotmesh/sim-transcript/v1", &[&self.0 .0, bytes]);
+        }
+        pub(super) fn hex(&self) -> String {
+            self.0.to_hex()
+        }
+    }
+}
+
+/// Runs one simulation. `progress` is called with (final rounds, agents done) now and then.
+pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimReport {
+    let started = std::time::Instant::now();
+    let mut seeder = ChaCha8Rng::seed_from_u64(config.seed);
+    let net = Network::new(ChaCha8Rng::seed_from_u64(seeder.next_u64()), config.faults);
+    let swarm = SwarmId::from_name(&format!("sim-{}", config.seed));
+    let host_count = config.host_count();
+    let mut hosts: Vec<Host> = (0..host_count).map(|_| Host::default()).collect();
+    let agents: Vec<Agent> = config
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut secret = [0u8; 32];
+            seeder.fill_bytes(&mut secret);
+            let agent_seed = seeder.next_u64();
+            // Each agent's strategy seed depends only on the run seed and its index, so a
+            // counterfactual that changes one agent's bias leaves the others' choices alone.
+            let strategy_seed = config.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let heuristic = Heuristic::new(spec.personality, spec.bias, strategy_seed);
+            let identity = Identity::from_secret(secret);
+            let id = identity.id();
+            let host = i % host_count;
+            hosts[host].agents.push(i);
+            if let Some(round) = spec.crash_at_round {
+                hosts[host].crashes.push((round, i));
+            }
+            Agent {
+                identity,
+                id,
+                host,
+                mind: Mind::new(
+                    id,
+                    Job {
+                        burst: spec.burst,
+                        remaining: spec.burst,
+                    },
+                    strategy_of(config, heuristic, &spec.name),
+                    Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
+                ),
+                life: Life::Waiting,
+                spec: spec.clone(),
+            }
+        })
+        .collect();
+    for host in &mut hosts {
+        host.crashes.sort_by(|a, b| b.cmp(a));
+    }
+    let by_id = agents.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
+    let founders = config.agents.iter().filter(|a| a.arrival_ms == 0).count();
+    let mut sim = Sim {
+        agents,
+        hosts,
+        by_id,
+        finished: 0,
+        net,
+        swarm,
+        config: config.clone(),
+        founders,
+        resolutions: SharedResolutions::new(),
+        archive: Archive::new(config.archive_rounds, config.ledger.as_deref(), swarm),
+        agreed: BTreeMap::new(),
+        gone: BTreeMap::new(),
+        last_state: None,
+        violations: Vec::new(),
+        violation_count: 0,
+        transcript: Default::default(),
+        last_progress_ms: 0,
+        coalitions_formed: 0,
+        stalled: false,
+        truncated: false,
+        partition_since: None,
+        asker: Asker::of(config),
+        pending: BTreeMap::new(),
+        next_ticket: 0,
+    };
+    for (i, spec) in config.agents.iter().enumerate() {
+        sim.net
+            .schedule(spec.arrival_ms, Event::Arrive { agent: i });
+    }
+    sim.event_loop(&mut progress);
+    sim.report(started.elapsed())
+}
+
+impl Sim {
+    fn event_loop(&mut self, progress: &mut impl FnMut(u64, usize)) {
+        let mut processed: u64 = 0;
+        let max_events = match self.config.max_events {
+            0 => self.config.event_budget(),
+            max => max,
+        };
+        let stall_limit = PROGRESS_TIMEOUTS * self.config.phase_timeout_ms.max(1);
+        while let Some(event) = self.net.next_event() {
+            processed += 1;
+            if processed > max_events {
+                self.violation(format!("no end after {max_events} events"));
+                break;
+            }
+            let host = match event {
+                Event::Arrive { agent } => {
+                    self.arrive(agent);
+                    self.agents[agent].host
+                }
+                Event::Deliver { to, message } => {
+                    let now = self.net.now();
+                    let Some(engine) = self.hosts[to].engine.as_mut() else {
+                        continue;
+                    };
+                    engine.handle_message(message, now);
+                    to
+                }
+                Event::Timer { host, round, phase } => {
+                    let now = self.net.now();
+                    let Some(engine) = self.hosts[host].engine.as_mut() else {
+                        continue;
+                    };
+                    engine.handle_timeout(round, phase, now);
+                    host
+                }
+                Event::Settle { agent, ticket } => {
+                    self.settle(agent, ticket);
+                    self.agents[agent].host
+                }
+            };
+            self.drain(host);
+            self.update_partition();
+            if self.finished == self.agents.len() {
+                break;
+            }
+            if self
+                .config
+                .max_rounds
+                .is_some_and(|max| self.agreed.len() as u64 >= max)
+            {
+                self.truncated = true;
+                break;
+            }
+            let now = self.net.now();
+            if !self.net.partitioned() && now.saturating_sub(self.last_progress_ms) > stall_limit {
+                let round = self.agreed.keys().next_back().copied().unwrap_or(0);
+                if !self.can_finalize() {
+                    // Too few of the voters are alive (or none are left): the fault model
+                    // does not promise progress, so this is the end of the run, not a bug.
+                    self.stalled = true;
+                    break;
+                }
+                let where_: Vec<String> = self
+                    .hosts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(h, host)| {
+                        host.engine.as_ref().map(|e| {
+                            format!(
+                                "host {h} r{} {:?} holds {} own {:?}",
+                                e.round(),
+                                e.phase(),
+                                e.messages(e.round()).map_or(0, |m| m.len()),
+                                e.finality().and_then(|f| f.own)
+                            )
+                        })
+                    })
+                    .take(MAX_VIOLATIONS_LISTED)
+                    .collect();
+                self.violation(format!(
+                    "no final round for {stall_limit} ms after round {round} ({})",
+                    where_.join(", ")
+                ));
+                break;
+            }
+            if processed.is_multiple_of(65_536) {
+                progress(
+                    self.agreed.len() as u64,
+                    self.agents.iter().filter(|a| a.life == Life::Done).count(),
+                );
+            }
+        }
+    }
+
+    /// Whether enough voters of the next round are alive to finalize it.
+    fn can_finalize(&self) -> bool {
+        let Some(state) = &self.last_state else {
+            return true;
+        };
+        let voters = state.voters_for(state);
+        let alive = voters
+            .iter()
+            .filter(|id| {
+                self.by_id
+                    .get(id)
+                    .is_some_and(|i| self.agents[*i].life == Life::Live)
+            })
+            .count();
+        !voters.is_empty()
+            && alive >= slotmesh_proto::state::votes_needed(state.next_round, voters.len())
+    }
+
+    fn violation(&mut self, what: String) {
+        self.violation_count += 1;
+        if self.violations.len() < MAX_VIOLATIONS_LISTED {
+            self.violations.push(what);
+        }
+    }
+
+    fn arrive(&mut self, i: usize) {
+        let now = self.net.now();
+        let agent = &mut self.agents[i];
+        agent.life = Life::Live;
+        let founder = agent.spec.arrival_ms == 0;
+        let host = &mut self.hosts[agent.host];
+        if let Some(engine) = host.engine.as_mut() {
+            engine.host(
+                agent.identity.clone(),
+                agent.spec.name.clone(),
+                founder,
+                now,
+            );
+            return;
+        }
+        // A new replica catches up by fetching every final record from the first; when the
+        // first records are no longer kept, it starts from the agreed state (a snapshot sync).
+        let ledger = match &self.last_state {
+            Some(state) if self.archive.first_round() != Some(0) => LedgerState::clone(state),
+            _ => LedgerState::genesis(self.swarm),
+        };
+        let engine = self.new_replica(i, founder, ledger, now);
+        self.hosts[self.agents[i].host].engine = Some(engine);
+    }
+
+    /// A replica created by agent `i` from `ledger`, sharing resolutions with the others.
+    fn new_replica(&self, i: usize, founder: bool, ledger: LedgerState, now: u64) -> Engine {
+        let agent = &self.agents[i];
+        let config = EngineConfig {
+            swarm: self.swarm,
+            name: agent.spec.name.clone(),
+            limits: Limits::default(),
+            phase_timeout_ms: self.config.phase_timeout_ms,
+            founder,
+            min_members: self.founders.max(1),
+            expected_members: self.founders.max(1),
+        };
+        let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
+        engine.share_resolutions(self.resolutions.clone());
+        engine
+    }
+
+    /// Host `h` is further behind than the records kept: its replica starts again from the
+    /// agreed state (a snapshot sync), speaking for the same live agents.
+    fn resync(&mut self, h: usize) {
+        let Some(state) = self.last_state.as_deref().cloned() else {
+            return;
+        };
+        let now = self.net.now();
+        let live: Vec<usize> = self.hosts[h]
+            .agents
+            .iter()
+            .copied()
+            .filter(|i| self.agents[*i].life == Life::Live)
+            .collect();
+        let Some((first, rest)) = live.split_first() else {
+            return;
+        };
+        let mut engine = self.new_replica(*first, false, state, now);
+        for i in rest {
+            let agent = &self.agents[*i];
+            engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
+        }
+        self.hosts[h].engine = Some(engine);
+    }
+
+    fn broadcast(&mut self, from: usize, message: &SignedMessage) {
+        let to: Vec<usize> = self.live_hosts().collect();
+        self.net.broadcast(from, to.into_iter(), message);
+    }
+
+    fn live_hosts(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.hosts.len()).filter(|h| self.hosts[*h].engine.is_some())
+    }
+
+    fn drain(&mut self, h: usize) {
+        loop {
+            let Some(output) = self.hosts[h].engine.as_mut().and_then(Engine::poll_output) else {
+                return;
+            };
+            let now = self.net.now();
+            match output {
+                Output::Send(message) => self.send(h, message),
+                Output::ScheduleTimeout { round, phase, at } => self.net.schedule(
+                    at,
+                    Event::Timer {
+                        host: h,
+                        round,
+                        phase,
+                    },
+                ),
+                Output::Decide { agent, phase, .. } => {
+                    if let Some(i) = self.by_id.get(&agent).copied() {
+                        self.decide(i, phase);
+                    }
+                }
+                Output::Final(finalized) => self.finalized(h, *finalized),
+                // What a peer would send: the encoded record, verified on arrival.
+                Output::FetchRound { round } => match self.archive.record(round) {
+                    Some(record) => {
+                        if let Some(engine) = self.hosts[h].engine.as_mut() {
+                            let _ = engine.handle_final_round(&record, now);
+                        }
+                    }
+                    None if self
+                        .archive
+                        .first_round()
+                        .is_some_and(|first| round < first) =>
+                    {
+                        self.resync(h)
+                    }
+                    None => {}
+                },
+                Output::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
+                Output::Resolved { .. } => {}
+            }
+            self.crash_due(h);
+        }
+    }
+
+    /// Crashes the agents of host `h` whose crash round its replica has reached.
+    fn crash_due(&mut self, h: usize) {
+        let host = &mut self.hosts[h];
+        let round = host.engine.as_ref().map_or(0, Engine::round);
+        while let Some((at, i)) = host.crashes.last().copied() {
+            if round < at {
+                return;
+            }
+            host.crashes.pop();
+            let agent = &mut self.agents[i];
+            if agent.life != Life::Live {
+                continue;
+            }
+            agent.life = Life::Crashed;
+            self.finished += 1;
+            if let Some(engine) = host.engine.as_mut() {
+                engine.unhost(&agent.id);
+            }
+        }
+        self.retire_if_idle(h);
+    }
+
+    /// Request–response: the host of `peer` answers host `h` with every message it holds
+    /// for `round` (if it is alive; across a partition the answer is lost like any message).
+    fn fetch_messages(&mut self, h: usize, round: u64, peer: AgentId) {
+        let Some(j) = self.by_id.get(&peer).map(|i| self.agents[*i].host) else {
+            return;
+        };
+        let held: Vec<SignedMessage> = match &self.hosts[j].engine {
+            Some(engine) => engine
+                .messages(round)
+                .map(|m| m.iter().cloned().collect())
+                .unwrap_or_default(),
+            None => return,
+        };
+        for message in held {
+            self.net.broadcast(j, std::iter::once(h), &message);
+        }
+    }
+
+    fn send(&mut self, h: usize, message: SignedMessage) {
+        self.transcript.absorb(&message.id().0);
+        let byzantine = self
+            .by_id
+            .get(&message.sender())
+            .and_then(|i| self.agents[*i].spec.byzantine);
+        match (byzantine, message.payload()) {
+            (Some(Byzantine::Withholder), Payload::Reveal(_)) => {}
+            (Some(Byzantine::Equivocator), Payload::Commit(commit)) => {
+                let Some(i) = self.by_id.get(&message.sender()).copied() else {
+                    return;
+                };
+                // A second commit for the same round, to every other host.
+                let mut other = commit.commitment.0;
+                other[0] ^= 0xff;
+                let twin = self.agents[i].identity.sign(
+                    self.swarm,
+                    message.round(),
+                    Payload::Commit(Commit {
+                        commitment: Digest(other),
+                        deposit: commit.deposit,
+                    }),
+                );
+                let to: Vec<usize> = self.live_hosts().collect();
+                // Half the hosts get one commit first and the other half the other; gossip
+                // forwarding brings each to everyone a heartbeat later.
+                let (odd, even): (Vec<usize>, Vec<usize>) =
+                    to.into_iter().partition(|j| j % 2 == 1);
+                self.net.broadcast(h, even.iter().copied(), &message);
+                self.net.broadcast(h, odd.iter().copied(), &twin);
+                self.net.forward(h, odd.into_iter(), &message);
+                self.net.forward(h, even.into_iter(), &twin);
+            }
+            _ => self.broadcast(h, &message),
+        }
+    }
+
+    fn decide(&mut self, i: usize, phase: Phase) {
+        let now = self.net.now();
+        let agent = &mut self.agents[i];
+        if agent.life != Life::Live {
+            return;
+        }
+        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
+            return;
+        };
+        match agent.mind.decide(engine, phase, now) {
+            Ok(Step::Done(_)) => {}
+            Ok(Step::Ask(mut question)) => {
+                let pending = match (question.take_recorded(), &self.asker) {
+                    (Some(reply), _) => Pending::Ready(question, reply),
+                    (None, Some(asker)) => asker.ask(question),
+                    (None, None) => Pending::Ready(question, Reply::unanswered("no model client")),
+                };
+                self.next_ticket += 1;
+                self.pending.insert(self.next_ticket, pending);
+                let at = now + self.config.phase_timeout_ms / THINK_FRACTION;
+                self.net.schedule(
+                    at,
+                    Event::Settle {
+                        agent: i,
+                        ticket: self.next_ticket,
+                    },
+                );
+            }
+            Err(error) => tracing::debug!(agent = %agent.spec.name, %error, "decision refused"),
+        }
+    }
+
+    /// A model's answer is due: waits for it and gives it to the agent.
+    fn settle(&mut self, i: usize, ticket: u64) {
+        let now = self.net.now();
+        let answer = self
+            .pending
+            .remove(&ticket)
+            .and_then(|pending| pending.answer(self.asker.as_ref()));
+        let Some((question, reply)) = answer else {
+            return;
+        };
+        let agent = &mut self.agents[i];
+        if agent.life != Life::Live {
+            return;
+        }
+        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
+            return;
+        };
+        if let Err(error) = agent.mind.settle(engine, *question, reply, now) {
+            tracing::debug!(agent = %agent.spec.name, %error, "decision refused");
+        }
+    }
+
+    /// Every agent's LLM counts together.
+    fn llm_counts(&self) -> LlmCounts {
+        let mut total = LlmCounts::default();
+        for agent in &self.agents {
+            total += agent.mind.strategy().llm_counts();
+        }
+        total
+    }
+
+    fn finalized(&mut self, h: usize, finalized: Finalized) {
+        let round = finalized.certified.round();
+        let digest = finalized.certified.digest();
+        let winner = finalized.outcome.winner;
+        self.transcript.absorb(&digest.0);
+        self.hosts[h].last_final = Some((round, digest));
+        match self.agreed.get(&round) {
+            Some((agreed, _)) if *agreed != digest => {
+                self.violation(format!(
+                    "round {round}: host {h} finalized {digest}, others {agreed}"
+                ));
+            }
+            Some(_) => {}
+            None => {
+                if let Some(w) = winner {
+                    if let Some(left) = self.gone.get(&w) {
+                        self.violation(format!(
+                            "round {round}: ghost {w} won after leaving in round {left}"
+                        ));
+                    }
+                }
+                for (id, _) in &finalized.outcome.left {
+                    self.gone.insert(*id, round);
+                }
+                for id in &finalized.outcome.failed {
+                    self.gone.insert(*id, round);
+                }
+                self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
+                self.agreed.insert(round, (digest, winner));
+                self.archive.insert(finalized.certified.clone());
+                self.last_progress_ms = self.net.now();
+            }
+        }
+        if self.agreed.keys().next_back() == Some(&round) {
+            self.last_state = Some(finalized.state.clone());
+        }
+        for slot in 0..self.hosts[h].agents.len() {
+            let i = self.hosts[h].agents[slot];
+            let agent = &mut self.agents[i];
+            if agent.life != Life::Live {
+                continue;
+            }
+            agent.mind.observe(&finalized);
+            let status = finalized.state.members.get(&agent.id).map(|m| m.status);
+            if matches!(
+                status,
+                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
+            ) {
+                agent.life = Life::Done;
+                self.finished += 1;
+            }
+        }
+        self.retire_if_idle(h);
+    }
+
+    /// Stops host `h`'s replica once none of its agents is live or still to arrive.
+    fn retire_if_idle(&mut self, h: usize) {
+        let idle = self.hosts[h]
+            .agents
+            .iter()
+            .all(|i| matches!(self.agents[*i].life, Life::Crashed | Life::Done));
+        if idle {
+            self.hosts[h].engine = None;
+        }
+    }
+
+    /// Starts the partition when the swarm reaches its first round, and heals it after its
+    /// number of rounds — or after as many rounds' worth of time (10 phase timeouts a round),
+    /// so that a side that cannot finalize does not keep it in force forever.
+    fn update_partition(&mut self) {
+        let Some((start, rounds)) = self.config.partition else {
+            return;
+        };
+        let latest = self.agreed.keys().next_back().copied().unwrap_or(0);
+        let now = self.net.now();
+        match self.partition_since {
+            None if latest >= start && latest < start + rounds => {
+                let cut = (0..self.hosts.len()).map(|h| h % 3 == 2).collect();
+                self.net.set_partition(Some(cut));
+                self.partition_since = Some(now);
+            }
+            Some(since) if self.net.partitioned() => {
+                let longest = rounds.saturating_mul(10 * self.config.phase_timeout_ms);
+                if latest >= start + rounds || now.saturating_sub(since) > longest {
+                    self.net.set_partition(None);
+                    self.last_progress_ms = now;
+                }
+            }
+            _ => {}
+        }
+    }
+}

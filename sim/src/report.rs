@@ -1,0 +1,230 @@
+//! The outcome of a run: per-agent results and the SPEC §7 measures, built from the agreed
+//! final rounds and the replicas' views.
+
+use super::{measures, Life, Sim};
+use serde::Serialize;
+use slotmesh_agent::heuristic::Personality;
+use slotmesh_agent::sys::peak_rss_kib;
+use slotmesh_proto::{AgentId, Digest, LedgerState, MemberStatus};
+use std::collections::BTreeMap;
+
+/// What happened to one agent.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentResult {
+    /// Display name.
+    pub name: String,
+    /// Agent id (hex).
+    pub id: String,
+    /// True burst.
+    pub burst: u32,
+    /// Personality.
+    pub personality: Personality,
+    /// Bias.
+    pub bias: f64,
+    /// Whether any of its claims differed from the truth.
+    pub lied: bool,
+    /// Final status in the agreed ledger (`None`: never admitted).
+    pub status: Option<String>,
+    /// Round it became a member.
+    pub arrival_round: Option<u64>,
+    /// Round after its last slot, when it completed.
+    pub completion_round: Option<u64>,
+    /// Completion − arrival.
+    pub turnaround: Option<u64>,
+    /// Turnaround − burst.
+    pub waiting: Option<u64>,
+    /// Final public trust, ppm.
+    pub trust: u32,
+    /// Proven lies.
+    pub lies_caught: u32,
+    /// All proven offences.
+    pub offences: u32,
+    /// Final credits.
+    pub credits: u64,
+    /// Rounds it won.
+    pub slots: Vec<u64>,
+}
+
+/// The measures of one run (SPEC §7), printed as the last JSON line with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).
+    pub turnaround_ratio: Option<f64>,
+    /// Mean relative turnaround reduction a sampled agent gets by lying (filled by
+    /// [`lying_gain`]; must be <= 0: lying must not pay).
+    pub lying_gain: Option<f64>,
+    /// ROC AUC of final trust separating truthful agents from liars.
+    pub trust_auc: Option<f64>,
+    /// Fraction of live replicas whose final digest equals the majority's.
+    pub agreement: f64,
+    /// Broken invariants.
+    pub invariant_violations: u64,
+    /// Rounds finalized.
+    pub rounds: u64,
+    /// Slots awarded per wall-clock second.
+    pub slots_per_sec: f64,
+    /// Wall-clock time of the run, ms.
+    pub wall_ms: u64,
+    /// Peak resident memory of the process, KiB.
+    pub peak_rss_kib: u64,
+    /// LLM calls.
+    pub llm_calls: u64,
+    /// LLM fallbacks to the heuristic.
+    pub llm_fallbacks: u64,
+    /// Agents.
+    pub agents: usize,
+    /// Simulated hosts (engine replicas) the agents ran on.
+    pub hosts: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Coalitions formed.
+    pub coalitions_formed: u64,
+    /// Simulated time, ms.
+    pub simulated_ms: u64,
+    /// The run ended because too few voters were alive to finalize (allowed by the fault
+    /// model: crash tolerance is for a minority).
+    pub stalled: bool,
+    /// The run stopped at `--max-rounds`, before every job was done: turnaround and trust
+    /// measures cover only what happened until then.
+    pub truncated: bool,
+    /// Hash of every message and certificate, in order (same seed, same hash).
+    pub transcript: String,
+    /// Descriptions of the first violations.
+    pub violations: Vec<String>,
+    /// Per agent.
+    pub per_agent: Vec<AgentResult>,
+    /// Why the ledger file (`SimConfig::ledger`) could not be written completely.
+    #[serde(skip)]
+    pub ledger_error: Option<String>,
+}
+
+impl Sim {
+    pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
+        let ledger_error = std::mem::take(&mut self.archive).finish().err();
+        let llm = self.llm_counts();
+        let state = self
+            .last_state
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| LedgerState::genesis(self.swarm));
+        let mut slots: BTreeMap<AgentId, Vec<u64>> = BTreeMap::new();
+        for (round, (_, winner)) in &self.agreed {
+            if let Some(w) = winner {
+                slots.entry(*w).or_default().push(*round);
+            }
+        }
+        let per_agent: Vec<AgentResult> = self
+            .agents
+            .iter()
+            .map(|agent| {
+                let id = agent.id;
+                let record = state.members.get(&id);
+                let won = slots.get(&id).cloned().unwrap_or_default();
+                let completed = record.is_some_and(|m| m.status == MemberStatus::Completed);
+                let arrival = record.map(|m| m.joined_round);
+                let completion = if completed {
+                    won.last().map(|r| r + 1)
+                } else {
+                    None
+                };
+                let turnaround = completion.zip(arrival).map(|(c, a)| c.saturating_sub(a));
+                AgentResult {
+                    name: agent.spec.name.clone(),
+                    id: id.to_hex(),
+                    burst: agent.spec.burst,
+                    personality: agent.spec.personality,
+                    bias: agent.spec.bias,
+                    lied: agent.mind.lied,
+                    status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
+                    arrival_round: arrival,
+                    completion_round: completion,
+                    turnaround,
+                    waiting: turnaround.map(|t| t.saturating_sub(u64::from(agent.spec.burst))),
+                    trust: record.map_or(0, |m| m.trust),
+                    lies_caught: record.map_or(0, |m| m.offences.lies),
+                    offences: record.map_or(0, |m| m.offences.total()),
+                    credits: record.map_or(0, |m| m.credits),
+                    slots: won,
+                }
+            })
+            .collect();
+        let completed: Vec<&AgentResult> = per_agent
+            .iter()
+            .filter(|a| a.turnaround.is_some())
+            .collect();
+        let turnaround_ratio = if completed.is_empty() {
+            None
+        } else {
+            let jobs: Vec<(u64, u32)> = completed
+                .iter()
+                .filter_map(|a| a.arrival_round.map(|r| (r, a.burst)))
+                .collect();
+            let optimal = measures::srpt_mean_turnaround(&jobs);
+            let mean = completed.iter().filter_map(|a| a.turnaround).sum::<u64>() as f64
+                / completed.len() as f64;
+            (optimal > 0.0).then(|| mean / optimal)
+        };
+        let admitted = per_agent.iter().filter(|a| a.status.is_some());
+        let (liars, truthful): (Vec<&AgentResult>, Vec<&AgentResult>) =
+            admitted.partition(|a| a.lied);
+        let trust_auc = measures::roc_auc(
+            &truthful
+                .iter()
+                .map(|a| u64::from(a.trust))
+                .collect::<Vec<_>>(),
+            &liars.iter().map(|a| u64::from(a.trust)).collect::<Vec<_>>(),
+        );
+        let agreement = self.agreement();
+        let rounds = self.agreed.keys().next_back().map_or(0, |r| r + 1);
+        let slots_awarded = self.agreed.values().filter(|(_, w)| w.is_some()).count() as f64;
+        let wall_secs = wall.as_secs_f64().max(1e-9);
+        SimReport {
+            turnaround_ratio,
+            lying_gain: None,
+            trust_auc,
+            agreement,
+            invariant_violations: self.violation_count,
+            rounds,
+            slots_per_sec: slots_awarded / wall_secs,
+            wall_ms: wall.as_millis() as u64,
+            peak_rss_kib: peak_rss_kib(),
+            llm_calls: llm.calls,
+            llm_fallbacks: llm.fallbacks,
+            agents: self.agents.len(),
+            hosts: self.hosts.len(),
+            seed: self.config.seed,
+            coalitions_formed: self.coalitions_formed,
+            simulated_ms: self.net.now(),
+            stalled: self.stalled,
+            truncated: self.truncated,
+            transcript: self.transcript.hex(),
+            violations: self.violations.clone(),
+            per_agent,
+            ledger_error,
+        }
+    }
+
+    /// Among replicas (hosts) with an agent that did not crash: the fraction whose last
+    /// final digest is the one a majority certified for that round. (Replicas stop at
+    /// different rounds: one whose agents all completed early stops there.)
+    fn agreement(&self) -> f64 {
+        let last_finals: Vec<(u64, Digest)> = self
+            .hosts
+            .iter()
+            .filter(|h| {
+                h.agents
+                    .iter()
+                    .any(|i| self.agents[*i].life != Life::Crashed)
+            })
+            .filter_map(|h| h.last_final)
+            .collect();
+        if last_finals.is_empty() {
+            return 1.0;
+        }
+        let agreeing = last_finals
+            .iter()
+            .filter(|(round, digest)| self.agreed.get(round).is_some_and(|(d, _)| d == digest))
+            .count();
+        agreeing as f64 / last_finals.len() as f64
+    }
+}

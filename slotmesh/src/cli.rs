@@ -1,0 +1,459 @@
+//! The command line: every subcommand and flag, each flag also settable by an environment
+//! variable `SLOTMESH_*`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use libp2p::Multiaddr;
+use slotmesh_agent::heuristic::Personality;
+use slotmesh_llm::{LlmClient, LlmSettings, OutputFormat, StrategyChoice};
+use std::path::PathBuf;
+
+/// slotmesh: processor agents that compete for a shared CPU slot with no coordinator.
+#[derive(Debug, Parser)]
+#[command(name = "slotmesh", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log format (the level comes from RUST_LOG, default `info`).
+    #[arg(long, global = true, env = "SLOTMESH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Generate an agent identity key (ed25519) into a file.
+    Keygen(KeygenArgs),
+    /// Run one agent as a peer-to-peer daemon.
+    Daemon(DaemonArgs),
+    /// Run a local swarm of daemons on 127.0.0.1.
+    Swarm(SwarmArgs),
+    /// Run a seeded in-process simulation.
+    Sim(SimArgs),
+    /// Show a running daemon's status.
+    Status(StatusArgs),
+    /// Build charts and a summary from data directories.
+    Report(ReportArgs),
+    /// Check that several nodes' ledgers agree and their certificates verify.
+    Verify(VerifyArgs),
+    /// (internal) Runs an --exec job and kills it if the daemon goes away.
+    #[command(name = "__exec-guard", hide = true)]
+    ExecGuard {
+        /// The job's command line.
+        command: String,
+    },
+    /// (internal) A CPU-bound job for demos and tests.
+    #[command(name = "__burn", hide = true)]
+    Burn {
+        /// CPU time to use, ms.
+        #[arg(long)]
+        cpu_ms: u64,
+        /// Append the time to this file as it runs.
+        #[arg(long)]
+        progress: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DaemonArgs {
+    /// Display name of the agent (1-32 bytes).
+    #[arg(long, env = "SLOTMESH_NAME")]
+    pub name: String,
+    /// True burst of the job, in slots.
+    #[arg(long, env = "SLOTMESH_BURST")]
+    pub burst: u32,
+    /// Personality of the heuristic strategy.
+    #[arg(long, env = "SLOTMESH_PERSONALITY", value_enum, default_value_t = Personality::Cooperative)]
+    pub personality: Personality,
+    /// Bias: 0 truthful, 1 maximally deceptive.
+    #[arg(long, env = "SLOTMESH_BIAS", default_value_t = 0.0)]
+    pub bias: f64,
+    /// Strategy: heuristic, llm (an OpenAI-compatible model, the heuristic as fallback) or
+    /// replay:DIR (the model replies recorded in DIR).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
+    pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Address to listen on (repeatable).
+    #[arg(
+        long,
+        env = "SLOTMESH_LISTEN",
+        value_delimiter = ',',
+        default_value = "/ip4/0.0.0.0/tcp/0"
+    )]
+    pub listen: Vec<Multiaddr>,
+    /// Peer to dial (repeatable; with /p2p/PEER_ID or without).
+    #[arg(long, env = "SLOTMESH_PEER", value_delimiter = ',')]
+    pub peer: Vec<Multiaddr>,
+    /// Do not use mDNS discovery (use it only on networks you own).
+    #[arg(long, env = "SLOTMESH_NO_MDNS")]
+    pub no_mdns: bool,
+    /// Data directory: key, ledger, memory, status.
+    #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
+    pub data_dir: PathBuf,
+    /// Local HTTP endpoint: status JSON, Prometheus metrics, live events and a dashboard
+    /// (`PORT` or `:PORT` bind 127.0.0.1; `HOST:PORT` as given).
+    #[arg(long, env = "SLOTMESH_HTTP")]
+    pub http: Option<String>,
+    /// How long the winner executes its slot, ms.
+    #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
+    pub slot_ms: u64,
+    /// How long a phase waits for silent members, ms (default 1000; 8000 with
+    /// `--strategy llm`).
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS")]
+    pub phase_timeout_ms: Option<u64>,
+    /// Founding members the first round waits for.
+    #[arg(long, env = "SLOTMESH_FOUNDERS", default_value_t = 2)]
+    pub founders: usize,
+    /// Join a swarm that already runs instead of founding one (a late joiner).
+    #[arg(long, env = "SLOTMESH_JOIN")]
+    pub join: bool,
+    /// Swarm name: only daemons with the same name form a swarm.
+    #[arg(long, env = "SLOTMESH_SWARM", default_value = "slotmesh")]
+    pub swarm: String,
+    /// Seed of the strategy's random choices (default: derived from the key).
+    #[arg(long, env = "SLOTMESH_SEED")]
+    pub seed: Option<u64>,
+    /// Run this command as the agent's job: it runs only in the slots the agent wins
+    /// (SIGCONT/SIGSTOP of its process group); the job is complete when it exits, and
+    /// --burst becomes the agent's estimate.
+    #[arg(long, env = "SLOTMESH_EXEC", value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Pre-shared key file: a private swarm that nodes without the key cannot join
+    /// (`slotmesh keygen --swarm-key --out FILE` makes one).
+    #[arg(long, env = "SLOTMESH_SWARM_KEY")]
+    pub swarm_key: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SwarmArgs {
+    /// Number of generated daemons (ignored with --preset).
+    #[arg(long, env = "SLOTMESH_NODES", default_value_t = 3)]
+    pub nodes: usize,
+    /// Use a preset population.
+    #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
+    pub preset: Option<Preset>,
+    /// Seed of the generated population and of the strategies.
+    #[arg(long, env = "SLOTMESH_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Strategy of every daemon: heuristic, llm or replay:DIR (DIR: an earlier swarm's --out).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
+    pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Directory for the daemons' data dirs (`DIR/<name>/`); a fresh temporary one if absent.
+    #[arg(long, env = "SLOTMESH_OUT")]
+    pub out: Option<PathBuf>,
+    /// Slot length, ms.
+    #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
+    pub slot_ms: u64,
+    /// Phase timeout, ms (default 1000; 8000 with `--strategy llm`).
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS")]
+    pub phase_timeout_ms: Option<u64>,
+    /// HTTP endpoints: the first daemon on ADDR, the next on the following ports (`0`: any
+    /// free port each). Each daemon's address is printed and in its status.
+    #[arg(long, env = "SLOTMESH_HTTP")]
+    pub http: Option<String>,
+    /// The seed preset with small CPU-bound jobs (--exec), to watch real work scheduled.
+    #[arg(long)]
+    pub exec_demo: bool,
+    /// Give up (and stop every daemon) after this many seconds.
+    #[arg(long, env = "SLOTMESH_TIMEOUT_S", default_value_t = 300)]
+    pub timeout_s: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The daemon's data directory (read its status.json).
+    #[arg(long, env = "SLOTMESH_DATA_DIR", default_value = "slotmesh-data")]
+    pub data_dir: PathBuf,
+    /// Ask the daemon's HTTP endpoint instead (PORT, :PORT or HOST:PORT).
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// Data directories, a swarm's --out directory, or a sim's --out directory.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write index.html and summary.txt.
+    #[arg(long, env = "SLOTMESH_REPORT_OUT")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// Data directories (or ledger files) to compare.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the secret key (hex). Refuses to overwrite an existing file.
+    #[arg(long, env = "SLOTMESH_KEY_OUT")]
+    pub out: PathBuf,
+    /// Make a swarm key (a libp2p pre-shared key for `--swarm-key`) instead of an identity.
+    #[arg(long)]
+    pub swarm_key: bool,
+}
+
+/// A partition: from the first final round `ROUND`, for `DURATION` rounds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartitionSpec {
+    pub round: u64,
+    pub duration: u64,
+}
+
+impl std::str::FromStr for PartitionSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (round, duration) = s
+            .split_once(':')
+            .ok_or("expected ROUND:DURATION, e.g. 10:5")?;
+        Ok(PartitionSpec {
+            round: round.parse().map_err(|e| format!("ROUND: {e}"))?,
+            duration: duration.parse().map_err(|e| format!("DURATION: {e}"))?,
+        })
+    }
+}
+
+/// The seeds' preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Preset {
+    /// A burst 5 aggressive 0.7, B burst 5 cooperative 0.1, C burst 3 strategic 0.4.
+    Seed,
+}
+
+/// Which strategy the agents use: `heuristic`, `llm`, or `replay:DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StrategyKind {
+    /// Personality and bias templates; no network needed.
+    Heuristic,
+    /// An OpenAI-compatible model (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `--model`), with the
+    /// heuristic as fallback.
+    Llm,
+    /// The model replies recorded in DIR (a data dir, or a swarm's or sim's `--out`).
+    Replay(PathBuf),
+}
+
+impl std::str::FromStr for StrategyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "heuristic" => Ok(StrategyKind::Heuristic),
+            "llm" => Ok(StrategyKind::Llm),
+            _ => match s.strip_prefix("replay:") {
+                Some(dir) if !dir.is_empty() => Ok(StrategyKind::Replay(PathBuf::from(dir))),
+                _ => Err(format!(
+                    "unknown strategy {s:?}: expected heuristic, llm or replay:DIR"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrategyKind::Heuristic => f.write_str("heuristic"),
+            StrategyKind::Llm => f.write_str("llm"),
+            StrategyKind::Replay(dir) => write!(f, "replay:{}", dir.display()),
+        }
+    }
+}
+
+/// Where and how the `llm` strategy asks its model.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LlmArgs {
+    /// Model name for `--strategy llm`.
+    #[arg(long, env = "SLOTMESH_MODEL", default_value = "gpt-4o-mini")]
+    pub model: String,
+    /// Base URL of the OpenAI-compatible API (the key comes from `OPENAI_API_KEY`).
+    #[arg(
+        long = "llm-base-url",
+        env = "OPENAI_BASE_URL",
+        default_value = DEFAULT_LLM_BASE_URL
+    )]
+    pub base_url: String,
+    /// Structured output: detect per endpoint, or force one form.
+    #[arg(long = "llm-format", env = "SLOTMESH_LLM_FORMAT", value_enum, default_value_t = OutputFormat::Auto)]
+    pub format: OutputFormat,
+    /// Time for one decision, retries included, ms (default: 3/4 of the phase timeout;
+    /// must be shorter than it).
+    #[arg(long = "llm-deadline-ms", env = "SLOTMESH_LLM_DEADLINE_MS")]
+    pub deadline_ms: Option<u64>,
+    /// Most tokens in one answer.
+    #[arg(
+        long = "llm-max-tokens",
+        env = "SLOTMESH_LLM_MAX_TOKENS",
+        default_value_t = 200
+    )]
+    pub max_tokens: u32,
+}
+
+/// Where `--strategy llm` asks when no base URL is given.
+pub(crate) const DEFAULT_LLM_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Phase timeout when none is given: a model needs time to answer.
+pub(crate) fn default_phase_timeout_ms(strategy: &StrategyKind) -> u64 {
+    match strategy {
+        StrategyKind::Llm => 8_000,
+        StrategyKind::Heuristic | StrategyKind::Replay(_) => 1_000,
+    }
+}
+
+impl LlmArgs {
+    /// The decision deadline: as given, or ¾ of the phase timeout.
+    fn deadline_ms(&self, phase_timeout_ms: u64) -> u64 {
+        self.deadline_ms.unwrap_or(phase_timeout_ms * 3 / 4)
+    }
+
+    /// The client settings, with the deadline inside `phase_timeout_ms`.
+    pub(crate) fn settings(&self, phase_timeout_ms: u64) -> Result<LlmSettings, String> {
+        let deadline_ms = self.deadline_ms(phase_timeout_ms);
+        if deadline_ms == 0 || deadline_ms >= phase_timeout_ms {
+            return Err(format!(
+                "--llm-deadline-ms {deadline_ms} must be above 0 and below the phase timeout ({phase_timeout_ms} ms)"
+            ));
+        }
+        // docker-compose passes an unset OPENAI_BASE_URL through as an empty one.
+        let base_url = match self.base_url.trim() {
+            "" => DEFAULT_LLM_BASE_URL.to_string(),
+            url => url.to_string(),
+        };
+        Ok(LlmSettings {
+            base_url,
+            api_key: std::env::var("OPENAI_API_KEY").unwrap_or_default(),
+            model: self.model.clone(),
+            format: self.format,
+            deadline: std::time::Duration::from_millis(deadline_ms),
+            max_tokens: self.max_tokens,
+        })
+    }
+
+    /// The same settings as flags for a child daemon.
+    pub(crate) fn to_flags(&self, phase_timeout_ms: u64) -> Vec<String> {
+        let format = match self.format {
+            OutputFormat::Auto => "auto",
+            OutputFormat::JsonSchema => "json-schema",
+            OutputFormat::JsonObject => "json-object",
+            OutputFormat::Prompt => "prompt",
+        };
+        vec![
+            "--model".into(),
+            self.model.clone(),
+            "--llm-base-url".into(),
+            self.base_url.clone(),
+            "--llm-format".into(),
+            format.into(),
+            "--llm-deadline-ms".into(),
+            self.deadline_ms(phase_timeout_ms).to_string(),
+            "--llm-max-tokens".into(),
+            self.max_tokens.to_string(),
+        ]
+    }
+}
+
+/// The strategy choice of `kind`: a model client for `llm`.
+pub(crate) fn strategy_choice(
+    kind: &StrategyKind,
+    llm: &LlmArgs,
+    phase_timeout_ms: u64,
+) -> anyhow::Result<StrategyChoice> {
+    Ok(match kind {
+        StrategyKind::Heuristic => StrategyChoice::Heuristic,
+        StrategyKind::Llm => StrategyChoice::Llm(LlmClient::new(
+            llm.settings(phase_timeout_ms).map_err(anyhow::Error::msg)?,
+        )),
+        StrategyKind::Replay(dir) => StrategyChoice::Replay(dir.clone()),
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SimArgs {
+    /// Number of generated agents (ignored with --preset).
+    #[arg(long, env = "SLOTMESH_AGENTS", default_value_t = 20)]
+    pub agents: usize,
+    /// Fraction of liars among generated agents, in [0, 1].
+    #[arg(long, env = "SLOTMESH_LIARS", default_value_t = 0.3)]
+    pub liars: f64,
+    /// Seed of every random choice.
+    #[arg(long, env = "SLOTMESH_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Probability that a delivery is lost, in [0, 1).
+    #[arg(long, env = "SLOTMESH_LOSS", default_value_t = 0.0)]
+    pub loss: f64,
+    /// Agents that crash at seeded rounds (at most half).
+    #[arg(long, env = "SLOTMESH_CRASH", default_value_t = 0)]
+    pub crash: usize,
+    /// Cut a third of the hosts (and their agents) off from the first final round ROUND for
+    /// DURATION rounds.
+    #[arg(long, env = "SLOTMESH_PARTITION", value_name = "ROUND:DURATION")]
+    pub partition: Option<PartitionSpec>,
+    /// Agents that send two different commits per round.
+    #[arg(long, env = "SLOTMESH_EQUIVOCATORS", default_value_t = 0)]
+    pub equivocators: usize,
+    /// Agents that commit and never reveal.
+    #[arg(long, env = "SLOTMESH_WITHHOLDERS", default_value_t = 0)]
+    pub withholders: usize,
+    /// A third of the agents arrive over time instead of at the start.
+    #[arg(long, env = "SLOTMESH_ARRIVALS")]
+    pub arrivals: bool,
+    /// Simulated hosts the agents are spread over (agent i on host i mod H). Each host is
+    /// one engine replica speaking for its agents; delays, loss and the partition are
+    /// between hosts. 0: one host per agent, at most 8. Equal to --agents: every agent is
+    /// its own replica (the most faithful model, cost per round ~ agents squared).
+    #[arg(long, env = "SLOTMESH_SIM_HOSTS", default_value_t = 0)]
+    pub hosts: usize,
+    /// Stop after this many final rounds (measures the cost of a round at sizes whose whole
+    /// run would take too long; the report says `truncated`).
+    #[arg(long, env = "SLOTMESH_MAX_ROUNDS")]
+    pub max_rounds: Option<u64>,
+    /// Use a preset population instead of generated agents.
+    #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
+    pub preset: Option<Preset>,
+    /// Strategy of every agent: heuristic, llm or replay:DIR (DIR: an earlier sim's --out).
+    #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
+    pub strategy: StrategyKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Most questions to the model in flight at once (`--strategy llm`).
+    #[arg(long, env = "SLOTMESH_LLM_CONCURRENCY", default_value_t = 4)]
+    pub llm_concurrency: usize,
+    /// Real time for one model decision in `sim`, ms (the simulated clock waits).
+    #[arg(
+        long = "llm-sim-deadline-ms",
+        env = "SLOTMESH_LLM_SIM_DEADLINE_MS",
+        default_value_t = 10_000
+    )]
+    pub llm_sim_deadline_ms: u64,
+    /// Largest one-way network delay, simulated ms.
+    #[arg(long, env = "SLOTMESH_MAX_DELAY_MS", default_value_t = 10)]
+    pub max_delay_ms: u64,
+    /// Phase timeout, simulated ms.
+    #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 200)]
+    pub phase_timeout_ms: u64,
+    /// Agents sampled for the counterfactual lying_gain (each costs two more runs; 0 skips it).
+    #[arg(long, env = "SLOTMESH_LYING_SAMPLES", default_value_t = 4)]
+    pub lying_samples: usize,
+    /// Print one JSON object (the last line) instead of the summary.
+    #[arg(long, env = "SLOTMESH_JSON")]
+    pub json: bool,
+    /// Write the run's certified rounds as a ledger (DIR/ledger.log, the daemon's format),
+    /// for `slotmesh verify` and `slotmesh report`.
+    #[arg(long, env = "SLOTMESH_OUT")]
+    pub out: Option<PathBuf>,
+}

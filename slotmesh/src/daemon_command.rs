@@ -1,0 +1,105 @@
+//! `slotmesh daemon`: flags to a [`NodeConfig`], a tokio runtime, signals to a clean leave,
+//! and the node's end to an exit status.
+
+use crate::cli::{default_phase_timeout_ms, strategy_choice, DaemonArgs};
+use anyhow::{bail, Context, Result};
+use slotmesh_node::{Node, NodeConfig, NodeExit};
+
+pub(crate) fn run(args: DaemonArgs) -> Result<()> {
+    let phase_timeout_ms = args
+        .phase_timeout_ms
+        .unwrap_or_else(|| default_phase_timeout_ms(&args.strategy));
+    let strategy = strategy_choice(&args.strategy, &args.llm, phase_timeout_ms)?;
+    // The HTTP endpoint is bound before the node starts, so a port in use fails at once.
+    let http_listener = match &args.http {
+        Some(text) => {
+            let address = slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?;
+            let listener = std::net::TcpListener::bind(address).with_context(|| {
+                format!("cannot listen for HTTP on {address} (is the port in use?)")
+            })?;
+            listener.set_nonblocking(true)?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let http = match &http_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
+    let config = NodeConfig {
+        name: args.name,
+        burst: args.burst,
+        personality: args.personality,
+        bias: args.bias,
+        seed: args.seed,
+        swarm_name: args.swarm,
+        listen: args.listen,
+        peers: args.peer,
+        mdns: !args.no_mdns,
+        data_dir: args.data_dir,
+        slot_ms: args.slot_ms,
+        phase_timeout_ms,
+        founders: args.founders,
+        join: args.join,
+        swarm_key: args.swarm_key,
+        http,
+        exec: args.exec,
+        strategy,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exit = runtime.block_on(async {
+        let (node, handle) = Node::start(config)?;
+        if let Some(listener) = http_listener {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "HTTP status, metrics, events and dashboard");
+            }
+            let state = slotmesh::http::HttpState {
+                node: handle.clone(),
+            };
+            tokio::spawn(slotmesh::http::serve(listener, state));
+        }
+        tokio::spawn(async move {
+            // Each SIGINT/SIGTERM asks the node to stop: the first leaves cleanly, the
+            // second stops at once.
+            #[cfg(unix)]
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch SIGTERM");
+                        return;
+                    }
+                };
+            loop {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                handle.shutdown().await;
+            }
+        });
+        node.run().await
+    })?;
+    match exit {
+        NodeExit::Completed => {
+            tracing::info!("job complete, leave final: exiting");
+            Ok(())
+        }
+        NodeExit::Left => {
+            tracing::info!("left the swarm: exiting");
+            Ok(())
+        }
+        NodeExit::Interrupted => {
+            bail!("stopped before the leave message became final")
+        }
+        NodeExit::Failed { round } => bail!(
+            "the swarm marked this agent failed in round {round} (it missed too many rounds); its job cannot finish in this swarm"
+        ),
+    }
+}

@@ -1,0 +1,372 @@
+//! `slotmesh swarm`: a local swarm of real daemon processes on 127.0.0.1. Starts each child
+//! with an ephemeral port, mDNS off and explicit peers (the ones started before it), shows
+//! progress from the children's status files, and at the end verifies that every ledger
+//! agrees and prints the schedule. Exits 0 only if every child completed and the ledgers
+//! agree. Ctrl-C (or the timeout) kills every child it started.
+
+use crate::cli::{Preset, StrategyKind, SwarmArgs};
+use anyhow::{bail, Context, Result};
+use slotmesh::history::{self, History};
+use slotmesh_agent::scenario::{population, seed_preset, AgentSpec, Population};
+use slotmesh_node::{DataDir, NodeStatus};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// How long a child may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Daemon {
+    spec: AgentSpec,
+    dir: PathBuf,
+    child: Child,
+    exit: Option<std::process::ExitStatus>,
+}
+
+pub(crate) fn run(args: SwarmArgs) -> Result<()> {
+    if args.strategy == StrategyKind::Llm {
+        // Refuse bad LLM settings here rather than in every child.
+        args.llm
+            .settings(phase_timeout_ms(&args))
+            .map_err(anyhow::Error::msg)?;
+    }
+    if args.exec_demo && args.preset.is_none() && args.nodes != 3 {
+        bail!("--exec-demo runs the seed preset; leave out --nodes");
+    }
+    let agents = match args.preset.or(args.exec_demo.then_some(Preset::Seed)) {
+        Some(Preset::Seed) => seed_preset(),
+        None => {
+            if args.nodes == 0 {
+                bail!("--nodes must be at least 1");
+            }
+            population(
+                Population {
+                    agents: args.nodes,
+                    liars: 0.3,
+                    crash: 0,
+                    equivocators: 0,
+                    withholders: 0,
+                    arrivals: false,
+                },
+                args.seed,
+            )
+        }
+    };
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("slotmesh-swarm-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_swarm(&args, agents, &out))
+}
+
+async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the slotmesh binary")?;
+    let founders = agents.len();
+    let http_base = match &args.http {
+        Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let mut daemons: Vec<Daemon> = Vec::new();
+    let mut peers: Vec<String> = Vec::new();
+    let started = Instant::now();
+    eprintln!(
+        "starting {founders} daemons on 127.0.0.1 (data in {})",
+        out.display()
+    );
+    for (i, spec) in agents.into_iter().enumerate() {
+        let dir = out.join(&spec.name);
+        if dir.join("ledger.log").exists() {
+            bail!(
+                "{} already holds a ledger; use an empty --out directory",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(&dir)?;
+        let log = std::fs::File::create(dir.join("daemon.log"))?;
+        let mut command = Command::new(&exe);
+        command
+            .arg("daemon")
+            .args(["--name", &spec.name])
+            .args(["--burst", &spec.burst.to_string()])
+            .args(["--personality", &spec.personality.to_string()])
+            .args(["--bias", &spec.bias.to_string()])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+            .arg("--no-mdns")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--slot-ms", &args.slot_ms.to_string()])
+            .args(["--phase-timeout-ms", &phase_timeout_ms(args).to_string()])
+            .args(["--strategy", &args.strategy.to_string()])
+            .args(["--founders", &founders.to_string()])
+            .args(["--seed", &(args.seed ^ (i as u64 + 1)).to_string()])
+            .args(["--swarm", &format!("local-{}", args.seed)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        for peer in &peers {
+            command.args(["--peer", peer]);
+        }
+        if args.strategy == StrategyKind::Llm {
+            command.args(args.llm.to_flags(phase_timeout_ms(args)));
+        }
+        if args.exec_demo {
+            // A CPU-bound job of about its burst in slots (the rest of a slot goes to the
+            // switch and to the other daemons on this machine).
+            let cpu_ms = u64::from(spec.burst) * args.slot_ms * 7 / 10;
+            command.args([
+                "--exec",
+                &format!(
+                    "{} __burn --cpu-ms {cpu_ms}",
+                    shell_quote(&exe.to_string_lossy())
+                ),
+            ]);
+        }
+        if let Some(base) = http_base {
+            let port = if base.port() == 0 {
+                0
+            } else {
+                base.port() + i as u16
+            };
+            command.args([
+                "--http",
+                &std::net::SocketAddr::new(base.ip(), port).to_string(),
+            ]);
+        }
+        // Flags come from the command line only; the user's SLOTMESH_* settings are for
+        // this command, not for each child.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SLOTMESH_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start daemon {}", spec.name))?;
+        let mut daemon = Daemon {
+            spec,
+            dir,
+            child,
+            exit: None,
+        };
+        let (address, http) = wait_for_listen(&mut daemon).await?;
+        if let Some(http) = http {
+            eprintln!("{}: dashboard http://{http}/", daemon.spec.name);
+        }
+        peers.push(address);
+        daemons.push(daemon);
+    }
+    let progress = Progress::new();
+    let deadline = started + Duration::from_secs(args.timeout_s);
+    // SIGTERM as well as Ctrl-C: the children must not outlive this command.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    let outcome = loop {
+        #[cfg(unix)]
+        let terminated = term.recv();
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Err(anyhow::anyhow!("interrupted: stopped every daemon")),
+            _ = terminated => break Err(anyhow::anyhow!("terminated: stopped every daemon")),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        for daemon in &mut daemons {
+            if daemon.exit.is_none() {
+                daemon.exit = daemon.child.try_wait()?;
+            }
+        }
+        progress.show(&daemons);
+        if daemons.iter().all(|d| d.exit.is_some()) {
+            break Ok(());
+        }
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!(
+                "timed out after {} s: stopped every daemon",
+                args.timeout_s
+            ));
+        }
+    };
+    for daemon in &mut daemons {
+        if daemon.exit.is_none() {
+            let _ = daemon.child.kill().await;
+        }
+    }
+    progress.finish();
+    outcome?;
+    let wall = started.elapsed();
+    let dirs: Vec<PathBuf> = daemons.iter().map(|d| d.dir.clone()).collect();
+    let verdict = history::verify(&dirs);
+    if let Some(history) = dirs
+        .iter()
+        .filter_map(|d| History::load(d).ok())
+        .max_by_key(|h| h.rounds.len())
+    {
+        print!("{}", history.summary());
+    }
+    let failed: Vec<String> = daemons
+        .iter()
+        .filter(|d| !d.exit.is_some_and(|e| e.success()))
+        .map(|d| {
+            format!(
+                "{} ({}; see {})",
+                d.spec.name,
+                d.exit.map_or("running".into(), |e| e.to_string()),
+                d.dir.join("daemon.log").display()
+            )
+        })
+        .collect();
+    println!(
+        "{} daemons, {:.1} s, data in {}",
+        daemons.len(),
+        wall.as_secs_f64(),
+        out.display()
+    );
+    println!("{}", verdict.line);
+    if args.strategy != StrategyKind::Heuristic {
+        let mut total = slotmesh_agent::model::LlmCounts::default();
+        for status in daemons.iter().filter_map(|d| read_status(&d.dir)) {
+            total += status.llm;
+        }
+        println!(
+            "LLM calls {}, fallbacks {}, corrected {} (records: {}/NAME/{})",
+            total.calls,
+            total.fallbacks,
+            total.clamped,
+            out.display(),
+            slotmesh_llm::record::RECORD_FILE
+        );
+    }
+    if args.exec_demo {
+        for daemon in &daemons {
+            if let Some(status) = read_status(&daemon.dir) {
+                let ran: Vec<f64> = status
+                    .slots
+                    .iter()
+                    .filter_map(|s| {
+                        let length = s.end_unix_ms.saturating_sub(s.start_unix_ms).max(1);
+                        s.job_cpu_ms.map(|cpu| cpu as f64 / length as f64)
+                    })
+                    .collect();
+                let mean = ran.iter().sum::<f64>() / ran.len().max(1) as f64;
+                println!(
+                    "job of {}: {}, {} slots, ran {:.0}% of its slots on average",
+                    status.name,
+                    status.job_exit.as_deref().unwrap_or("did not end"),
+                    ran.len(),
+                    100.0 * mean
+                );
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("daemons that did not complete: {}", failed.join(", "));
+    }
+    if !verdict.ok {
+        bail!("the ledgers do not agree");
+    }
+    Ok(())
+}
+
+fn phase_timeout_ms(args: &SwarmArgs) -> u64 {
+    args.phase_timeout_ms
+        .unwrap_or_else(|| crate::cli::default_phase_timeout_ms(&args.strategy))
+}
+
+/// Waits until a child listens; returns its first address and its HTTP address.
+async fn wait_for_listen(daemon: &mut Daemon) -> Result<(String, Option<String>)> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = read_status(&daemon.dir) {
+            if let Some(address) = status.listen.first() {
+                return Ok((address.clone(), status.http));
+            }
+        }
+        if let Some(exit) = daemon.child.try_wait()? {
+            bail!(
+                "daemon {} exited during start ({exit}); see {}",
+                daemon.spec.name,
+                daemon.dir.join("daemon.log").display()
+            );
+        }
+        if started.elapsed() > START_TIMEOUT {
+            bail!("daemon {} did not start listening", daemon.spec.name);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn read_status(dir: &Path) -> Option<NodeStatus> {
+    let bytes = std::fs::read(DataDir::status_path_of(dir)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Live progress: a redrawn line on a terminal, a line per change otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last: std::cell::RefCell<String>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            last: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    fn show(&self, daemons: &[Daemon]) {
+        let mut round = 0;
+        let parts: Vec<String> = daemons
+            .iter()
+            .map(|d| match (read_status(&d.dir), d.exit) {
+                (_, Some(exit)) if exit.success() => format!("{} done", d.spec.name),
+                (_, Some(exit)) => format!("{} {exit}", d.spec.name),
+                (Some(s), None) => {
+                    round = round.max(s.round);
+                    let running = if s.executing.is_some() { "*" } else { "" };
+                    format!(
+                        "{}{running} {}/{}",
+                        d.spec.name,
+                        s.burst - s.remaining,
+                        s.burst
+                    )
+                }
+                (None, None) => format!("{} starting", d.spec.name),
+            })
+            .collect();
+        let line = format!("round {round}: {}", parts.join(", "));
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None => {
+                if *self.last.borrow() != line {
+                    eprintln!("{line}");
+                    *self.last.borrow_mut() = line;
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Quotes `text` for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}

@@ -1,0 +1,392 @@
+//! The `slotmesh` binary as a user runs it: `sim` output and exit codes, `keygen`, and the
+//! refusals of bad strategies and LLM settings, and the daemon's refusals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+fn slotmesh(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run slotmesh")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `slotmesh sim ARGS --json`, which must succeed, and returns its last line's report.
+fn sim_report(args: &[&str]) -> serde_json::Value {
+    let args: Vec<&str> = ["sim"]
+        .iter()
+        .chain(args)
+        .chain(&["--json"])
+        .copied()
+        .collect();
+    let output = slotmesh(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+/// Same seed, same run: these transcripts were recorded before the code was cut into crates
+/// (the engine, the minds, the simulated network and its faults, one host per agent and
+/// several agents per host). A change that alters any decision, message or schedule alters
+/// them; such a change must say so and record the new ones.
+#[test]
+fn pinned_seeds_give_the_recorded_transcripts() {
+    let pinned: [(&[&str], &str, u64); 4] = [
+        (
+            &["--preset", "seed", "--seed", "1"],
+            "4d53050b54632b5334bcc60353510694093238e2621970013a2ee9a192cc2514",
+            15,
+        ),
+        (
+            &["--agents", "30", "--liars", "0.3", "--seed", "7"],
+            "7c97f745a4ccd4136273e30fe01ae42e9a0bf977553e533c0b9b8ece26c69e37",
+            159,
+        ),
+        (
+            &[
+                "--agents",
+                "20",
+                "--loss",
+                "0.1",
+                "--crash",
+                "2",
+                "--partition",
+                "6:3",
+                "--equivocators",
+                "1",
+                "--withholders",
+                "1",
+                "--arrivals",
+                "--seed",
+                "3",
+            ],
+            "70946c58d323445a4ba2d183ed004c38a33fdd2ea772d70c26f27fc58be15658",
+            61,
+        ),
+        (
+            &["--agents", "12", "--hosts", "3", "--seed", "5"],
+            "2c0fa04337cc4d1e96f292cd9c0541f1b524b4d3f22ed9d7eedbcb3c6212f53b",
+            41,
+        ),
+    ];
+    for (args, transcript, rounds) in pinned {
+        let report = sim_report(args);
+        assert_eq!(report["transcript"], transcript, "{args:?}");
+        assert_eq!(report["rounds"], rounds, "{args:?}");
+        assert_eq!(report["invariant_violations"], 0, "{args:?}");
+    }
+}
+
+#[test]
+fn sim_json_prints_every_measure_as_the_last_line() {
+    let report = sim_report(&["--preset", "seed", "--lying-samples", "1"]);
+    for field in [
+        "turnaround_ratio",
+        "lying_gain",
+        "trust_auc",
+        "agreement",
+        "invariant_violations",
+        "rounds",
+        "slots_per_sec",
+        "wall_ms",
+        "peak_rss_kib",
+        "llm_calls",
+        "llm_fallbacks",
+    ] {
+        assert!(report.get(field).is_some(), "missing {field} in {report}");
+    }
+    assert_eq!(report["invariant_violations"], 0);
+    assert_eq!(report["agreement"], 1.0);
+    assert_eq!(report["per_agent"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn sim_summary_is_readable_and_seeded() {
+    let first = stdout(&slotmesh(&[
+        "sim",
+        "--agents",
+        "6",
+        "--seed",
+        "9",
+        "--lying-samples",
+        "0",
+    ]));
+    let again = stdout(&slotmesh(&[
+        "sim",
+        "--agents",
+        "6",
+        "--seed",
+        "9",
+        "--lying-samples",
+        "0",
+    ]));
+    assert!(first.contains("completion order:"), "{first}");
+    assert!(first.contains("invariant violations 0"), "{first}");
+    // The summary ends with the wall time, which varies; everything before it is the same.
+    let schedule = |s: &str| {
+        s.lines()
+            .take_while(|l| !l.starts_with("agreement"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(schedule(&first), schedule(&again));
+}
+
+/// `--hosts` places the agents on that many replicas, `--max-rounds` stops the run early and
+/// says so, and a partition needs three hosts to cut a third of them off.
+#[test]
+fn sim_hosts_and_max_rounds_as_a_user_gives_them() {
+    let report = sim_report(&[
+        "--agents",
+        "40",
+        "--hosts",
+        "4",
+        "--max-rounds",
+        "5",
+        "--lying-samples",
+        "0",
+    ]);
+    assert_eq!(report["hosts"], 4);
+    assert_eq!(report["rounds"], 5);
+    assert_eq!(report["truncated"], true);
+    assert_eq!(report["invariant_violations"], 0);
+    let summary = stdout(&slotmesh(&["sim", "--agents", "12", "--max-rounds", "3"]));
+    assert!(
+        summary.contains("truncated: stopped at --max-rounds"),
+        "{summary}"
+    );
+    let output = slotmesh(&[
+        "sim",
+        "--agents",
+        "10",
+        "--hosts",
+        "2",
+        "--partition",
+        "3:2",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 3 hosts"));
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let output = slotmesh(&["sim", "--loss", "1.5"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--loss must be in [0, 1)"));
+    let output = slotmesh(&["sim", "--partition", "ten"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ROUND:DURATION"));
+    let output = slotmesh(&["sim", "--strategy", "oracle"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expected heuristic, llm or replay:DIR")
+    );
+    let output = slotmesh(&["sim", "--strategy", "replay:/nonexistent/run"]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no llm-record.jsonl in /nonexistent/run")
+    );
+    let output = slotmesh(&[
+        "swarm",
+        "--strategy",
+        "llm",
+        "--phase-timeout-ms",
+        "500",
+        "--llm-deadline-ms",
+        "900",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("must be above 0 and below the phase timeout"));
+}
+
+#[test]
+fn flags_are_also_read_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["sim", "--agents", "4", "--lying-samples", "0", "--json"])
+        .env("SLOTMESH_SEED", "77")
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(report["seed"], 77);
+}
+
+#[test]
+fn keygen_writes_a_key_once_and_prints_its_id() {
+    let dir = std::env::temp_dir().join(format!("slotmesh-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("identity.key");
+    let _ = std::fs::remove_file(&key);
+    let path = key.to_str().unwrap();
+    let output = slotmesh(&["keygen", "--out", path]);
+    assert!(output.status.success());
+    let id = stdout(&output).trim().to_string();
+    assert_eq!(id.len(), 64);
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    let again = slotmesh(&["keygen", "--out", path]);
+    assert!(
+        !again.status.success(),
+        "an existing key must not be overwritten"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run longer than the rounds the simulator holds unencoded (64): `--out` writes every
+/// round, the older ones encoded (and signed) as they left the window, and the ledger
+/// verifies from genesis.
+#[test]
+fn sim_out_writes_every_round_of_a_long_run_and_it_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let report = sim_report(&[
+        "--agents",
+        "24",
+        "--seed",
+        "5",
+        "--lying-samples",
+        "0",
+        "--out",
+        run,
+    ]);
+    let rounds = report["rounds"].as_u64().unwrap();
+    assert!(
+        rounds > 64,
+        "only {rounds} rounds: the test needs a longer run"
+    );
+    let verdict = slotmesh(&["verify", run]);
+    let line = stdout(&verdict);
+    assert!(verdict.status.success(), "{line}");
+    // Every final round is in the ledger, each with its certificate verified.
+    assert!(
+        line.contains(&format!(
+            "({rounds} rounds, {rounds} in the shortest); {rounds} certificates verified"
+        )),
+        "{line} for {rounds} rounds"
+    );
+}
+
+/// A ledger that cannot be written is an error the user sees, not a silent loss.
+#[test]
+fn sim_out_that_cannot_be_written_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ledger.log")).unwrap();
+    let output = slotmesh(&[
+        "sim",
+        "--preset",
+        "seed",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("ledger.log"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn report_of_a_sim_run_and_of_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    assert!(slotmesh(&["sim", "--preset", "seed", "--out", run])
+        .status
+        .success());
+    assert!(slotmesh(&["verify", run]).status.success());
+    let out = dir.path().join("report");
+    let output = slotmesh(&["report", run, "--out", out.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    let sim = stdout(&slotmesh(&["sim", "--preset", "seed"]));
+    // The sim's own summary and the report of its ledger give the same schedule.
+    let schedule = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("schedule"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(schedule(&summary), schedule(&sim));
+    let output = slotmesh(&[
+        "report",
+        dir.path().join("empty").to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no ledger.log found"));
+}
+
+#[test]
+fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let data = data.to_str().unwrap();
+    let base = [
+        "daemon",
+        "--name",
+        "x",
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        slotmesh(&args)
+    };
+    let output = run(&["--burst", "0", "--data-dir", data]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--burst must be at least 1"));
+    let output = run(&["--burst", "2", "--bias", "3", "--data-dir", data]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bias must be in [0, 1]"));
+    // A data dir that is a file.
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let output = run(&["--burst", "2", "--data-dir", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot create data dir"));
+    // A port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = slotmesh(&[
+        "daemon",
+        "--name",
+        "x",
+        "--burst",
+        "2",
+        "--no-mdns",
+        "--data-dir",
+        data,
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("port in use"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A ledger that is not a ledger.
+    std::fs::write(dir.path().join("d/ledger.log"), b"garbage!").unwrap();
+    let output = run(&["--burst", "2", "--data-dir", data]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
+}

@@ -1,0 +1,419 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Multi-process tests: real `slotmesh daemon` processes on 127.0.0.1 with explicit peers and
+//! mDNS off, as a user runs them. Every process is killed by its pid when its guard drops;
+//! every wait is bounded.
+
+mod common;
+
+use common::*;
+use slotmesh::history::History;
+use slotmesh_node::NodeStatus;
+use slotmesh_proto::MemberStatus;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn seed_preset_swarm_completes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    let stdout = run_swarm(
+        &[
+            "--preset",
+            "seed",
+            "--slot-ms",
+            SLOT_MS,
+            "--timeout-s",
+            "90",
+        ],
+        &out,
+    );
+    assert!(stdout.contains("OK: 3 ledgers agree"), "{stdout}");
+    // The completion order printed is the one the ledgers hold (the longest ledger: the
+    // last daemon to finish).
+    let history = ["A", "B", "C"]
+        .iter()
+        .map(|n| History::load(&out.join(n)).unwrap())
+        .max_by_key(|h| h.rounds.len())
+        .unwrap();
+    let mut order: Vec<(u64, String)> = history
+        .completed
+        .iter()
+        .map(|(id, round)| (*round, history.name(id)))
+        .collect();
+    order.sort();
+    let names: Vec<String> = order.into_iter().map(|(_, n)| n).collect();
+    assert!(
+        stdout.contains(&format!("completion order: {}", names.join(", "))),
+        "{stdout}"
+    );
+    for (name, burst) in [("A", 5), ("B", 5), ("C", 3)] {
+        assert_eq!(
+            member_status(&history, name),
+            (MemberStatus::Completed, burst)
+        );
+        // The status file agrees: nothing remains of the job.
+        let status: slotmesh_node::NodeStatus =
+            serde_json::from_slice(&std::fs::read(out.join(name).join("status.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            (status.burst, status.remaining, status.done),
+            (burst, 0, true)
+        );
+    }
+    // `verify` agrees, and a tampered ledger is caught.
+    let verify = |dirs: &[&Path]| {
+        Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+            .arg("verify")
+            .args(dirs)
+            .output()
+            .unwrap()
+    };
+    let dirs = [out.join("A"), out.join("B"), out.join("C")];
+    let ok = verify(&[&dirs[0], &dirs[1], &dirs[2]]);
+    assert!(ok.status.success());
+    let ledger = dirs[1].join("ledger.log");
+    let mut bytes = std::fs::read(&ledger).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&ledger, &bytes).unwrap();
+    let bad = verify(&[&dirs[0], &dirs[1], &dirs[2]]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).starts_with("FAIL"));
+}
+
+#[test]
+fn eight_node_swarm_completes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    let stdout = run_swarm(
+        &[
+            "--nodes",
+            "8",
+            "--seed",
+            "3",
+            "--slot-ms",
+            SLOT_MS,
+            "--phase-timeout-ms",
+            PHASE_TIMEOUT_MS,
+            "--timeout-s",
+            "120",
+        ],
+        &out,
+    );
+    assert!(stdout.contains("OK: 8 ledgers agree"), "{stdout}");
+}
+
+#[test]
+fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 6), ("B", 6), ("C", 6), ("D", 6)], &[]);
+    // Kill C mid-run, while everyone still has work.
+    daemons[2].wait_until("reached round 4", |s| s.round >= 4);
+    assert!(daemons.iter().all(|d| d.status().unwrap().remaining > 0));
+    daemons[2].kill9();
+    // D is killed too, its ledger tail torn as by a crash mid-write, and restarted at once.
+    daemons[3].kill9();
+    let ledger = daemons[3].dir.join("ledger.log");
+    let bytes = std::fs::read(&ledger).unwrap();
+    std::fs::write(&ledger, &bytes[..bytes.len() - 5]).unwrap();
+    let peers = vec![daemons[0].listen(), daemons[1].listen()];
+    let restarted = Daemon::start(dir.path(), "D", 6, &peers, &["--founders", "4"]);
+    daemons[3] = restarted;
+    for i in [0, 1, 3] {
+        assert_exits_ok(&mut daemons[i]);
+    }
+    let log = daemons[3].log();
+    assert!(log.contains("torn"), "the torn tail is reported:\n{log}");
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[3]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[3]]);
+    assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 6));
+    assert_eq!(member_status(&history, "B"), (MemberStatus::Completed, 6));
+    assert_eq!(
+        member_status(&history, "D"),
+        (MemberStatus::Completed, 6),
+        "the restarted daemon finished its whole job, nothing lost"
+    );
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Failed);
+    // The restarted daemon never equivocated: no offences beyond what it was before.
+    let d = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "D")
+        .unwrap();
+    assert_eq!(d.offences.equivocations, 0);
+}
+
+#[test]
+fn a_late_joiner_syncs_the_ledger_and_takes_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 8), ("B", 8)], &[]);
+    daemons[0].wait_until("reached round 3", |s| s.round >= 3);
+    let peers = vec![daemons[0].listen()];
+    let mut late = Daemon::start(
+        dir.path(),
+        "L",
+        2,
+        &peers,
+        &["--join", "--log-format", "json"],
+    );
+    assert_exits_ok(&mut late);
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&[&daemons[0], &daemons[1], &late]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = History::load(&late.dir).unwrap();
+    assert_eq!(
+        history.rounds[0].round, 0,
+        "the late joiner holds the founding round"
+    );
+    let member = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "L")
+        .unwrap();
+    assert!(member.joined_round >= 3);
+    assert_eq!(
+        (member.status, member.used_slots),
+        (MemberStatus::Completed, 2)
+    );
+}
+
+/// Garbage, forged signatures and another swarm's messages, as an intruder publishes them.
+fn hostile_messages(victim: slotmesh_proto::AgentId, round: u64) -> Vec<Vec<u8>> {
+    use slotmesh_proto::codec;
+    use slotmesh_proto::wire::Claim;
+    use slotmesh_proto::{Envelope, Identity, Message, Payload, SwarmId};
+    let intruder = Identity::from_secret([0x66; 32]);
+    let swarm = SwarmId::from_name("test");
+    // Signed by the intruder, then re-addressed as if the victim had sent it.
+    let honest = intruder.sign(swarm, round, Payload::Claim(Claim { remaining: 1 }));
+    let mut message: Message = codec::decode(honest.body(), 4096).unwrap();
+    message.sender = victim;
+    let forged = Envelope {
+        body: codec::encode(&message),
+        signature: honest.signature(),
+    };
+    let other_swarm = intruder.sign(
+        SwarmId::from_name("elsewhere"),
+        round,
+        Payload::Claim(Claim { remaining: 1 }),
+    );
+    vec![
+        b"\xff\xfe garbage that decodes to nothing".to_vec(),
+        codec::encode(&forged),
+        other_swarm.bytes().to_vec(),
+        vec![0u8; 3],
+    ]
+}
+
+#[test]
+fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_completes() {
+    use futures::StreamExt;
+    use slotmesh_node::{build_swarm, keypair, Topics};
+    use slotmesh_proto::{AgentId, Identity, SwarmId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 4), ("B", 4), ("C", 4)], &[]);
+    let victim = AgentId(
+        hex::decode(daemons[0].status().unwrap().id)
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let addresses: Vec<libp2p::Multiaddr> = daemons
+        .iter()
+        .map(|d| d.listen().parse().unwrap())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let published = runtime.block_on(async {
+        let topics = Topics::new(SwarmId::from_name("test"));
+        let key = keypair(&Identity::from_secret([0x66; 32])).unwrap();
+        let mut swarm = build_swarm(key, &topics, false, Duration::from_secs(5), None).unwrap();
+        for address in addresses {
+            swarm.dial(address).unwrap();
+        }
+        let mut published = 0u32;
+        let mut round = 0;
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(30));
+        // Publish until the swarm is done (or the bound).
+        while started.elapsed() < WAIT && round < 1_000 {
+            tokio::select! {
+                _ = swarm.select_next_some() => {}
+                _ = tick.tick() => {
+                    round += 1;
+                    for bytes in hostile_messages(victim, round / 10) {
+                        for topic in topics.all() {
+                            if swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes.clone()).is_ok() {
+                                published += 1;
+                            }
+                        }
+                    }
+                    if daemons.iter().all(|d| d.status().is_some_and(|s| s.done)) {
+                        break;
+                    }
+                }
+            }
+        }
+        published
+    });
+    assert!(published > 0, "the intruder got its messages out");
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let rejected: u64 = daemons
+        .iter()
+        .map(|d| d.status().unwrap().rejected_messages)
+        .sum();
+    assert!(rejected > 0, "the daemons rejected the intruder's messages");
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert_eq!(
+        history.state.members.len(),
+        3,
+        "the intruder never became a member"
+    );
+    assert!(daemons[0].log().contains("rejected a message"));
+}
+
+#[test]
+fn sigterm_leaves_cleanly_and_the_others_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 5), ("B", 5), ("C", 5)], &[]);
+    daemons[1].wait_until("reached round 3", |s| s.round >= 3);
+    let pid = daemons[1].child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
+    let (status, used) = member_status(&history, "B");
+    assert_eq!(status, MemberStatus::Departed);
+    assert!(used < 5);
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Completed);
+}
+
+#[test]
+fn status_reads_a_running_daemon_and_ctrl_c_on_swarm_stops_every_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swarm");
+    // Slow slots, so the swarm is still running when it is interrupted.
+    let mut swarm = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args([
+            "swarm",
+            "--nodes",
+            "3",
+            "--slot-ms",
+            "300",
+            "--timeout-s",
+            "60",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let statuses = loop {
+        let statuses: Vec<NodeStatus> = ["a0000", "a0001", "a0002"]
+            .iter()
+            .filter_map(|n| std::fs::read(out.join(n).join("status.json")).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        if statuses.len() == 3 && statuses.iter().all(|s| s.round >= 2) {
+            break statuses;
+        }
+        assert!(started.elapsed() < WAIT, "the swarm did not get going");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // `slotmesh status` shows the running daemon and its members.
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["status", "--data-dir"])
+        .arg(out.join("a0000"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(table.starts_with("a0000 ("), "{table}");
+    for name in ["a0000", "a0001", "a0002"] {
+        assert!(table.contains(name), "{table}");
+    }
+    // Ctrl-C (SIGINT) on the swarm command stops every daemon it started.
+    assert!(Command::new("kill")
+        .args(["-INT", &swarm.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    while swarm.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < WAIT, "swarm did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !swarm.wait().unwrap().success(),
+        "an interrupted swarm is not a success"
+    );
+    for status in statuses {
+        let alive = std::fs::read_to_string(format!("/proc/{}/stat", status.pid))
+            .is_ok_and(|stat| !stat.contains(") Z "));
+        assert!(
+            !alive,
+            "daemon {} (pid {}) still runs",
+            status.name, status.pid
+        );
+    }
+}
+
+#[test]
+fn a_private_swarm_keeps_out_a_node_without_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("swarm.key");
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["keygen", "--swarm-key", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let key = key.to_str().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 40), ("B", 40)], &["--swarm-key", key]);
+    daemons[0].wait_until("reached round 2", |s| s.round >= 2);
+    // An outsider without the key dials A and asks to join, while A runs.
+    let peers = vec![daemons[0].listen()];
+    let outsider = Daemon::start(dir.path(), "X", 1, &peers, &["--join"]);
+    outsider.wait_until("started", |s| !s.listen.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        daemons[0].child.try_wait().unwrap().is_none(),
+        "A must still run while the outsider tries (or the test proves nothing)"
+    );
+    assert_eq!(outsider.status().unwrap().peers, 0);
+    for daemon in &mut daemons {
+        assert_exits_ok(daemon);
+    }
+    let status = outsider.status().unwrap();
+    assert_eq!(status.peers, 0, "the outsider never got a connection");
+    let history = longest_history(&[&daemons[0], &daemons[1]]);
+    assert_eq!(history.state.members.len(), 2, "the outsider never joined");
+    assert!(
+        History::load(&outsider.dir).unwrap().rounds.is_empty(),
+        "the outsider synced nothing"
+    );
+    let verdict = verify(&[&daemons[0], &daemons[1]]);
+    assert!(verdict.ok, "{}", verdict.line);
+}
