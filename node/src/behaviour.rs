@@ -3,7 +3,8 @@
 //! between agent ids and libp2p peer ids (the same ed25519 key).
 
 use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
-use anyhow::{Context, Result};
+use crate::error::{NodeError, Result};
+use crate::keys::Secret;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::Boxed;
 use libp2p::core::upgrade::Version;
@@ -107,7 +108,7 @@ impl Topics {
 /// The libp2p keypair of an agent: its ed25519 identity key.
 pub fn keypair(identity: &Identity) -> Result<Keypair> {
     let mut secret = identity.secret();
-    Keypair::ed25519_from_bytes(&mut secret).context("agent key is not a valid ed25519 secret")
+    Keypair::ed25519_from_bytes(&mut secret).map_err(NodeError::Key)
 }
 
 /// The libp2p peer id of an agent.
@@ -129,9 +130,9 @@ pub fn build_swarm(
     let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_other_transport(|key| transport(key, swarm_key))
-        .context("building the TCP transport")?
+        .map_err(|e| NodeError::network("cannot build the TCP transport", e))?
         .with_behaviour(|key| make_behaviour(key, topics, mdns, request_timeout))
-        .map_err(|e| anyhow::anyhow!("building the network behaviour: {e}"))?
+        .map_err(|e| NodeError::network("cannot build the network behaviour", e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     for topic in topics.all() {
@@ -139,7 +140,7 @@ pub fn build_swarm(
             .behaviour_mut()
             .gossipsub
             .subscribe(topic)
-            .context("subscribing to a topic")?;
+            .map_err(|e| NodeError::network("cannot subscribe to a topic", e))?;
     }
     Ok(swarm)
 }
@@ -239,13 +240,12 @@ fn make_behaviour(
 /// 64 hex digits).
 pub fn read_swarm_key(path: &std::path::Path) -> Result<PreSharedKey> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read swarm key {}", path.display()))?;
-    text.parse::<PreSharedKey>().map_err(|e| {
-        anyhow::anyhow!(
-            "swarm key {} is not a libp2p pre-shared key: {e}",
-            path.display()
-        )
-    })
+        .map_err(|e| NodeError::file("cannot read swarm key", path, e))?;
+    text.parse::<PreSharedKey>()
+        .map_err(|e| NodeError::Malformed {
+            path: path.to_path_buf(),
+            problem: format!("is not a libp2p pre-shared key: {e}"),
+        })
 }
 
 /// Writes a new random swarm key file; refuses to overwrite one.
@@ -254,7 +254,7 @@ pub fn write_swarm_key(path: &std::path::Path) -> Result<PreSharedKey> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let key = PreSharedKey::new(bytes);
-    crate::keys::write_secret(path, key.to_string().as_bytes(), "swarm key")?;
+    crate::keys::write_secret(path, key.to_string().as_bytes(), Secret::SwarmKey)?;
     Ok(key)
 }
 

@@ -14,7 +14,7 @@
 //!
 //! Small files are replaced atomically (write a temporary file, flush, rename).
 
-use anyhow::{bail, Context, Result};
+use crate::error::{NodeError, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,22 +30,21 @@ impl DataDir {
     /// Creates `root` if needed and locks it.
     pub fn open(root: &Path) -> Result<DataDir> {
         std::fs::create_dir_all(root)
-            .with_context(|| format!("cannot create data dir {}", root.display()))?;
+            .map_err(|e| NodeError::file("cannot create data dir", root, e))?;
         let lock_path = root.join("lock");
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .with_context(|| format!("data dir {} is not writable", root.display()))?;
+            .map_err(|e| NodeError::file("cannot write in data dir", root, e))?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "data dir {} is in use by another running daemon",
-                root.display()
-            ),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(NodeError::DataDirInUse(root.to_path_buf()))
+            }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
+                return Err(NodeError::file("cannot lock", lock_path, e))
             }
         }
         Ok(DataDir {
@@ -83,11 +82,15 @@ impl DataDir {
     pub fn spoken_round(&self) -> Result<Option<u64>> {
         let path = self.root.join("spoken-round");
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text.trim().parse().with_context(|| {
-                format!("{} does not hold a round number", path.display())
-            })?)),
+            Ok(text) => match text.trim().parse() {
+                Ok(round) => Ok(Some(round)),
+                Err(_) => Err(NodeError::Malformed {
+                    path,
+                    problem: "does not hold a round number".into(),
+                }),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => Err(NodeError::file("cannot read", path, e)),
         }
     }
 
@@ -118,6 +121,6 @@ impl DataDir {
             }
             std::fs::rename(&temp, &path)
         };
-        write().with_context(|| format!("cannot write {}", path.display()))
+        write().map_err(|e| NodeError::file("cannot write", path, e))
     }
 }

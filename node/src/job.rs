@@ -12,7 +12,7 @@
 //! for any reason (kill -9 included), the pipe closes and the guard kills the job's whole
 //! group. So a dead daemon never leaves its job running, or stopped forever.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{NodeError, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
@@ -43,16 +43,21 @@ fn guard(command: &str) -> Result<()> {
         .process_group(0)
         .stdin(Stdio::null())
         .spawn()
-        .context("cannot start the job's shell")?;
+        .map_err(|source| NodeError::Process {
+            action: "cannot start the job's shell",
+            source,
+        })?;
     let pid = child.id();
     let started = Instant::now();
     while process_state(pid) != Some('T') {
         if let Some(status) = child.try_wait()? {
-            bail!("the job ended before its first slot: {status}");
+            return Err(NodeError::Job(format!(
+                "the job ended before its first slot: {status}"
+            )));
         }
         if started.elapsed() > START_TIMEOUT {
             let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-            bail!("the job's shell did not stop itself");
+            return Err(NodeError::Job("the job's shell did not stop itself".into()));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -163,24 +168,35 @@ impl Job {
     /// Starts the guard for `command` and waits until the job is stopped before its first
     /// slot.
     pub async fn start(command: &str) -> Result<Job> {
-        let exe = std::env::current_exe().context("cannot find the slotmesh binary")?;
+        let exe = std::env::current_exe().map_err(|source| NodeError::Process {
+            action: "cannot find the slotmesh binary",
+            source,
+        })?;
         let mut guard = tokio::process::Command::new(exe)
             .args(["__exec-guard", command])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .context("cannot start the job guard")?;
-        let stdout = guard.stdout.take().context("the guard has no stdout")?;
+            .map_err(|source| NodeError::Process {
+                action: "cannot start the job guard",
+                source,
+            })?;
+        let stdout = guard
+            .stdout
+            .take()
+            .ok_or_else(|| NodeError::Job("the job guard has no stdout".into()))?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let first = tokio::time::timeout(START_TIMEOUT, lines.next_line())
             .await
-            .context("the job did not start in time")??;
+            .map_err(|_| NodeError::Job("the job did not start in time".into()))??;
         let pid = first
             .as_deref()
             .and_then(|l| l.strip_prefix("pid "))
             .and_then(|p| p.trim().parse::<u32>().ok())
-            .with_context(|| format!("the job did not start (guard said {first:?})"))?;
+            .ok_or_else(|| {
+                NodeError::Job(format!("the job did not start (guard said {first:?})"))
+            })?;
         Ok(Job {
             guard,
             lines,

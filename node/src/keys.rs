@@ -1,6 +1,6 @@
 //! Agent identity keys on disk: 64 hex digits of the ed25519 secret and a newline, mode 0600.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{NodeError, Result};
 use rand::RngCore;
 use slotmesh_proto::Identity;
 use std::fs::OpenOptions;
@@ -14,38 +14,59 @@ pub fn generate(path: &Path) -> Result<Identity> {
     write_secret(
         path,
         format!("{}\n", hex::encode(secret)).as_bytes(),
-        "key file",
+        Secret::IdentityKey,
     )?;
     Ok(Identity::from_secret(secret))
 }
 
+/// Which secret a file holds, as its errors name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// An agent's identity key.
+    IdentityKey,
+    /// A private swarm's pre-shared key.
+    SwarmKey,
+}
+
+impl Secret {
+    fn actions(self) -> (&'static str, &'static str) {
+        match self {
+            Secret::IdentityKey => ("cannot create key file", "cannot write key file"),
+            Secret::SwarmKey => ("cannot create swarm key", "cannot write swarm key"),
+        }
+    }
+}
+
 /// Writes a secret to a new file (mode 0600, flushed); refuses to overwrite one.
-/// `what` names the file in errors.
-pub fn write_secret(path: &Path, contents: &[u8], what: &str) -> Result<()> {
+pub fn write_secret(path: &Path, contents: &[u8], what: Secret) -> Result<()> {
+    let (create, write) = what.actions();
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
         .open(path)
-        .with_context(|| format!("cannot create {what} {}", path.display()))?;
+        .map_err(|e| NodeError::file(create, path, e))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {what} {}", path.display()))
+        .map_err(|e| NodeError::file(write, path, e))
 }
 
 /// Reads the identity in `path` (64 hex digits of the secret).
 pub fn load(path: &Path) -> Result<Identity> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
+        .map_err(|e| NodeError::file("cannot read key file", path, e))?;
+    let malformed = |problem: String| NodeError::Malformed {
+        path: path.to_path_buf(),
+        problem,
+    };
     let bytes = hex::decode(text.trim())
-        .with_context(|| format!("key file {} is not hex", path.display()))?;
+        .map_err(|e| malformed(format!("is not a key file: not hex ({e})")))?;
     let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-        bail!(
-            "key file {} holds {} bytes, an ed25519 secret is 32",
-            path.display(),
+        return Err(malformed(format!(
+            "is not a key file: it holds {} bytes, an ed25519 secret is 32",
             bytes.len()
-        );
+        )));
     };
     Ok(Identity::from_secret(secret))
 }

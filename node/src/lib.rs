@@ -8,6 +8,7 @@
 
 mod behaviour;
 mod data_dir;
+mod error;
 mod events;
 mod metrics;
 mod slots;
@@ -30,7 +31,7 @@ pub mod job;
 pub mod keys;
 pub mod ledger;
 
-use anyhow::{bail, Context, Result};
+pub use error::{NodeError, Result};
 use futures::StreamExt;
 use ledger::Ledger;
 use libp2p::gossipsub::{self, MessageAcceptance};
@@ -68,11 +69,11 @@ const MAX_UNSENT: usize = 256;
 pub struct NodeConfig {
     /// Display name.
     pub name: String,
-    /// True burst of the job, in slots.
+    /// True burst of the job, in slots (at least 1: the command line checks).
     pub burst: u32,
     /// Heuristic personality.
     pub personality: Personality,
-    /// Bias in [0, 1].
+    /// Bias in [0, 1] (the command line checks).
     pub bias: f64,
     /// Seed of the strategy's random choices (default: from the key).
     pub seed: Option<u64>,
@@ -90,7 +91,7 @@ pub struct NodeConfig {
     pub slot_ms: u64,
     /// Phase timeout, ms.
     pub phase_timeout_ms: u64,
-    /// Founding members the first round waits for.
+    /// Founding members the first round waits for (at least 1: the command line checks).
     pub founders: usize,
     /// Join an existing swarm rather than found one.
     pub join: bool,
@@ -619,9 +620,8 @@ impl Node {
 
     fn finalized(&mut self, finalized: slotmesh_proto::Finalized) -> Result<()> {
         let record = finalized.certified.record();
-        self.ledger.append(&record).context(
-            "cannot append to the ledger; stopping rather than forgetting a final round",
-        )?;
+        // An append that fails stops the node rather than forget a final round.
+        self.ledger.append(&record)?;
         let round = record.round;
         self.records.push(record);
         let me = self.identity.id();
@@ -670,8 +670,8 @@ impl Node {
         for event in NodeEvent::of_final(&finalized) {
             let _ = self.events.send(event);
         }
-        let memory = serde_json::to_vec_pretty(self.mind.strategy().memory())
-            .context("cannot encode the memory")?;
+        let memory =
+            serde_json::to_vec_pretty(self.mind.strategy().memory()).map_err(NodeError::Memory)?;
         self.data.replace("memory.json", &memory)?;
         self.status
             .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());

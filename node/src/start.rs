@@ -8,15 +8,6 @@ impl Node {
     /// listening and dialing. Errors are the user's to read: a bad flag, an unreadable or
     /// locked data dir, a damaged ledger, a port in use.
     pub fn start(config: NodeConfig) -> Result<(Node, NodeHandle)> {
-        if config.burst == 0 {
-            bail!("--burst must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&config.bias) {
-            bail!("--bias must be in [0, 1], got {}", config.bias);
-        }
-        if config.founders == 0 {
-            bail!("--founders must be at least 1");
-        }
         let limits = Limits::default();
         let swarm_id = SwarmId::from_name(&config.swarm_name);
         let data = DataDir::open(&config.data_dir)?;
@@ -33,13 +24,14 @@ impl Node {
         }
         let mut state = LedgerState::genesis(swarm_id);
         for record in &loaded.records {
-            let (next, _, _) = record.apply(&state, &limits).with_context(|| {
-                format!(
-                    "ledger {} round {} does not verify",
-                    data.ledger_path().display(),
-                    record.round
-                )
-            })?;
+            let (next, _, _) =
+                record
+                    .apply(&state, &limits)
+                    .map_err(|source| NodeError::Unverified {
+                        path: data.ledger_path(),
+                        round: record.round,
+                        source,
+                    })?;
             state = next;
         }
         let won = state
@@ -57,7 +49,7 @@ impl Node {
         let mut strategy = config
             .strategy
             .build(heuristic, &config.name, Some(data.root()))
-            .context("cannot set up the strategy")?;
+            .map_err(NodeError::Strategy)?;
         match std::fs::read(data.memory_path()) {
             Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
                 Ok(memory) => strategy.restore_memory(memory),
@@ -66,7 +58,7 @@ impl Node {
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).context("cannot read memory.json"),
+            Err(e) => return Err(NodeError::file("cannot read", data.memory_path(), e)),
         }
         let strategy_name = strategy.name();
         let mind = Mind::new(
@@ -96,9 +88,10 @@ impl Node {
             swarm_key,
         )?;
         for address in &config.listen {
+            ensure_port_free(address)?;
             swarm
                 .listen_on(address.clone())
-                .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
+                .map_err(|error| NodeError::listen(address.clone(), &error))?;
         }
         for peer in &config.peers {
             if let Err(e) = swarm.dial(peer.clone()) {
@@ -186,5 +179,29 @@ impl Node {
             );
         }
         Ok((node, handle))
+    }
+}
+
+/// Fails if the TCP port of `address` is taken. libp2p's TCP transport sets SO_REUSEPORT on
+/// its listeners, so a second daemon on a port another daemon holds would "listen" too and
+/// share its connections; a plain bind, which sets no such option, is refused instead.
+fn ensure_port_free(address: &Multiaddr) -> Result<()> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = address.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let port = match parts.next() {
+        Some(Protocol::Tcp(port)) if port != 0 => port,
+        _ => return Ok(()),
+    };
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NodeError::port_in_use(address.clone()))
+        }
+        Err(e) => Err(NodeError::listen(address.clone(), &e)),
     }
 }

@@ -6,6 +6,15 @@ use anyhow::{bail, Context, Result};
 use slotmesh_node::{Node, NodeConfig, NodeExit};
 
 pub(crate) fn run(args: DaemonArgs) -> Result<()> {
+    if args.burst == 0 {
+        bail!("--burst must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.bias) {
+        bail!("--bias must be in [0, 1], got {}", args.bias);
+    }
+    if args.founders == 0 {
+        bail!("--founders must be at least 1");
+    }
     let phase_timeout_ms = args
         .phase_timeout_ms
         .unwrap_or_else(|| default_phase_timeout_ms(&args.strategy));

@@ -381,7 +381,7 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     ]);
     assert!(!output.status.success());
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("port in use"),
+        String::from_utf8_lossy(&output.stderr).contains("the port is in use"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

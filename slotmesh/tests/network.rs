@@ -417,3 +417,31 @@ fn a_private_swarm_keeps_out_a_node_without_its_key() {
     let verdict = verify(&[&daemons[0], &daemons[1]]);
     assert!(verdict.ok, "{}", verdict.line);
 }
+
+/// A second daemon told to listen on the port a running daemon holds exits 1 with one
+/// sentence (libp2p's listeners set SO_REUSEPORT, so without the node's own check both
+/// would "listen" on it).
+#[test]
+fn a_second_daemon_on_a_port_a_daemon_holds_exits_1_with_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Daemon::start(dir.path(), "A", 3, &[], &["--founders", "2"]);
+    let address = first.listen();
+    let address = address.split("/p2p/").next().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["daemon", "--name", "B", "--burst", "2", "--no-mdns"])
+        .args(["--listen", &address])
+        .arg("--data-dir")
+        .arg(dir.path().join("B"))
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "slotmesh: cannot listen on {address}: the port is in use by another daemon or program\n"
+    );
+    assert!(stderr.ends_with(&expected), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+    assert!(first.status().is_some());
+}
