@@ -4,6 +4,8 @@
 //! - [`heuristic`]: the personality-and-bias strategy; [`memory`]: what an agent remembers.
 //! - [`model`]: the questions a strategy asks a model and the replies it judges.
 //! - [`mind`]: one agent's job, strategy and nonces, answering the engine.
+//! - [`host`]: one host's engine and minds and the rules between them, driven the same way
+//!   by the daemon and the simulator.
 //! - [`scenario`]: who takes part in a run (presets and seeded populations).
 //! - [`sys`]: wall-clock time and peak memory, for reports only.
 //!
@@ -11,6 +13,7 @@
 
 pub mod decision;
 pub mod heuristic;
+pub mod host;
 pub mod memory;
 pub mod mind;
 pub mod model;
@@ -19,5 +22,6 @@ pub mod strategy;
 pub mod sys;
 
 pub use decision::{Decision, DecisionKind};
+pub use host::{Effect, HostDriver, HostError, HostRules, Input};
 pub use mind::{Mind, Step};
 pub use strategy::{Answer, Job, Strategy, View};

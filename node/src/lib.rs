@@ -42,13 +42,13 @@ use slotmesh_agent::heuristic::{Heuristic, Personality};
 use slotmesh_agent::memory::Memory;
 use slotmesh_agent::model::{LlmCounts, Question, Reply};
 use slotmesh_agent::sys::{peak_rss_kib, unix_ms};
-use slotmesh_agent::{Job, Mind, Step};
+use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
 use slotmesh_llm::{LlmClient, StrategyChoice};
 use slotmesh_proto::sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 use slotmesh_proto::wire::LeaveReason;
 use slotmesh_proto::{
     open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
-    LedgerState, Limits, MemberStatus, Output, PayloadKind, Phase, SignedMessage, SwarmId,
+    LedgerState, Limits, MemberStatus, PayloadKind, Phase, SignedMessage, SwarmId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -59,8 +59,6 @@ use tokio::sync::mpsc;
 const MAX_REJECTIONS: u32 = 3;
 /// The status file is rewritten at most this often (ms), and on every final round.
 const STATUS_INTERVAL_MS: u64 = 100;
-/// How many phase timeouts a finished node stays at most to help the others finalize.
-const LINGER_TIMEOUTS: u64 = 4;
 /// Messages kept for peers that are not connected yet (sent on the next connection).
 const MAX_UNSENT: usize = 256;
 
@@ -171,8 +169,9 @@ pub struct Node {
     identity: Identity,
     swarm: Swarm<Behaviour>,
     topics: Topics,
-    engine: Engine,
-    mind: Mind,
+    /// The engine, the agent's mind and the host rules (restart guard, pacing, the slot
+    /// timeline, fetch rotation, lingering): the same driver the simulator runs.
+    driver: HostDriver,
     data: DataDir,
     ledger: Ledger,
     /// Every final round, by round (served to peers that sync).
@@ -180,20 +179,11 @@ pub struct Node {
     started: Instant,
     timers: BTreeMap<u64, BTreeSet<(u64, Phase)>>,
     commands: mpsc::Receiver<Command>,
-    /// Rounds up to this one are silent: this agent may have spoken in them before a restart.
-    silent_through: Option<u64>,
-    spoken_round: Option<u64>,
-    /// An announce decision held back until the previous slot starts executing.
-    deferred_announce: Option<(u64, u64)>,
-    /// End of the last slot on the schedule's local timeline (node ms).
-    timeline_end: u64,
-    /// Slots this agent won and executes: (round, start, end) in node ms.
-    my_slots: VecDeque<(u64, u64, u64)>,
     status: NodeStatus,
     unsent: VecDeque<Envelope>,
     rejections: BTreeMap<PeerId, u32>,
+    /// The fetch of final rounds in flight.
     fetch_in_flight: Option<OutboundRequestId>,
-    fetch_rotation: usize,
     shutdown_requested: Option<u64>,
     status_dirty: bool,
     status_written_at: Option<u64>,
@@ -205,8 +195,6 @@ pub struct Node {
     job_cpu_at_slot_start: Option<u64>,
     /// This node's own messages of its latest round.
     sent_this_round: (u64, Vec<Envelope>),
-    /// When this node's leave became final.
-    finished_at: Option<u64>,
     /// The model client of a live `llm` strategy.
     llm: Option<LlmClient>,
     /// Questions asked of the model come back here with their replies.
@@ -227,7 +215,8 @@ impl Node {
         if let Some(command) = self.config.exec.clone() {
             let me = self.identity.id();
             let finished = self
-                .engine
+                .driver
+                .engine()
                 .state()
                 .members
                 .get(&me)
@@ -239,11 +228,13 @@ impl Node {
                 tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");
                 self.status.job_pid = Some(job.pid());
                 // Its length is unknown until it exits: claim at least one more slot.
-                self.mind.job.remaining = self.mind.job.remaining.max(1);
+                if let Some(mind) = self.driver.mind_mut(&me) {
+                    mind.job.remaining = mind.job.remaining.max(1);
+                }
                 self.job = Some(job);
             }
         }
-        self.drain_engine()?;
+        self.drain()?;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -254,12 +245,12 @@ impl Node {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 Some(command) = self.commands.recv() => self.handle_command(command),
-                () = sleep => self.fire_timers(),
+                () = sleep => self.wake(),
                 end = slots::job_end(&mut self.job) => self.job_ended(end),
-                Some((question, reply)) = self.answers_in.recv() => self.settle(*question, reply),
-                _ = tick.tick() => self.fire_timers(),
+                Some((question, reply)) = self.answers_in.recv() => self.settle(question, reply),
+                _ = tick.tick() => self.wake(),
             }
-            self.drain_engine()?;
+            self.drain()?;
             if let Some(exit) = self.exit_reason() {
                 self.write_status(true);
                 return Ok(exit);
@@ -274,9 +265,8 @@ impl Node {
 
     fn next_wakeup(&self) -> u64 {
         let timer = self.timers.keys().next().copied().unwrap_or(u64::MAX);
-        let deferred = self.deferred_announce.map_or(u64::MAX, |(_, at)| at);
-        let slot = self.slot_boundary().unwrap_or(u64::MAX);
-        timer.min(deferred).min(slot).min(self.now() + 1_000)
+        let host = self.driver.next_wakeup().unwrap_or(u64::MAX);
+        timer.min(host).min(self.now() + 1_000)
     }
 
     // ----- inputs -----
@@ -304,7 +294,7 @@ impl Node {
                 // round's messages directly (founding would otherwise wait a phase timeout).
                 let (round, sent) = &self.sent_this_round;
                 if topic == self.topics.for_kind(PayloadKind::Join).hash()
-                    && *round == self.engine.round()
+                    && *round == self.driver.engine().round()
                     && !sent.is_empty()
                 {
                     let sent = sent.clone();
@@ -380,8 +370,7 @@ impl Node {
                         topic: topic.into(),
                     })
                     .inc();
-                let now = self.now();
-                self.engine.handle_message(signed, now);
+                self.input(Input::Message(signed));
             }
             Err((kind, reason)) => {
                 gossip.report_message_validation_result(
@@ -427,64 +416,62 @@ impl Node {
                 tracing::info!("stop requested: leaving the swarm");
                 let now = self.now();
                 self.shutdown_requested = Some(now + 12 * self.config.phase_timeout_ms);
-                if let Err(error) =
-                    self.engine
-                        .leave(self.identity.id(), LeaveReason::Departed, now)
-                {
-                    tracing::debug!(%error, "leave refused");
-                }
+                self.input(Input::Leave {
+                    agent: self.identity.id(),
+                    reason: LeaveReason::Departed,
+                });
             }
         }
     }
 
-    fn fire_timers(&mut self) {
+    /// Gives the host an input now (a refused one is logged: the network's fault, not ours).
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        if let Err(error) = self.driver.handle(input, now) {
+            tracing::debug!(%error, "input refused");
+        }
+    }
+
+    /// Fires the engine's timers that are due, then the host's own (deferred decisions,
+    /// slot boundaries).
+    fn wake(&mut self) {
         let now = self.now();
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > now {
                 break;
             }
             for (round, phase) in entry.remove() {
-                self.engine.handle_timeout(round, phase, now);
+                self.input(Input::Timer { round, phase });
             }
         }
-        if let Some((round, at)) = self.deferred_announce {
-            if at <= now || self.slot_started_for_pacing(now) {
-                self.deferred_announce = None;
-                self.decide(round, Phase::Announce);
-            }
-        }
-        self.update_slots(now);
+        self.input(Input::Wake);
     }
 
-    // ----- outputs -----
+    // ----- effects -----
 
-    fn drain_engine(&mut self) -> Result<()> {
-        while let Some(output) = self.engine.poll_output() {
-            self.handle_engine_output(output)?;
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            let now = self.now();
+            let Some(effect) = self.driver.poll_effect(now) else {
+                return Ok(());
+            };
+            self.carry_out(effect)?;
+            self.note_phase();
         }
-        Ok(())
     }
 
-    fn handle_engine_output(&mut self, output: Output) -> Result<()> {
-        match output {
-            Output::Send(message) => self.send(message)?,
-            Output::ScheduleTimeout { round, phase, at } => {
+    fn carry_out(&mut self, effect: Effect) -> Result<()> {
+        match effect {
+            Effect::Spoke(round) => self.data.set_spoken_round(round)?,
+            Effect::Publish(message) => self.send(message),
+            Effect::SetTimer { round, phase, at } => {
                 self.timers.entry(at).or_default().insert((round, phase));
             }
-            Output::Decide { round, phase, .. } => {
-                let now = self.now();
-                if phase == Phase::Announce && !self.slot_started_for_pacing(now) {
-                    let cap = now + self.config.phase_timeout_ms / 2;
-                    self.deferred_announce = Some((round, cap));
-                } else {
-                    self.decide(round, phase);
-                }
-            }
-            Output::Resolved { round, digest } => {
+            Effect::Resolved { round, digest } => {
                 tracing::debug!(round, %digest, "round resolved");
             }
-            Output::Final(finalized) => self.finalized(*finalized)?,
-            Output::FetchMessages { round, peer } => {
+            Effect::Final(finalized) => self.finalized(*finalized)?,
+            Effect::FetchMessages { round, peer } => {
                 if let Some(peer_id) = peer_id_of(peer).filter(|p| self.swarm.is_connected(p)) {
                     self.swarm
                         .behaviour_mut()
@@ -492,43 +479,41 @@ impl Node {
                         .send_request(&peer_id, SyncRequest::RoundMessages { round });
                 }
             }
-            Output::FetchRound { round } => self.fetch_rounds(round),
-        }
-        let phase = format!("{:?}", self.engine.phase());
-        if self.status.round != self.engine.round() || self.status.phase != phase {
-            tracing::debug!(round = self.engine.round(), %phase, "phase");
-            let _ = self.events.send(NodeEvent::Phase {
-                round: self.engine.round(),
-                phase: phase.clone(),
-            });
-            self.status.round = self.engine.round();
-            self.status.phase = phase;
-            self.status_dirty = true;
+            Effect::FetchRounds { from, attempt } => self.fetch_rounds(from, attempt),
+            Effect::Ask { question, .. } => self.ask(question),
+            Effect::Decided { .. } => self.count_llm(),
+            Effect::SlotStarted { round, ms, .. } => self.slot_started(round, ms),
+            Effect::SlotEnded {
+                round, start, end, ..
+            } => self.slot_ended(round, start, end),
         }
         Ok(())
     }
 
-    fn decide(&mut self, round: u64, phase: Phase) {
-        if round != self.engine.round() || self.is_silent(round) {
-            return;
+    /// Reports a change of round or phase.
+    fn note_phase(&mut self) {
+        let engine = self.driver.engine();
+        let (round, phase) = (engine.round(), format!("{:?}", engine.phase()));
+        if self.status.round != round || self.status.phase != phase {
+            tracing::debug!(round, %phase, "phase");
+            let _ = self.events.send(NodeEvent::Phase {
+                round,
+                phase: phase.clone(),
+            });
+            self.status.round = round;
+            self.status.phase = phase;
+            self.status_dirty = true;
         }
-        let now = self.now();
-        match self.mind.decide(&mut self.engine, phase, now) {
-            Ok(Step::Done(_)) => {}
-            Ok(Step::Ask(question)) => self.ask(question),
-            Err(error) => tracing::debug!(round, ?phase, %error, "decision refused by the engine"),
-        }
-        self.count_llm();
     }
 
     /// Asks the model off the event loop; the reply comes back through `answers`.
     fn ask(&mut self, mut question: Box<Question>) {
         if let Some(reply) = question.take_recorded() {
-            self.settle(*question, reply);
+            self.settle(question, reply);
             return;
         }
         let Some(client) = self.llm.clone() else {
-            self.settle(*question, Reply::unanswered("no model client"));
+            self.settle(question, Reply::unanswered("no model client"));
             return;
         };
         let answers = self.answers.clone();
@@ -538,18 +523,20 @@ impl Node {
         });
     }
 
-    fn settle(&mut self, question: Question, reply: Reply) {
-        let (round, kind) = (question.round(), question.kind());
-        let now = self.now();
-        if let Err(error) = self.mind.settle(&mut self.engine, question, reply, now) {
-            tracing::debug!(round, ?kind, %error, "decision refused by the engine");
-        }
-        self.count_llm();
+    fn settle(&mut self, question: Box<Question>, reply: Reply) {
+        self.input(Input::Reply {
+            agent: self.identity.id(),
+            question,
+            reply,
+        });
     }
 
     /// Brings the LLM metrics and status up to the strategy's counts.
     fn count_llm(&mut self) {
-        let counts = self.mind.strategy().llm_counts();
+        let Some(mind) = self.driver.mind(&self.identity.id()) else {
+            return;
+        };
+        let counts = mind.strategy().llm_counts();
         if counts == self.llm_counted {
             return;
         }
@@ -566,19 +553,8 @@ impl Node {
         self.status_dirty = true;
     }
 
-    fn is_silent(&self, round: u64) -> bool {
-        self.silent_through.is_some_and(|r| round <= r)
-    }
-
-    fn send(&mut self, message: SignedMessage) -> Result<()> {
+    fn send(&mut self, message: SignedMessage) {
         let round = message.round();
-        if self.is_silent(round) {
-            return Ok(());
-        }
-        if self.spoken_round.is_none_or(|r| r < round) {
-            self.data.set_spoken_round(round)?;
-            self.spoken_round = Some(round);
-        }
         if self.sent_this_round.0 != round {
             self.sent_this_round = (round, Vec::new());
         }
@@ -615,7 +591,6 @@ impl Node {
                 self.unsent.push_back(message.envelope());
             }
         }
-        Ok(())
     }
 
     fn finalized(&mut self, finalized: slotmesh_proto::Finalized) -> Result<()> {
@@ -624,27 +599,19 @@ impl Node {
         self.ledger.append(&record)?;
         let round = record.round;
         self.records.push(record);
-        let me = self.identity.id();
-        self.mind.observe(&finalized);
-        if self.job.as_ref().is_some_and(|job| !job.ended()) && self.mind.is_complete() {
-            // The estimate ran out but the job still runs: it needs at least one more slot.
-            self.mind.job.remaining = 1;
-        }
-        let now = self.now();
-        let winner = finalized.outcome.winner;
-        if let Some(w) = winner {
-            let start = now.max(self.timeline_end);
-            let end = start + self.config.slot_ms;
-            self.timeline_end = end;
-            if w == me {
-                self.my_slots.push_back((round, start, end));
+        let job_runs = self.job.as_ref().is_some_and(|job| !job.ended());
+        if let Some(mind) = self.driver.mind_mut(&self.identity.id()) {
+            if job_runs && mind.is_complete() {
+                // The estimate ran out but the job still runs: it needs one more slot.
+                mind.job.remaining = 1;
             }
         }
+        let winner = finalized.outcome.winner;
         let name_of = |id: &AgentId| finalized.state.name_of(id);
         tracing::info!(
             round,
             winner = %winner.as_ref().map_or_else(|| "none".to_string(), name_of),
-            remaining = self.mind.job.remaining,
+            remaining = self.remaining(),
             "round final"
         );
         self.metrics.rounds.inc();
@@ -670,9 +637,11 @@ impl Node {
         for event in NodeEvent::of_final(&finalized) {
             let _ = self.events.send(event);
         }
-        let memory =
-            serde_json::to_vec_pretty(self.mind.strategy().memory()).map_err(NodeError::Memory)?;
-        self.data.replace("memory.json", &memory)?;
+        if let Some(mind) = self.driver.mind(&self.identity.id()) {
+            let memory =
+                serde_json::to_vec_pretty(mind.strategy().memory()).map_err(NodeError::Memory)?;
+            self.data.replace("memory.json", &memory)?;
+        }
         self.status
             .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());
         self.status_dirty = true;
@@ -685,15 +654,20 @@ impl Node {
     fn exit_reason(&mut self) -> Option<NodeExit> {
         let now = self.now();
         let me = self.identity.id();
-        let record = self.engine.state().members.get(&me);
+        let record = self.driver.engine().state().members.get(&me);
         let status = record.map(|m| m.status);
         let left_round = record.and_then(|m| m.left_round).unwrap_or(0);
-        let slots_done = self.my_slots.is_empty();
+        let slots_done = self.driver.slots_done();
+        let swarm = &self.swarm;
+        // A member that is gone needs nothing more from this one.
+        let reachable = |id: &AgentId| peer_id_of(*id).is_some_and(|p| swarm.is_connected(&p));
         match status {
-            Some(MemberStatus::Completed) if slots_done && self.lingered(now) => {
+            Some(MemberStatus::Completed) if slots_done && self.driver.lingered(now, reachable) => {
                 Some(NodeExit::Completed)
             }
-            Some(MemberStatus::Departed) if self.lingered(now) => Some(NodeExit::Left),
+            Some(MemberStatus::Departed) if self.driver.lingered(now, reachable) => {
+                Some(NodeExit::Left)
+            }
             Some(MemberStatus::Failed) => Some(NodeExit::Failed { round: left_round }),
             _ => match self.shutdown_requested {
                 Some(deadline) if now >= deadline => Some(NodeExit::Interrupted),
@@ -702,45 +676,20 @@ impl Node {
         }
     }
 
-    /// After its leave is final, a node stays a little while: the others may still need its
-    /// vote on that round (re-sent on request) or its record of it. It goes once every
-    /// remaining member has spoken in the next round (so each has finalized this one), or
-    /// after [`LINGER_TIMEOUTS`] phase timeouts.
-    fn lingered(&mut self, now: u64) -> bool {
-        let since = *self.finished_at.get_or_insert(now);
-        if now >= since + LINGER_TIMEOUTS * self.config.phase_timeout_ms {
-            return true;
-        }
-        let round = self.engine.round();
-        let spoken: BTreeSet<AgentId> = self
-            .engine
-            .messages(round)
-            .map(|m| m.iter().map(SignedMessage::sender).collect())
-            .unwrap_or_default();
-        let swarm = &self.swarm;
-        let waiting_for: Vec<AgentId> = self
-            .engine
-            .state()
-            .active_members()
-            .map(|(id, _)| *id)
-            .filter(|id| {
-                // A member that has spoken in the next round has finalized this one; one
-                // that is gone needs nothing more.
-                !spoken.contains(id) && peer_id_of(*id).is_some_and(|p| swarm.is_connected(&p))
-            })
-            .collect();
-        if !waiting_for.is_empty() {
-            tracing::debug!(round, waiting_for = ?waiting_for, "lingering");
-        }
-        waiting_for.is_empty()
+    /// What remains of the agent's job.
+    fn remaining(&self) -> u32 {
+        self.driver
+            .mind(&self.identity.id())
+            .map_or(0, |m| m.job.remaining)
     }
 
     /// Brings the status's derived fields up to date with the engine and the mind.
     fn refresh_status(&mut self) {
-        self.status.round = self.engine.round();
-        self.status.phase = format!("{:?}", self.engine.phase());
-        self.status.update_members(self.engine.state());
-        self.status.remaining = self.mind.job.remaining;
+        self.status.round = self.driver.engine().round();
+        self.status.phase = format!("{:?}", self.driver.engine().phase());
+        self.status.update_members(self.driver.engine().state());
+        self.status.remaining = self.remaining();
+        self.status.executing = self.driver.executing().map(|(_, round)| round);
         self.status.done = self.exit_reason().is_some();
         self.status.peak_rss_kib = peak_rss_kib();
     }

@@ -1,6 +1,5 @@
-//! The slots a node executes: the local timeline of decided slots, the pacing of the next
-//! round's claims, this agent's own slots starting and ending, and its `--exec` job paused
-//! and resumed with them.
+//! The slots a node executes, as its host driver's timeline starts and ends them: the
+//! `--exec` job resumed and paused with them, their CPU time, status and events.
 
 use super::*;
 
@@ -17,67 +16,47 @@ impl Node {
             tracing::warn!(status = %text, "the job ended abnormally; the agent's work is done");
         }
         self.status.job_exit = Some(text);
-        self.mind.job.remaining = 0;
+        if let Some(mind) = self.driver.mind_mut(&self.identity.id()) {
+            mind.job.remaining = 0;
+        }
         self.status_dirty = true;
     }
 
-    /// Pacing: the next round's claims wait until the last decided slot has started, so the
-    /// schedule is decided at most one slot ahead of execution.
-    pub(super) fn slot_started_for_pacing(&self, now: u64) -> bool {
-        self.timeline_end <= now + self.config.slot_ms
-    }
-
-    pub(super) fn slot_boundary(&self) -> Option<u64> {
-        let (_, start, end) = self.my_slots.front()?;
-        Some(if self.status.executing.is_some() {
-            *end
-        } else {
-            *start
-        })
-    }
-
-    pub(super) fn update_slots(&mut self, now: u64) {
-        while let Some(&(round, start, end)) = self.my_slots.front() {
-            if now < start {
-                break;
-            }
-            if now < end {
-                if self.status.executing != Some(round) {
-                    tracing::info!(round, ms = end - start, "executing my slot");
-                    if let Some(job) = self.job.as_mut() {
-                        self.job_cpu_at_slot_start = crate::job::group_cpu_ms(job.pid());
-                        job.resume();
-                    }
-                    let _ = self.events.send(NodeEvent::Slot {
-                        round,
-                        running: true,
-                    });
-                    self.status.executing = Some(round);
-                    self.status_dirty = true;
-                }
-                break;
-            }
-            self.my_slots.pop_front();
-            // Measured only while the job lives: one that ended within the slot is gone.
-            let job_cpu_ms = self.job.as_mut().and_then(|job| {
-                job.pause();
-                let now = crate::job::group_cpu_ms(job.pid())?;
-                Some(now.saturating_sub(self.job_cpu_at_slot_start?))
-            });
-            self.status.executing = None;
-            self.metrics.slots_executed.inc();
-            let _ = self.events.send(NodeEvent::Slot {
-                round,
-                running: false,
-            });
-            self.status.slots.push(SlotRecord {
-                round,
-                start_unix_ms: unix_ms().saturating_sub(now - start),
-                end_unix_ms: unix_ms().saturating_sub(now - end),
-                job_cpu_ms,
-            });
-            self.status_dirty = true;
+    pub(super) fn slot_started(&mut self, round: u64, ms: u64) {
+        tracing::info!(round, ms, "executing my slot");
+        if let Some(job) = self.job.as_mut() {
+            self.job_cpu_at_slot_start = crate::job::group_cpu_ms(job.pid());
+            job.resume();
         }
+        let _ = self.events.send(NodeEvent::Slot {
+            round,
+            running: true,
+        });
+        self.status.executing = Some(round);
+        self.status_dirty = true;
+    }
+
+    pub(super) fn slot_ended(&mut self, round: u64, start: u64, end: u64) {
+        let now = self.now();
+        // Measured only while the job lives: one that ended within the slot is gone.
+        let job_cpu_ms = self.job.as_mut().and_then(|job| {
+            job.pause();
+            let now = crate::job::group_cpu_ms(job.pid())?;
+            Some(now.saturating_sub(self.job_cpu_at_slot_start?))
+        });
+        self.status.executing = None;
+        self.metrics.slots_executed.inc();
+        let _ = self.events.send(NodeEvent::Slot {
+            round,
+            running: false,
+        });
+        self.status.slots.push(SlotRecord {
+            round,
+            start_unix_ms: unix_ms().saturating_sub(now.saturating_sub(start)),
+            end_unix_ms: unix_ms().saturating_sub(now.saturating_sub(end)),
+            job_cpu_ms,
+        });
+        self.status_dirty = true;
     }
 }
 

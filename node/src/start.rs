@@ -108,7 +108,6 @@ impl Node {
             min_members: config.founders,
             expected_members: config.founders,
         };
-        let resumed_at = state.next_round;
         let engine = Engine::new(identity.clone(), engine_config, state, 0);
         let (answers, answers_in) = mpsc::unbounded_channel();
         let (sender, commands) = mpsc::channel(16);
@@ -138,28 +137,28 @@ impl Node {
             identity,
             swarm,
             topics,
-            engine,
-            mind,
+            driver: HostDriver::new(
+                engine,
+                mind,
+                HostRules {
+                    phase_timeout_ms: config.phase_timeout_ms,
+                    slot_ms: Some(config.slot_ms),
+                    spoken_round,
+                },
+            ),
             data,
             ledger,
             records: loaded.records,
             started: Instant::now(),
             timers: BTreeMap::new(),
             commands,
-            silent_through: spoken_round.filter(|r| *r >= resumed_at),
-            spoken_round,
-            deferred_announce: None,
-            timeline_end: 0,
-            my_slots: VecDeque::new(),
             status,
             unsent: VecDeque::new(),
             rejections: BTreeMap::new(),
             fetch_in_flight: None,
-            fetch_rotation: 0,
             shutdown_requested: None,
             status_dirty: true,
             status_written_at: None,
-            finished_at: None,
             sent_this_round: (0, Vec::new()),
             events,
             metrics,
@@ -172,7 +171,7 @@ impl Node {
             llm_counted: Default::default(),
             config,
         };
-        if let Some(round) = node.silent_through {
+        if let Some(round) = node.driver.silent_through() {
             tracing::info!(
                 round,
                 "restarted in a round this agent may have spoken in: staying silent through it"

@@ -18,10 +18,14 @@ impl Node {
                     request_id,
                     response,
                 } => {
-                    if self.fetch_in_flight == Some(request_id) {
+                    let ours = self.fetch_in_flight == Some(request_id);
+                    if ours {
                         self.fetch_in_flight = None;
                     }
-                    self.take_response(peer, response);
+                    let more_from = self.take_response(peer, response);
+                    if ours {
+                        self.driver.fetch_ended(more_from);
+                    }
                 }
             },
             request_response::Event::OutboundFailure {
@@ -32,6 +36,7 @@ impl Node {
             } => {
                 if self.fetch_in_flight == Some(request_id) {
                     self.fetch_in_flight = None;
+                    self.driver.fetch_ended(None);
                 }
                 tracing::debug!(%peer, %error, "sync request failed");
             }
@@ -54,7 +59,7 @@ impl Node {
                 SyncResponse::Delivered
             }
             SyncRequest::RoundMessages { round } => {
-                let held: Vec<Envelope> = match self.engine.messages(round) {
+                let held: Vec<Envelope> = match self.driver.engine().messages(round) {
                     Some(messages) => messages.iter().map(|m| m.envelope()).collect(),
                     None => self
                         .records
@@ -94,34 +99,34 @@ impl Node {
         }
     }
 
-    pub(super) fn take_response(&mut self, peer: PeerId, response: SyncResponse) {
+    /// Takes a peer's answer; for a full answer of final rounds, returns the round to
+    /// fetch on from.
+    pub(super) fn take_response(&mut self, peer: PeerId, response: SyncResponse) -> Option<u64> {
         match response {
-            SyncResponse::Delivered => {}
-            SyncResponse::RoundMessages(envelopes) => self.take_envelopes(peer, envelopes),
+            SyncResponse::Delivered => None,
+            SyncResponse::RoundMessages(envelopes) => {
+                self.take_envelopes(peer, envelopes);
+                None
+            }
             SyncResponse::FinalRounds(rounds) => {
                 let got = rounds.len();
                 for record in rounds {
-                    if record.round != self.engine.round() {
+                    let round = record.round;
+                    if round != self.driver.engine().round() {
                         continue;
                     }
                     let now = self.now();
-                    if let Err(error) = self.engine.handle_final_round(&record, now) {
-                        self.reject(
-                            peer,
-                            "record",
-                            &format!("final round {}: {error}", record.round),
-                        );
-                        return;
+                    if let Err(error) = self.driver.handle(Input::FinalRound(record), now) {
+                        self.reject(peer, "record", &format!("final round {round}: {error}"));
+                        return None;
                     }
                     // Persist each record before applying the next.
-                    if let Err(error) = self.drain_engine() {
+                    if let Err(error) = self.drain() {
                         tracing::error!(%error, "cannot store a synced round");
-                        return;
+                        return None;
                     }
                 }
-                if got as u32 == MAX_SYNC_ROUNDS {
-                    self.fetch_rounds(self.engine.round());
-                }
+                (got as u32 == MAX_SYNC_ROUNDS).then(|| self.driver.engine().round())
             }
         }
     }
@@ -129,10 +134,7 @@ impl Node {
     pub(super) fn take_envelopes(&mut self, peer: PeerId, envelopes: Vec<Envelope>) {
         for envelope in envelopes {
             match open_envelope(envelope, self.swarm_id, &self.limits) {
-                Ok(message) => {
-                    let now = self.now();
-                    self.engine.handle_message(message, now);
-                }
+                Ok(message) => self.input(Input::Message(message)),
                 Err(error) => self.reject(peer, rejection_reason(&error), &error.to_string()),
             }
         }
@@ -152,16 +154,15 @@ impl Node {
         }
     }
 
-    pub(super) fn fetch_rounds(&mut self, from: u64) {
-        if self.fetch_in_flight.is_some() {
-            return;
-        }
+    /// Fetches final rounds from `from` on, attempt `attempt` going to the next connected
+    /// peer in turn; with no peer connected the fetch ends at once (the engine asks again).
+    pub(super) fn fetch_rounds(&mut self, from: u64, attempt: u64) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         if peers.is_empty() {
+            self.driver.fetch_ended(None);
             return;
         }
-        self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
-        let peer = peers[self.fetch_rotation % peers.len()];
+        let peer = peers[(attempt % peers.len() as u64) as usize];
         tracing::debug!(from, %peer, "fetching final rounds");
         self.fetch_in_flight = Some(self.swarm.behaviour_mut().sync.send_request(
             &peer,

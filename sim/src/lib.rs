@@ -27,13 +27,14 @@ use network::{Event, Network};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use slotmesh_agent::heuristic::Heuristic;
+use slotmesh_agent::model::Question;
 use slotmesh_agent::model::{LlmCounts, Reply};
-use slotmesh_agent::{Job, Mind, Step};
+use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
 use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::wire::{Commit, Limits, Payload};
 use slotmesh_proto::{
-    AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, Output, Phase,
-    SharedResolutions, SignedMessage, SwarmId,
+    AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, SharedResolutions,
+    SignedMessage, SwarmId,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,14 +57,17 @@ struct Agent {
     identity: Identity,
     id: AgentId,
     host: usize,
-    mind: Mind,
+    /// Its mind while no host speaks for it (before it arrives, after it crashes or its
+    /// host retires); meanwhile its host driver holds it.
+    mind: Option<Mind>,
     life: Life,
 }
 
-/// A simulated machine: one replica of the engine, speaking for the agents placed on it.
+/// A simulated machine: one replica of the engine, speaking for the agents placed on it,
+/// driven by the same host driver as a daemon's.
 #[derive(Default)]
 struct Host {
-    engine: Option<Engine>,
+    driver: Option<HostDriver>,
     /// Its agents, by index.
     agents: Vec<usize>,
     /// Crashes still to come: (round, agent), soonest last.
@@ -159,7 +163,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
                 identity,
                 id,
                 host,
-                mind: Mind::new(
+                mind: Some(Mind::new(
                     id,
                     Job {
                         burst: spec.burst,
@@ -167,7 +171,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
                     },
                     strategy_of(config, heuristic, &spec.name),
                     Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
-                ),
+                )),
                 life: Life::Waiting,
                 spec: spec.clone(),
             }
@@ -232,19 +236,15 @@ impl Sim {
                     self.agents[agent].host
                 }
                 Event::Deliver { to, message } => {
-                    let now = self.net.now();
-                    let Some(engine) = self.hosts[to].engine.as_mut() else {
+                    if !self.input(to, Input::Message(message)) {
                         continue;
-                    };
-                    engine.handle_message(message, now);
+                    }
                     to
                 }
                 Event::Timer { host, round, phase } => {
-                    let now = self.net.now();
-                    let Some(engine) = self.hosts[host].engine.as_mut() else {
+                    if !self.input(host, Input::Timer { round, phase }) {
                         continue;
-                    };
-                    engine.handle_timeout(round, phase, now);
+                    }
                     host
                 }
                 Event::Settle { agent, ticket } => {
@@ -279,7 +279,7 @@ impl Sim {
                     .iter()
                     .enumerate()
                     .filter_map(|(h, host)| {
-                        host.engine.as_ref().map(|e| {
+                        host.driver.as_ref().map(HostDriver::engine).map(|e| {
                             format!(
                                 "host {h} r{} {:?} holds {} own {:?}",
                                 e.round(),
@@ -336,12 +336,16 @@ impl Sim {
         let agent = &mut self.agents[i];
         agent.life = Life::Live;
         let founder = agent.spec.arrival_ms == 0;
+        let Some(mind) = agent.mind.take() else {
+            return;
+        };
         let host = &mut self.hosts[agent.host];
-        if let Some(engine) = host.engine.as_mut() {
-            engine.host(
+        if let Some(driver) = host.driver.as_mut() {
+            driver.host(
                 agent.identity.clone(),
                 agent.spec.name.clone(),
                 founder,
+                mind,
                 now,
             );
             return;
@@ -353,7 +357,12 @@ impl Sim {
             _ => LedgerState::genesis(self.swarm),
         };
         let engine = self.new_replica(i, founder, ledger, now);
-        self.hosts[self.agents[i].host].engine = Some(engine);
+        let rules = HostRules {
+            phase_timeout_ms: self.config.phase_timeout_ms,
+            slot_ms: None,
+            spoken_round: None,
+        };
+        self.hosts[self.agents[i].host].driver = Some(HostDriver::new(engine, mind, rules));
     }
 
     /// A replica created by agent `i` from `ledger`, sharing resolutions with the others.
@@ -394,7 +403,9 @@ impl Sim {
             let agent = &self.agents[*i];
             engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
         }
-        self.hosts[h].engine = Some(engine);
+        if let Some(driver) = self.hosts[h].driver.as_mut() {
+            driver.replace_engine(engine);
+        }
     }
 
     fn broadcast(&mut self, from: usize, message: &SignedMessage) {
@@ -403,18 +414,35 @@ impl Sim {
     }
 
     fn live_hosts(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.hosts.len()).filter(|h| self.hosts[*h].engine.is_some())
+        (0..self.hosts.len()).filter(|h| self.hosts[*h].driver.is_some())
     }
 
+    /// Gives host `h` an input now; false if the host is gone.
+    fn input(&mut self, h: usize, input: Input) -> bool {
+        let now = self.net.now();
+        let Some(driver) = self.hosts[h].driver.as_mut() else {
+            return false;
+        };
+        if let Err(error) = driver.handle(input, now) {
+            tracing::debug!(host = h, %error, "input refused");
+        }
+        true
+    }
+
+    /// Carries out host `h`'s effects on the simulated network until it has none.
     fn drain(&mut self, h: usize) {
         loop {
-            let Some(output) = self.hosts[h].engine.as_mut().and_then(Engine::poll_output) else {
+            let now = self.net.now();
+            let Some(effect) = self.hosts[h]
+                .driver
+                .as_mut()
+                .and_then(|d| d.poll_effect(now))
+            else {
                 return;
             };
-            let now = self.net.now();
-            match output {
-                Output::Send(message) => self.send(h, message),
-                Output::ScheduleTimeout { round, phase, at } => self.net.schedule(
+            match effect {
+                Effect::Publish(message) => self.send(h, message),
+                Effect::SetTimer { round, phase, at } => self.net.schedule(
                     at,
                     Event::Timer {
                         host: h,
@@ -422,30 +450,33 @@ impl Sim {
                         phase,
                     },
                 ),
-                Output::Decide { agent, phase, .. } => {
+                Effect::Ask { agent, question } => {
                     if let Some(i) = self.by_id.get(&agent).copied() {
-                        self.decide(i, phase);
+                        self.ask(i, question);
                     }
                 }
-                Output::Final(finalized) => self.finalized(h, *finalized),
+                Effect::Final(finalized) => self.finalized(h, *finalized),
                 // What a peer would send: the encoded record, verified on arrival.
-                Output::FetchRound { round } => match self.archive.record(round) {
-                    Some(record) => {
-                        if let Some(engine) = self.hosts[h].engine.as_mut() {
-                            let _ = engine.handle_final_round(&record, now);
+                Effect::FetchRounds { from, .. } => {
+                    match self.archive.record(from) {
+                        Some(record) => {
+                            self.input(h, Input::FinalRound(record));
                         }
+                        None if self.archive.first_round().is_some_and(|first| from < first) => {
+                            self.resync(h)
+                        }
+                        None => {}
                     }
-                    None if self
-                        .archive
-                        .first_round()
-                        .is_some_and(|first| round < first) =>
-                    {
-                        self.resync(h)
+                    if let Some(driver) = self.hosts[h].driver.as_mut() {
+                        driver.fetch_ended(None);
                     }
-                    None => {}
-                },
-                Output::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
-                Output::Resolved { .. } => {}
+                }
+                Effect::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
+                Effect::Spoke(_)
+                | Effect::Resolved { .. }
+                | Effect::Decided { .. }
+                | Effect::SlotStarted { .. }
+                | Effect::SlotEnded { .. } => {}
             }
             self.crash_due(h);
         }
@@ -454,7 +485,7 @@ impl Sim {
     /// Crashes the agents of host `h` whose crash round its replica has reached.
     fn crash_due(&mut self, h: usize) {
         let host = &mut self.hosts[h];
-        let round = host.engine.as_ref().map_or(0, Engine::round);
+        let round = host.driver.as_ref().map_or(0, |d| d.engine().round());
         while let Some((at, i)) = host.crashes.last().copied() {
             if round < at {
                 return;
@@ -466,8 +497,8 @@ impl Sim {
             }
             agent.life = Life::Crashed;
             self.finished += 1;
-            if let Some(engine) = host.engine.as_mut() {
-                engine.unhost(&agent.id);
+            if let Some(driver) = host.driver.as_mut() {
+                agent.mind = driver.unhost(&agent.id);
             }
         }
         self.retire_if_idle(h);
@@ -479,8 +510,9 @@ impl Sim {
         let Some(j) = self.by_id.get(&peer).map(|i| self.agents[*i].host) else {
             return;
         };
-        let held: Vec<SignedMessage> = match &self.hosts[j].engine {
-            Some(engine) => engine
+        let held: Vec<SignedMessage> = match &self.hosts[j].driver {
+            Some(driver) => driver
+                .engine()
                 .messages(round)
                 .map(|m| m.iter().cloned().collect())
                 .unwrap_or_default(),
@@ -528,41 +560,28 @@ impl Sim {
         }
     }
 
-    fn decide(&mut self, i: usize, phase: Phase) {
+    /// Agent `i` asks a model: the answer is due a share of a phase timeout later.
+    fn ask(&mut self, i: usize, mut question: Box<Question>) {
         let now = self.net.now();
-        let agent = &mut self.agents[i];
-        if agent.life != Life::Live {
-            return;
-        }
-        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
-            return;
+        let pending = match (question.take_recorded(), &self.asker) {
+            (Some(reply), _) => Pending::Ready(question, reply),
+            (None, Some(asker)) => asker.ask(question),
+            (None, None) => Pending::Ready(question, Reply::unanswered("no model client")),
         };
-        match agent.mind.decide(engine, phase, now) {
-            Ok(Step::Done(_)) => {}
-            Ok(Step::Ask(mut question)) => {
-                let pending = match (question.take_recorded(), &self.asker) {
-                    (Some(reply), _) => Pending::Ready(question, reply),
-                    (None, Some(asker)) => asker.ask(question),
-                    (None, None) => Pending::Ready(question, Reply::unanswered("no model client")),
-                };
-                self.next_ticket += 1;
-                self.pending.insert(self.next_ticket, pending);
-                let at = now + self.config.phase_timeout_ms / THINK_FRACTION;
-                self.net.schedule(
-                    at,
-                    Event::Settle {
-                        agent: i,
-                        ticket: self.next_ticket,
-                    },
-                );
-            }
-            Err(error) => tracing::debug!(agent = %agent.spec.name, %error, "decision refused"),
-        }
+        self.next_ticket += 1;
+        self.pending.insert(self.next_ticket, pending);
+        let at = now + self.config.phase_timeout_ms / THINK_FRACTION;
+        self.net.schedule(
+            at,
+            Event::Settle {
+                agent: i,
+                ticket: self.next_ticket,
+            },
+        );
     }
 
-    /// A model's answer is due: waits for it and gives it to the agent.
+    /// A model's answer is due: waits for it and gives it to the agent's host.
     fn settle(&mut self, i: usize, ticket: u64) {
-        let now = self.net.now();
         let answer = self
             .pending
             .remove(&ticket)
@@ -570,23 +589,35 @@ impl Sim {
         let Some((question, reply)) = answer else {
             return;
         };
-        let agent = &mut self.agents[i];
-        if agent.life != Life::Live {
-            return;
-        }
-        let Some(engine) = self.hosts[agent.host].engine.as_mut() else {
-            return;
-        };
-        if let Err(error) = agent.mind.settle(engine, *question, reply, now) {
-            tracing::debug!(agent = %agent.spec.name, %error, "decision refused");
-        }
+        let agent = self.agents[i].id;
+        self.input(
+            self.agents[i].host,
+            Input::Reply {
+                agent,
+                question,
+                reply,
+            },
+        );
+    }
+
+    /// Agent `i`'s mind, wherever it is.
+    fn mind(&self, i: usize) -> Option<&Mind> {
+        let agent = &self.agents[i];
+        agent.mind.as_ref().or_else(|| {
+            self.hosts[agent.host]
+                .driver
+                .as_ref()
+                .and_then(|d| d.mind(&agent.id))
+        })
     }
 
     /// Every agent's LLM counts together.
     fn llm_counts(&self) -> LlmCounts {
         let mut total = LlmCounts::default();
-        for agent in &self.agents {
-            total += agent.mind.strategy().llm_counts();
+        for i in 0..self.agents.len() {
+            if let Some(mind) = self.mind(i) {
+                total += mind.strategy().llm_counts();
+            }
         }
         total
     }
@@ -633,7 +664,6 @@ impl Sim {
             if agent.life != Life::Live {
                 continue;
             }
-            agent.mind.observe(&finalized);
             let status = finalized.state.members.get(&agent.id).map(|m| m.status);
             if matches!(
                 status,
@@ -653,7 +683,13 @@ impl Sim {
             .iter()
             .all(|i| matches!(self.agents[*i].life, Life::Crashed | Life::Done));
         if idle {
-            self.hosts[h].engine = None;
+            if let Some(driver) = self.hosts[h].driver.take() {
+                for (id, mind) in driver.into_minds() {
+                    if let Some(i) = self.by_id.get(&id) {
+                        self.agents[*i].mind = Some(mind);
+                    }
+                }
+            }
         }
     }
 

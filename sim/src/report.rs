@@ -113,10 +113,14 @@ impl Sim {
                 slots.entry(*w).or_default().push(*round);
             }
         }
+        let lied: Vec<bool> = (0..self.agents.len())
+            .map(|i| self.mind(i).is_some_and(|m| m.lied))
+            .collect();
         let per_agent: Vec<AgentResult> = self
             .agents
             .iter()
-            .map(|agent| {
+            .enumerate()
+            .map(|(i, agent)| {
                 let id = agent.id;
                 let record = state.members.get(&id);
                 let won = slots.get(&id).cloned().unwrap_or_default();
@@ -134,7 +138,7 @@ impl Sim {
                     burst: agent.spec.burst,
                     personality: agent.spec.personality,
                     bias: agent.spec.bias,
-                    lied: agent.mind.lied,
+                    lied: lied[i],
                     status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
                     arrival_round: arrival,
                     completion_round: completion,
