@@ -48,6 +48,26 @@ pub struct SimConfig {
     /// Stop after this many final rounds (to measure the cost of a round at sizes whose
     /// whole run would take too long).
     pub max_rounds: Option<u64>,
+    /// Hosts execute won slots of this length, as daemons do: the next round's claims wait
+    /// until the last decided slot has started (pacing). `None`: nothing executes and each
+    /// round is decided as soon as the last one is final.
+    pub slot_ms: Option<u64>,
+    /// Hosts that restart mid-run (a daemon killed and started again on its data dir).
+    pub restarts: Vec<Restart>,
+}
+
+/// A host restart: right after agent `agent`'s host publishes its commit of `round`, the
+/// host's replica is lost and starts again from the agreed state, as a restarted daemon
+/// replays its ledger; its agents' minds (their saved memory and job) survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    /// The agent whose host restarts.
+    pub agent: usize,
+    /// The round in which it restarts.
+    pub round: u64,
+    /// Whether the host remembers the last round it spoke in (the daemon's `spoken-round`
+    /// file); without it, the restart guard cannot keep it silent.
+    pub remembers_spoken: bool,
 }
 
 impl SimConfig {
@@ -96,6 +116,8 @@ impl SimConfig {
             archive_rounds: ARCHIVE_WINDOW,
             ledger: None,
             max_rounds: None,
+            slot_ms: None,
+            restarts: Vec::new(),
         }
     }
 }

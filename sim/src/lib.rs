@@ -17,7 +17,7 @@ pub mod network;
 mod report;
 pub mod summary;
 
-pub use config::{SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
+pub use config::{Restart, SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
 pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
 pub use slotmesh_agent::scenario::{AgentSpec, Byzantine};
@@ -36,7 +36,7 @@ use slotmesh_proto::{
     AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, SharedResolutions,
     SignedMessage, SwarmId,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Where an agent is in its life.
@@ -74,6 +74,12 @@ struct Host {
     crashes: Vec<(u64, usize)>,
     /// The last round it finalized, with the digest.
     last_final: Option<(u64, Digest)>,
+    /// The last round it spoke in (what a daemon persists for its restart guard).
+    spoken: Option<u64>,
+    /// When its next [`Event::Wake`] is scheduled.
+    wake_at: Option<u64>,
+    /// After a restart, the last round it had spoken in before it.
+    spoken_before_restart: Option<u64>,
 }
 
 /// Progress must be made within this many phase timeouts while the swarm is connected.
@@ -113,6 +119,12 @@ struct Sim {
     /// Questions whose answers are due later, by ticket.
     pending: BTreeMap<u64, Pending>,
     next_ticket: u64,
+    /// Won slots that started executing on their host (with [`SimConfig::slot_ms`]).
+    slots_executed: u64,
+    /// Host restarts still to come.
+    restarts: Vec<Restart>,
+    /// Messages restarted hosts published again for a round they had spoken in before.
+    restart_repeats: u64,
 }
 
 mod sha2_like {
@@ -207,6 +219,9 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         asker: Asker::of(config),
         pending: BTreeMap::new(),
         next_ticket: 0,
+        slots_executed: 0,
+        restarts: config.restarts.clone(),
+        restart_repeats: 0,
     };
     for (i, spec) in config.agents.iter().enumerate() {
         sim.net
@@ -247,14 +262,25 @@ impl Sim {
                     }
                     host
                 }
+                Event::Wake { host } => {
+                    self.hosts[host].wake_at = None;
+                    if !self.input(host, Input::Wake) {
+                        continue;
+                    }
+                    host
+                }
                 Event::Settle { agent, ticket } => {
                     self.settle(agent, ticket);
                     self.agents[agent].host
                 }
             };
             self.drain(host);
+            if self.config.slot_ms.is_some() {
+                self.retire_if_idle(host);
+            }
+            self.schedule_wake(host);
             self.update_partition();
-            if self.finished == self.agents.len() {
+            if self.finished == self.agents.len() && self.hosts.iter().all(|h| h.driver.is_none()) {
                 break;
             }
             if self
@@ -357,11 +383,7 @@ impl Sim {
             _ => LedgerState::genesis(self.swarm),
         };
         let engine = self.new_replica(i, founder, ledger, now);
-        let rules = HostRules {
-            phase_timeout_ms: self.config.phase_timeout_ms,
-            slot_ms: None,
-            spoken_round: None,
-        };
+        let rules = self.rules(None);
         self.hosts[self.agents[i].host].driver = Some(HostDriver::new(engine, mind, rules));
     }
 
@@ -441,7 +463,23 @@ impl Sim {
                 return;
             };
             match effect {
-                Effect::Publish(message) => self.send(h, message),
+                Effect::Publish(message) => {
+                    let commit_round =
+                        matches!(message.payload(), Payload::Commit(_)).then(|| message.round());
+                    let sender = message.sender();
+                    if self.hosts[h]
+                        .spoken_before_restart
+                        .is_some_and(|r| message.round() <= r)
+                    {
+                        self.restart_repeats += 1;
+                    }
+                    self.send(h, message);
+                    if let Some(round) = commit_round {
+                        self.restart_due(h, sender, round);
+                    }
+                }
+                Effect::Spoke(round) => self.hosts[h].spoken = Some(round),
+                Effect::SlotStarted { .. } => self.slots_executed += 1,
                 Effect::SetTimer { round, phase, at } => self.net.schedule(
                     at,
                     Event::Timer {
@@ -472,11 +510,7 @@ impl Sim {
                     }
                 }
                 Effect::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
-                Effect::Spoke(_)
-                | Effect::Resolved { .. }
-                | Effect::Decided { .. }
-                | Effect::SlotStarted { .. }
-                | Effect::SlotEnded { .. } => {}
+                Effect::Resolved { .. } | Effect::Decided { .. } | Effect::SlotEnded { .. } => {}
             }
             self.crash_due(h);
         }
@@ -558,6 +592,90 @@ impl Sim {
             }
             _ => self.broadcast(h, &message),
         }
+    }
+
+    /// The host rules of this run, for a host that last spoke in `spoken_round`.
+    fn rules(&self, spoken_round: Option<u64>) -> HostRules {
+        HostRules {
+            phase_timeout_ms: self.config.phase_timeout_ms,
+            slot_ms: self.config.slot_ms,
+            spoken_round,
+        }
+    }
+
+    /// Schedules host `h`'s next wake-up, if it wants one earlier than the one scheduled.
+    fn schedule_wake(&mut self, h: usize) {
+        let host = &mut self.hosts[h];
+        let Some(at) = host.driver.as_ref().and_then(HostDriver::next_wakeup) else {
+            return;
+        };
+        if host.wake_at.is_some_and(|scheduled| scheduled <= at) {
+            return;
+        }
+        host.wake_at = Some(at);
+        self.net.schedule(at, Event::Wake { host: h });
+    }
+
+    /// Restarts host `h` if a restart of `agent`'s host is due after its commit of `round`:
+    /// its replica starts again from the agreed state, as a daemon replays its ledger.
+    fn restart_due(&mut self, h: usize, agent: AgentId, round: u64) {
+        let Some(i) = self.by_id.get(&agent).copied() else {
+            return;
+        };
+        let Some(k) = self
+            .restarts
+            .iter()
+            .position(|r| r.agent == i && r.round == round)
+        else {
+            return;
+        };
+        let restart = self.restarts.swap_remove(k);
+        let Some(state) = self.last_state.as_deref().cloned() else {
+            return;
+        };
+        let Some(old) = self.hosts[h].driver.take() else {
+            return;
+        };
+        let now = self.net.now();
+        let mut minds: BTreeMap<AgentId, Mind> = old.into_minds().collect();
+        let live: Vec<usize> = self.hosts[h]
+            .agents
+            .iter()
+            .copied()
+            .filter(|j| self.agents[*j].life == Life::Live)
+            .collect();
+        let spoken = self.hosts[h].spoken.filter(|_| restart.remembers_spoken);
+        let mut driver: Option<HostDriver> = None;
+        for j in live {
+            let Some(mind) = minds.remove(&self.agents[j].id) else {
+                continue;
+            };
+            match driver.as_mut() {
+                None => {
+                    let engine = self.new_replica(j, false, state.clone(), now);
+                    driver = Some(HostDriver::new(engine, mind, self.rules(spoken)));
+                }
+                Some(d) => {
+                    let agent = &self.agents[j];
+                    d.host(
+                        agent.identity.clone(),
+                        agent.spec.name.clone(),
+                        false,
+                        mind,
+                        now,
+                    );
+                }
+            }
+        }
+        for (id, mind) in minds {
+            if let Some(j) = self.by_id.get(&id) {
+                self.agents[*j].mind = Some(mind);
+            }
+        }
+        tracing::debug!(host = h, round, "host restarted");
+        self.hosts[h].driver = driver;
+        self.hosts[h].wake_at = None;
+        self.hosts[h].spoken_before_restart = self.hosts[h].spoken;
     }
 
     /// Agent `i` asks a model: the answer is due a share of a phase timeout later.
@@ -676,12 +794,29 @@ impl Sim {
         self.retire_if_idle(h);
     }
 
-    /// Stops host `h`'s replica once none of its agents is live or still to arrive.
+    /// Stops host `h`'s replica once none of its agents is live or still to arrive. A host
+    /// that executes slots first runs the slots its agents won and lingers as a daemon does,
+    /// until the members still running no longer need it.
     fn retire_if_idle(&mut self, h: usize) {
         let idle = self.hosts[h]
             .agents
             .iter()
             .all(|i| matches!(self.agents[*i].life, Life::Crashed | Life::Done));
+        if idle && self.config.slot_ms.is_some() {
+            let now = self.net.now();
+            let running: BTreeSet<AgentId> = self
+                .agents
+                .iter()
+                .filter(|a| a.life == Life::Live && self.hosts[a.host].driver.is_some())
+                .map(|a| a.id)
+                .collect();
+            let Some(driver) = self.hosts[h].driver.as_mut() else {
+                return;
+            };
+            if !driver.slots_done() || !driver.lingered(now, |id| running.contains(id)) {
+                return;
+            }
+        }
         if idle {
             if let Some(driver) = self.hosts[h].driver.take() {
                 for (id, mind) in driver.into_minds() {

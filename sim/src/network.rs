@@ -30,6 +30,11 @@ pub enum Event {
         /// Phase of the timer.
         phase: Phase,
     },
+    /// A host's own deadline (a deferred decision, a slot boundary) is due.
+    Wake {
+        /// Host index.
+        host: usize,
+    },
     /// An agent arrives (starts its replica).
     Arrive {
         /// Agent index.

@@ -39,6 +39,8 @@ pub struct AgentResult {
     pub lies_caught: u32,
     /// All proven offences.
     pub offences: u32,
+    /// Of which equivocations: two different signed messages for one turn.
+    pub equivocations: u32,
     /// Final credits.
     pub credits: u64,
     /// Rounds it won.
@@ -81,6 +83,11 @@ pub struct SimReport {
     pub coalitions_formed: u64,
     /// Simulated time, ms.
     pub simulated_ms: u64,
+    /// Won slots that started executing on their host (0 without a slot length).
+    pub slots_executed: u64,
+    /// Messages that restarted hosts published again for a round they had already spoken
+    /// in (what the restart guard prevents: a second, different message is equivocation).
+    pub restart_repeats: u64,
     /// The run ended because too few voters were alive to finalize (allowed by the fault
     /// model: crash tolerance is for a minority).
     pub stalled: bool,
@@ -147,6 +154,7 @@ impl Sim {
                     trust: record.map_or(0, |m| m.trust),
                     lies_caught: record.map_or(0, |m| m.offences.lies),
                     offences: record.map_or(0, |m| m.offences.total()),
+                    equivocations: record.map_or(0, |m| m.offences.equivocations),
                     credits: record.map_or(0, |m| m.credits),
                     slots: won,
                 }
@@ -199,6 +207,8 @@ impl Sim {
             seed: self.config.seed,
             coalitions_formed: self.coalitions_formed,
             simulated_ms: self.net.now(),
+            slots_executed: self.slots_executed,
+            restart_repeats: self.restart_repeats,
             stalled: self.stalled,
             truncated: self.truncated,
             transcript: self.transcript.hex(),
