@@ -422,6 +422,11 @@ pub(crate) struct SimArgs {
     /// run would take too long; the report says `truncated`).
     #[arg(long, env = "SLOTMESH_MAX_ROUNDS")]
     pub max_rounds: Option<u64>,
+    /// Hosts execute won slots of this many ms, as daemons do: the next round's claims wait
+    /// until the last decided slot has started, and a finished host lingers (default: no
+    /// execution, each round decided as soon as the last is final).
+    #[arg(long, env = "SLOTMESH_SIM_SLOT_MS")]
+    pub slot_ms: Option<u64>,
     /// Use a preset population instead of generated agents.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,

@@ -51,6 +51,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         config.ledger = Some(dir.join("ledger.log"));
     }
     config.max_rounds = args.max_rounds;
+    config.slot_ms = args.slot_ms.filter(|ms| *ms > 0);
     if config.partition.is_some() && config.host_count() < 3 {
         anyhow::bail!(
             "--partition cuts a third of the hosts off: it needs at least 3 hosts (--hosts)"

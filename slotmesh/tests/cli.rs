@@ -178,6 +178,32 @@ fn sim_hosts_and_max_rounds_as_a_user_gives_them() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 3 hosts"));
 }
 
+/// `sim --slot-ms` makes hosts execute their slots as daemons do: every won slot runs, and
+/// the run takes at least as long as its slots but the last.
+#[test]
+fn sim_slot_ms_executes_every_won_slot() {
+    let report = sim_report(&[
+        "--agents",
+        "6",
+        "--liars",
+        "0",
+        "--slot-ms",
+        "250",
+        "--phase-timeout-ms",
+        "1000",
+    ]);
+    let won: u64 = report["per_agent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["slots"].as_array().unwrap().len() as u64)
+        .sum();
+    assert!(won > 0);
+    assert_eq!(report["slots_executed"], won);
+    assert!(report["simulated_ms"].as_u64().unwrap() >= (won - 1) * 250);
+    assert_eq!(report["invariant_violations"], 0);
+}
+
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let output = slotmesh(&["sim", "--loss", "1.5"]);
