@@ -15,6 +15,9 @@ pub enum Byzantine {
     Equivocator,
     /// Commits but never reveals.
     Withholder,
+    /// Sends, beside each of its messages, a forged copy (its bytes altered after signing)
+    /// that every receiver must refuse when it opens the bytes.
+    Forger,
 }
 
 /// One simulated agent.
@@ -68,6 +71,8 @@ pub struct Population {
     pub equivocators: usize,
     /// Agents that never reveal.
     pub withholders: usize,
+    /// Agents that forge messages.
+    pub forgers: usize,
     /// Whether a third of the agents arrives over time instead of at the start.
     pub arrivals: bool,
 }
@@ -114,6 +119,11 @@ pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
     for _ in 0..spec.withholders {
         if let Some(i) = faulty.next() {
             agents[i].byzantine = Some(Byzantine::Withholder);
+        }
+    }
+    for _ in 0..spec.forgers {
+        if let Some(i) = faulty.next() {
+            agents[i].byzantine = Some(Byzantine::Forger);
         }
     }
     if spec.arrivals {

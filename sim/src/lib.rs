@@ -8,6 +8,7 @@
 //! strategies are deterministic.
 
 mod archive;
+mod byzantine;
 use archive::Archive;
 mod ask;
 mod config;
@@ -31,10 +32,10 @@ use slotmesh_agent::model::Question;
 use slotmesh_agent::model::{LlmCounts, Reply};
 use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
 use slotmesh_proto::engine::Finalized;
-use slotmesh_proto::wire::{Commit, Limits, Payload};
+use slotmesh_proto::wire::{Limits, Payload};
 use slotmesh_proto::{
-    AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus, SharedResolutions,
-    SignedMessage, SwarmId,
+    open, AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus,
+    SharedResolutions, SignedMessage, SwarmId,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -125,6 +126,8 @@ struct Sim {
     restarts: Vec<Restart>,
     /// Messages restarted hosts published again for a round they had spoken in before.
     restart_repeats: u64,
+    /// Forged bytes that hosts refused to open.
+    forgeries_refused: u64,
 }
 
 mod sha2_like {
@@ -222,6 +225,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         slots_executed: 0,
         restarts: config.restarts.clone(),
         restart_repeats: 0,
+        forgeries_refused: 0,
     };
     for (i, spec) in config.agents.iter().enumerate() {
         sim.net
@@ -261,6 +265,12 @@ impl Sim {
                         continue;
                     }
                     host
+                }
+                Event::DeliverBytes { to, bytes } => {
+                    if !self.receive_bytes(to, &bytes) {
+                        continue;
+                    }
+                    to
                 }
                 Event::Wake { host } => {
                     self.hosts[host].wake_at = None;
@@ -562,35 +572,38 @@ impl Sim {
         let byzantine = self
             .by_id
             .get(&message.sender())
-            .and_then(|i| self.agents[*i].spec.byzantine);
-        match (byzantine, message.payload()) {
-            (Some(Byzantine::Withholder), Payload::Reveal(_)) => {}
-            (Some(Byzantine::Equivocator), Payload::Commit(commit)) => {
-                let Some(i) = self.by_id.get(&message.sender()).copied() else {
-                    return;
-                };
-                // A second commit for the same round, to every other host.
-                let mut other = commit.commitment.0;
-                other[0] ^= 0xff;
-                let twin = self.agents[i].identity.sign(
-                    self.swarm,
-                    message.round(),
-                    Payload::Commit(Commit {
-                        commitment: Digest(other),
-                        deposit: commit.deposit,
-                    }),
-                );
+            .and_then(|i| self.agents[*i].spec.byzantine.map(|b| (b, *i)));
+        match byzantine {
+            Some((byzantine, i)) => {
                 let to: Vec<usize> = self.live_hosts().collect();
-                // Half the hosts get one commit first and the other half the other; gossip
-                // forwarding brings each to everyone a heartbeat later.
-                let (odd, even): (Vec<usize>, Vec<usize>) =
-                    to.into_iter().partition(|j| j % 2 == 1);
-                self.net.broadcast(h, even.iter().copied(), &message);
-                self.net.broadcast(h, odd.iter().copied(), &twin);
-                self.net.forward(h, odd.into_iter(), &message);
-                self.net.forward(h, even.into_iter(), &twin);
+                byzantine::of(byzantine).transmit(
+                    &mut self.net,
+                    h,
+                    to,
+                    &message,
+                    &self.agents[i].identity,
+                    self.swarm,
+                );
             }
-            _ => self.broadcast(h, &message),
+            None => self.broadcast(h, &message),
+        }
+    }
+
+    /// Bytes from the network reach host `h`: it opens them as a daemon does; anything that
+    /// opens goes to the engine, and a forgery that opens is a violation.
+    fn receive_bytes(&mut self, h: usize, bytes: &[u8]) -> bool {
+        match open(bytes, self.swarm, &Limits::default()) {
+            Ok(message) => {
+                self.violation(format!(
+                    "host {h} opened forged bytes as a message of round {}",
+                    message.round()
+                ));
+                self.input(h, Input::Message(message))
+            }
+            Err(_) => {
+                self.forgeries_refused += 1;
+                false
+            }
         }
     }
 

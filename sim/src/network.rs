@@ -30,6 +30,14 @@ pub enum Event {
         /// Phase of the timer.
         phase: Phase,
     },
+    /// Bytes that claim to be a message reach a host, which must open them (decode and
+    /// verify) as a daemon opens what gossip brings.
+    DeliverBytes {
+        /// Receiving host index.
+        to: usize,
+        /// The bytes.
+        bytes: std::sync::Arc<[u8]>,
+    },
     /// A host's own deadline (a deferred decision, a slot boundary) is due.
     Wake {
         /// Host index.
@@ -123,7 +131,24 @@ impl Network {
         to: impl Iterator<Item = usize>,
         message: &SignedMessage,
     ) {
-        self.transmit(from, to, message, 0);
+        self.transmit(from, to, 0, |to| Event::Deliver {
+            to,
+            message: message.clone(),
+        });
+    }
+
+    /// Sends raw `bytes` from host `from` to each host in `to` (a forger's), like
+    /// [`Network::broadcast`].
+    pub fn broadcast_bytes(
+        &mut self,
+        from: usize,
+        to: impl Iterator<Item = usize>,
+        bytes: &std::sync::Arc<[u8]>,
+    ) {
+        self.transmit(from, to, 0, |to| Event::DeliverBytes {
+            to,
+            bytes: bytes.clone(),
+        });
     }
 
     /// Like [`Network::broadcast`], one heartbeat later: a message that reaches these peers
@@ -134,15 +159,18 @@ impl Network {
         to: impl Iterator<Item = usize>,
         message: &SignedMessage,
     ) {
-        self.transmit(from, to, message, HEARTBEAT_MS);
+        self.transmit(from, to, HEARTBEAT_MS, |to| Event::Deliver {
+            to,
+            message: message.clone(),
+        });
     }
 
     fn transmit(
         &mut self,
         from: usize,
         to: impl Iterator<Item = usize>,
-        message: &SignedMessage,
         extra_delay: u64,
+        event: impl Fn(usize) -> Event,
     ) {
         for receiver in to {
             if receiver == from {
@@ -170,13 +198,7 @@ impl Network {
                 continue;
             }
             self.stats.delivered += 1;
-            self.schedule(
-                self.now + delay,
-                Event::Deliver {
-                    to: receiver,
-                    message: message.clone(),
-                },
-            );
+            self.schedule(self.now + delay, event(receiver));
         }
     }
 

@@ -88,6 +88,8 @@ pub struct SimReport {
     /// Messages that restarted hosts published again for a round they had already spoken
     /// in (what the restart guard prevents: a second, different message is equivocation).
     pub restart_repeats: u64,
+    /// Forged bytes (from `--forgers`) that hosts refused when they opened them.
+    pub forgeries_refused: u64,
     /// The run ended because too few voters were alive to finalize (allowed by the fault
     /// model: crash tolerance is for a minority).
     pub stalled: bool,
@@ -209,6 +211,7 @@ impl Sim {
             simulated_ms: self.net.now(),
             slots_executed: self.slots_executed,
             restart_repeats: self.restart_repeats,
+            forgeries_refused: self.forgeries_refused,
             stalled: self.stalled,
             truncated: self.truncated,
             transcript: self.transcript.hex(),

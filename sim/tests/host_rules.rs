@@ -15,6 +15,7 @@ fn truthful(agents: usize, seed: u64) -> SimConfig {
         crash: 0,
         equivocators: 0,
         withholders: 0,
+        forgers: 0,
         arrivals: false,
     };
     SimConfig::generated(population(spec, seed), seed)

@@ -1,5 +1,6 @@
 //! The simulator through its public API: a seed sweep with faults and byzantine agents
-//! (zero invariant violations, full agreement), same-seed determinism, SRPT for honest
+//! (equivocators, withholders, forgers: zero invariant violations, full agreement, every
+//! forgery refused), same-seed determinism, SRPT for honest
 //! agents, and trust that separates liars from truthful agents.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -28,6 +29,7 @@ fn fault_free(agents: usize, liars: f64) -> Population {
         crash: 0,
         equivocators: 0,
         withholders: 0,
+        forgers: 0,
         arrivals: false,
     }
 }
@@ -39,6 +41,7 @@ fn small(seed: u64) -> Population {
         crash: (seed % 2) as usize,
         equivocators: usize::from(seed.is_multiple_of(5)),
         withholders: usize::from(seed.is_multiple_of(7)),
+        forgers: usize::from(seed % 4 == 1),
         arrivals: seed.is_multiple_of(3),
     }
 }
@@ -61,10 +64,20 @@ fn sweep(seeds: impl IntoIterator<Item = u64>, shared: bool) {
             config.partition = Some((3, 2));
         }
         let report = run(&config, |_, _| {});
-        if report.invariant_violations > 0 || report.agreement < 1.0 || report.rounds == 0 {
+        // A forger's altered copies reach the others, who refuse every one.
+        let forgeries_unseen = spec.forgers > 0 && report.forgeries_refused == 0;
+        if report.invariant_violations > 0
+            || report.agreement < 1.0
+            || report.rounds == 0
+            || forgeries_unseen
+        {
             failures.push(format!(
-                "seed {seed}: {} violations, agreement {}, rounds {}: {:?}",
-                report.invariant_violations, report.agreement, report.rounds, report.violations
+                "seed {seed}: {} violations, agreement {}, rounds {}, forgeries refused {}: {:?}",
+                report.invariant_violations,
+                report.agreement,
+                report.rounds,
+                report.forgeries_refused,
+                report.violations
             ));
         }
     }
@@ -105,6 +118,7 @@ fn same_seed_same_transcript() {
         crash: 1,
         equivocators: 1,
         withholders: 1,
+        forgers: 0,
         arrivals: true,
     };
     for hosts in [0, 4] {

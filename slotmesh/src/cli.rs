@@ -409,6 +409,9 @@ pub(crate) struct SimArgs {
     /// Agents that commit and never reveal.
     #[arg(long, env = "SLOTMESH_WITHHOLDERS", default_value_t = 0)]
     pub withholders: usize,
+    /// Agents that send, beside each message, a forged copy every receiver must refuse.
+    #[arg(long, env = "SLOTMESH_FORGERS", default_value_t = 0)]
+    pub forgers: usize,
     /// A third of the agents arrive over time instead of at the start.
     #[arg(long, env = "SLOTMESH_ARRIVALS")]
     pub arrivals: bool,

@@ -30,6 +30,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
                     crash: args.crash,
                     equivocators: args.equivocators,
                     withholders: args.withholders,
+                    forgers: args.forgers,
                     arrivals: args.arrivals,
                 },
                 args.seed,

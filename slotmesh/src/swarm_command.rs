@@ -48,6 +48,7 @@ pub(crate) fn run(args: SwarmArgs) -> Result<()> {
                     crash: 0,
                     equivocators: 0,
                     withholders: 0,
+                    forgers: 0,
                     arrivals: false,
                 },
                 args.seed,
