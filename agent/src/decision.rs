@@ -1,7 +1,7 @@
 //! The decisions an agent makes in a round: which one each phase asks for, and the answers.
 
 use serde::{Deserialize, Serialize};
-use slotmesh_proto::wire::{CoalitionId, CoalitionProposal, NegotiationLine, Support};
+use slotmesh_proto::{CoalitionId, CoalitionProposal, NegotiationLine, Support};
 
 /// Which decision the engine asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

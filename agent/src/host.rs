@@ -21,7 +21,7 @@
 use crate::decision::DecisionKind;
 use crate::mind::{Mind, Step};
 use crate::model::{Question, Reply};
-use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{
     AgentId, CommandError, Digest, Engine, FinalRound, FinalRoundError, Finalized, Identity,
     MemberStatus, Output, Phase, SignedMessage,

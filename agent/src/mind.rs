@@ -7,8 +7,8 @@ use crate::decision::{Decision, DecisionKind};
 use crate::model::{Question, Reply};
 use crate::strategy::{Answer, Job, Strategy, View};
 use rand::RngCore;
-use slotmesh_proto::engine::Finalized;
-use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::Finalized;
+use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{AgentId, CommandError, Engine, Phase};
 
 /// What came of a request to decide.

@@ -6,9 +6,9 @@
 use crate::decision::{Decision, DecisionKind};
 use crate::memory;
 use crate::model::{LlmCounts, Question, Reply};
-use slotmesh_proto::engine::Finalized;
-use slotmesh_proto::wire::{CoalitionId, CoalitionProposal};
+use slotmesh_proto::Finalized;
 use slotmesh_proto::{AgentId, LedgerState, RoundMessages};
+use slotmesh_proto::{CoalitionId, CoalitionProposal};
 use std::collections::BTreeMap;
 
 /// The agent's own job, which only it knows.
@@ -44,7 +44,7 @@ impl<'a> View<'a> {
     }
 
     /// The coalition this agent is in, if any.
-    pub fn coalition(&self) -> Option<&slotmesh_proto::state::Coalition> {
+    pub fn coalition(&self) -> Option<&slotmesh_proto::Coalition> {
         let id = self.state.members.get(&self.me)?.coalition?;
         self.state.coalitions.get(&id)
     }

@@ -1,8 +1,7 @@
 //! Requests and answers of the request–response protocol.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use slotmesh_proto::sync::{SyncRequest, SyncResponse};
-use slotmesh_proto::Limits;
+use slotmesh_proto::{Limits, SyncRequest, SyncResponse};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();

@@ -7,8 +7,8 @@
 use crate::prompt::{untrusted, Roster};
 use serde_json::Value;
 use slotmesh_agent::{Decision, DecisionKind, View};
-use slotmesh_proto::wire::{CoalitionId, CoalitionProposal, Limits, NegotiationLine, Support};
 use slotmesh_proto::AgentId;
+use slotmesh_proto::{CoalitionId, CoalitionProposal, Limits, NegotiationLine, Support};
 use std::collections::BTreeSet;
 
 /// Longest memory note kept from a model, in characters.
@@ -319,8 +319,8 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
 mod tests {
     use super::*;
     use slotmesh_agent::Job;
-    use slotmesh_proto::state::{MemberRecord, INITIAL_CREDITS};
     use slotmesh_proto::{LedgerState, SwarmId};
+    use slotmesh_proto::{MemberRecord, INITIAL_CREDITS};
 
     fn state() -> (LedgerState, AgentId, AgentId) {
         let mut state = LedgerState::genesis(SwarmId::from_name("test"));

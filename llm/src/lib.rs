@@ -22,8 +22,8 @@ use slotmesh_agent::heuristic::Heuristic;
 use slotmesh_agent::memory::Memory;
 use slotmesh_agent::model::{LlmCounts, Question, Reply};
 use slotmesh_agent::{Answer, Decision, DecisionKind, Strategy, View};
-use slotmesh_proto::engine::Finalized;
 use slotmesh_proto::AgentId;
+use slotmesh_proto::Finalized;
 use std::collections::BTreeMap;
 
 pub use choice::StrategyChoice;

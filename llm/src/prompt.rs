@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use slotmesh_agent::heuristic::Heuristic;
 use slotmesh_agent::model::Prompt;
 use slotmesh_agent::{DecisionKind, View};
-use slotmesh_proto::wire::Payload;
 use slotmesh_proto::AgentId;
+use slotmesh_proto::Payload;
 use std::collections::BTreeMap;
 
 /// Longest piece of another agent's text put in a prompt, in characters.
@@ -120,7 +120,7 @@ pub fn build(
     let claims = view.claims();
     let me = roster.label(&view.me);
     let my_record = state.members.get(&view.me);
-    let coalition_json = |id: &slotmesh_proto::wire::CoalitionId| {
+    let coalition_json = |id: &slotmesh_proto::CoalitionId| {
         state.coalitions.get(id).map(|c| {
             json!({
                 "members": c.members.iter().map(|m| roster.label(m)).collect::<Vec<_>>(),
@@ -138,7 +138,7 @@ pub fn build(
         "public_trust": my_record.map(|m| ppm(m.trust)),
         "coalition": my_record.and_then(|m| m.coalition.as_ref()).and_then(coalition_json),
     });
-    let mut others: Vec<(&AgentId, &slotmesh_proto::state::MemberRecord)> = state
+    let mut others: Vec<(&AgentId, &slotmesh_proto::MemberRecord)> = state
         .active_members()
         .filter(|(id, _)| **id != view.me)
         .collect();

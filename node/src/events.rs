@@ -84,8 +84,8 @@ impl NodeEvent {
         events.extend(outcome.joined.iter().map(|id| member(id, "joined")));
         events.extend(outcome.left.iter().map(|(id, reason)| {
             let change = match reason {
-                slotmesh_proto::wire::LeaveReason::Completed => "completed",
-                slotmesh_proto::wire::LeaveReason::Departed => "departed",
+                slotmesh_proto::LeaveReason::Completed => "completed",
+                slotmesh_proto::LeaveReason::Departed => "departed",
             };
             member(id, change)
         }));

@@ -44,12 +44,12 @@ use slotmesh_agent::model::{LlmCounts, Question, Reply};
 use slotmesh_agent::sys::{peak_rss_kib, unix_ms};
 use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
 use slotmesh_llm::{LlmClient, StrategyChoice};
-use slotmesh_proto::sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
-use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{
     open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
     LedgerState, Limits, MemberStatus, PayloadKind, Phase, SignedMessage, SwarmId,
 };
+use slotmesh_proto::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -6,8 +6,8 @@
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::request_response;
 use libp2p::StreamProtocol;
-use slotmesh_proto::sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES};
 use slotmesh_proto::Limits;
+use slotmesh_proto::{SyncRequest, SyncResponse, MAX_SYNC_BYTES};
 use std::io;
 
 /// The protocol name.

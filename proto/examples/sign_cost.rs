@@ -2,8 +2,8 @@
 //! under the simulator's cost per round: every agent signs about 6 messages a round).
 //! `cargo run --release -p slotmesh-proto --example sign_cost`
 
-use slotmesh_proto::wire::{Claim, Payload};
 use slotmesh_proto::{open_envelope, Identity, Limits, SwarmId};
+use slotmesh_proto::{Claim, Payload};
 use std::time::Instant;
 
 const MESSAGES: u32 = 20_000;

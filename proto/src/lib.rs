@@ -1,44 +1,62 @@
 //! slotmesh-proto: everything the peers of a slotmesh swarm must agree on, and nothing that
-//! touches a socket, a clock or a random number generator.
+//! touches a socket, a clock or a random number generator. Every type has one path: the
+//! crate root ([`codec`] and [`ledger_file`] keep their functions under their own names).
 //!
 //! - [`codec`]: the one wire encoding (bincode 2.0.1), bounded and exact.
-//! - [`wire`]: message and payload types with their limits.
-//! - [`envelope`]: ed25519-signed envelopes, [`Identity`], [`open`] to verify anything received.
-//! - [`commit`]: commit–reveal of sealed bids.
-//! - [`state`], [`trust`], [`rules`]: the replicated ledger state, the trust formula and the
-//!   pure slot-resolution rule.
-//! - [`finality`]: checkpoint votes, certificates and verified final rounds.
+//! - `wire`: message and payload types with their limits ([`Message`], [`Payload`]).
+//! - `envelope`: ed25519-signed envelopes, [`Identity`], [`open`] to verify anything received.
+//! - `commit`: commit–reveal of sealed bids ([`commitment`], [`check_reveal`]).
+//! - `state`, `trust`, `rules`: the replicated ledger state ([`LedgerState`]), the trust
+//!   formula and the pure slot-resolution rule ([`resolve_round`]).
+//! - `finality`: checkpoint votes, certificates and verified final rounds ([`FinalRound`]).
 //! - [`ledger_file`]: the on-disk format of the ledger (framing, checksums, torn tails).
-//! - [`sync`]: direct request–response messages between two peers (delivery, fetches).
-//! - [`engine`]: the round state machine the daemon and the simulator drive.
-//! - [`shared_resolution`]: one resolution for replicas in one process that hold the same inputs.
+//! - `sync`: direct request–response messages between two peers ([`SyncRequest`]).
+//! - `engine`: the round state machine the daemon and the simulator drive ([`Engine`]).
+//! - `shared_resolution`: one resolution for replicas in one process that hold the same
+//!   inputs ([`SharedResolutions`]).
 
 pub mod codec;
-pub mod commit;
-pub mod engine;
-pub mod envelope;
-pub mod finality;
-pub mod ids;
+mod commit;
+mod engine;
+mod envelope;
+mod finality;
+mod ids;
 pub mod ledger_file;
-pub mod round_messages;
-pub mod rules;
-pub mod shared_resolution;
-pub mod state;
-pub mod sync;
-pub mod trust;
-pub mod wire;
+mod round_messages;
+mod rules;
+mod shared_resolution;
+mod state;
+mod sync;
+mod trust;
+mod wire;
 
 pub use commit::{check_reveal, commitment, RevealCheck};
 pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 pub use envelope::{
-    open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
+    message_id, open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
+    DOMAIN_TAG,
 };
 pub use finality::{
-    CertifiedRound, CertifiedVotes, CheckpointCertificate, FinalRound, FinalRoundError, VoteTally,
+    CertificateError, CertifiedRound, CertifiedVotes, CheckpointCertificate, FinalRound,
+    FinalRoundError, VoteTally,
 };
 pub use ids::{AgentId, Digest, SwarmId};
 pub use round_messages::{Inserted, RoundMessages, Turn};
-pub use rules::{resolve_round, Candidate, DissolveReason, RoundOutcome};
-pub use shared_resolution::SharedResolutions;
-pub use state::{LedgerState, MemberRecord, MemberStatus};
-pub use wire::{Limits, Message, Payload, PayloadKind};
+pub use rules::{
+    is_equivocation, resolve_round, Candidate, DissolveReason, EquivocationEvidence, RoundOutcome,
+};
+pub use shared_resolution::{Resolved, SharedResolutions};
+pub use state::{
+    majority, votes_needed, ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus,
+    OffenceCounts, DEADLOCK_ROUNDS, INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES,
+};
+pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
+pub use trust::{
+    after_honest_round, after_offences, trust_multiplier, Offence, INITIAL_TRUST, POWER_FLOOR, PPM,
+    REPAIR_SHIFT, TRUST_FLOOR,
+};
+pub use wire::{
+    check_text, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit,
+    Join, Leave, LeaveReason, Limits, Message, Negotiation, NegotiationLine, Payload, PayloadKind,
+    Reveal, Support, PROTOCOL_VERSION,
+};

@@ -6,7 +6,7 @@
 mod common;
 
 use common::agent;
-use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{
     Digest, Engine, EngineConfig, FinalRound, LedgerState, Limits, MemberStatus, Output, Phase,
     SignedMessage, SwarmId,

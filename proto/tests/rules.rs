@@ -8,14 +8,14 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use slotmesh_proto::rules::is_equivocation;
-use slotmesh_proto::state::{INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES};
-use slotmesh_proto::trust::{self, Offence, INITIAL_TRUST, PPM, TRUST_FLOOR};
-use slotmesh_proto::wire::*;
+use slotmesh_proto::is_equivocation;
+use slotmesh_proto::*;
+use slotmesh_proto::{Offence, INITIAL_TRUST, PPM, TRUST_FLOOR};
 use slotmesh_proto::{
     resolve_round, DissolveReason, Identity, LedgerState, MemberStatus, Payload, RoundMessages,
     SignedMessage,
 };
+use slotmesh_proto::{INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES};
 
 fn agents(n: usize) -> Vec<Identity> {
     (0..n as u8).map(agent).collect()
@@ -161,9 +161,9 @@ proptest! {
     fn trust_and_power_stay_within_bounds(steps in prop::collection::vec(0u32..6, 1..200)) {
         let mut t = INITIAL_TRUST;
         for s in steps {
-            t = if s == 0 { trust::after_honest_round(t) } else { trust::after_offences(t, s) };
+            t = if s == 0 { after_honest_round(t) } else { after_offences(t, s) };
             prop_assert!((TRUST_FLOOR..=PPM).contains(&t));
-            let power = trust::trust_multiplier(t);
+            let power = trust_multiplier(t);
             prop_assert!((10_000..=1_000_000).contains(&power));
         }
     }
@@ -389,7 +389,7 @@ fn coalition_forms_pools_support_and_dissolves_on_a_broken_pledge() {
         b,
         r,
         0,
-        Some(slotmesh_proto::wire::Support {
+        Some(slotmesh_proto::Support {
             beneficiary: a.id(),
             amount: 6,
         }),

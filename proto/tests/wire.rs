@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use slotmesh_proto::codec::{self, DecodeError};
-use slotmesh_proto::wire::*;
+use slotmesh_proto::*;
 use slotmesh_proto::{
     open, AgentId, Digest, Envelope, Limits, OpenError, Payload, SwarmId, VerifyError,
 };
@@ -346,7 +346,7 @@ fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     assert_eq!(body[0], 1, "the version comes first, in one byte");
     let mut stretched = vec![0xfb, 0x01, 0x00];
     stretched.extend_from_slice(&body[1..]);
-    let mut signed_input = slotmesh_proto::envelope::DOMAIN_TAG.to_vec();
+    let mut signed_input = slotmesh_proto::DOMAIN_TAG.to_vec();
     signed_input.extend_from_slice(&stretched);
     let signature = ed25519_dalek::SigningKey::from_bytes(&secret).sign(&signed_input);
     let envelope = Envelope {

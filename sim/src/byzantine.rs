@@ -5,7 +5,7 @@
 
 use crate::network::Network;
 use slotmesh_agent::scenario::Byzantine;
-use slotmesh_proto::wire::{Commit, Payload};
+use slotmesh_proto::{Commit, Payload};
 use slotmesh_proto::{Digest, Identity, SignedMessage, SwarmId};
 use std::sync::Arc;
 

@@ -31,12 +31,12 @@ use slotmesh_agent::heuristic::Heuristic;
 use slotmesh_agent::model::Question;
 use slotmesh_agent::model::{LlmCounts, Reply};
 use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
-use slotmesh_proto::engine::Finalized;
-use slotmesh_proto::wire::{Limits, Payload};
+use slotmesh_proto::Finalized;
 use slotmesh_proto::{
     open, AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus,
     SharedResolutions, SignedMessage, SwarmId,
 };
+use slotmesh_proto::{Limits, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -356,8 +356,7 @@ impl Sim {
                     .is_some_and(|i| self.agents[*i].life == Life::Live)
             })
             .count();
-        !voters.is_empty()
-            && alive >= slotmesh_proto::state::votes_needed(state.next_round, voters.len())
+        !voters.is_empty() && alive >= slotmesh_proto::votes_needed(state.next_round, voters.len())
     }
 
     fn violation(&mut self, what: String) {

@@ -3,7 +3,7 @@
 //! agent's course. Used by `slotmesh verify`, the summary of `slotmesh swarm`, and reports.
 
 use slotmesh_node::ledger::{Ledger, LedgerError};
-use slotmesh_proto::wire::LeaveReason;
+use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{AgentId, Digest, FinalRoundError, LedgerState, Limits, MemberStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write;

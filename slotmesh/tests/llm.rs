@@ -15,7 +15,7 @@ use slotmesh_agent::DecisionKind;
 use slotmesh_llm::prompt::UNTRUSTED_CHARS;
 use slotmesh_llm::record::{Entry, Outcome, RECORD_FILE};
 use slotmesh_node::ledger::Ledger;
-use slotmesh_proto::wire::{Limits, Payload};
+use slotmesh_proto::{Limits, Payload};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

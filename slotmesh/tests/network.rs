@@ -186,7 +186,7 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
 /// Garbage, forged signatures and another swarm's messages, as an intruder publishes them.
 fn hostile_messages(victim: slotmesh_proto::AgentId, round: u64) -> Vec<Vec<u8>> {
     use slotmesh_proto::codec;
-    use slotmesh_proto::wire::Claim;
+    use slotmesh_proto::Claim;
     use slotmesh_proto::{Envelope, Identity, Message, Payload, SwarmId};
     let intruder = Identity::from_secret([0x66; 32]);
     let swarm = SwarmId::from_name("test");

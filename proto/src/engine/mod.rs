@@ -234,6 +234,7 @@ impl Engine {
     }
 
     /// The next output, in production order; call until `None`.
+    #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }

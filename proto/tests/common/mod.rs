@@ -2,13 +2,13 @@
 //! rule-level driver that plays whole rounds of truthful or scripted agents.
 #![allow(dead_code, unreachable_pub)]
 
-use slotmesh_proto::wire::{
-    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
-    Negotiation, Reveal, Support,
-};
 use slotmesh_proto::{
     commitment, resolve_round, Identity, LedgerState, Payload, RoundMessages, RoundOutcome,
     SignedMessage, SwarmId,
+};
+use slotmesh_proto::{
+    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
+    Negotiation, Reveal, Support,
 };
 
 pub fn swarm() -> SwarmId {
