@@ -48,8 +48,9 @@ pub struct HostRules {
 /// Something for the host's caller to do.
 #[derive(Debug)]
 pub enum Effect {
-    /// The host speaks in `round` for the first time: persist it before publishing (the
-    /// restart guard reads it back).
+    /// The host is about to speak in `round` for the first time: persist that, then call
+    /// [`HostDriver::spoken`]. Until then the driver hands out nothing more (a host that
+    /// cannot record that it spoke must not speak; the restart guard reads it back).
     Spoke(u64),
     /// Publish a message to every peer.
     Publish(SignedMessage),
@@ -193,7 +194,10 @@ pub struct HostDriver {
     rules: HostRules,
     /// Rounds up to this one are silent (the restart guard).
     silent_through: Option<u64>,
+    /// The last round the caller has recorded that the host spoke in.
     spoken_round: Option<u64>,
+    /// The round whose [`Effect::Spoke`] was handed out and not yet confirmed.
+    spoke_asked: Option<u64>,
     /// Announce decisions held back until the last decided slot starts, and until when.
     deferred: Option<(u64, Vec<AgentId>, u64)>,
     /// End of the last decided slot on the local timeline.
@@ -220,6 +224,7 @@ impl HostDriver {
             minds,
             silent_through: rules.spoken_round.filter(|r| *r >= resumed_at),
             spoken_round: rules.spoken_round,
+            spoke_asked: None,
             rules,
             deferred: None,
             timeline_end: 0,
@@ -256,11 +261,18 @@ impl HostDriver {
     pub fn host(&mut self, identity: Identity, name: String, founder: bool, mind: Mind, now: u64) {
         self.engine.host(identity, name, founder, now);
         self.minds.insert(mind.id, Hosted { mind, done: false });
+        // Someone to linger for again.
+        self.finished_at = None;
     }
 
     /// Stops speaking for `agent` (it crashed) and gives its mind back.
     pub fn unhost(&mut self, agent: &AgentId) -> Option<Mind> {
         self.engine.unhost(agent);
+        // Its won slots die with it.
+        self.slots.retain(|slot| slot.agent != *agent);
+        if self.executing.is_some_and(|slot| slot.agent == *agent) {
+            self.executing = None;
+        }
         self.minds.remove(agent).map(|h| h.mind)
     }
 
@@ -268,7 +280,12 @@ impl HostDriver {
     /// behind than any peer's records starts again from the agreed state).
     pub fn replace_engine(&mut self, engine: Engine) {
         self.engine = engine;
-        self.fetch_in_flight = false;
+    }
+
+    /// The caller has recorded that the host spoke in `round` ([`Effect::Spoke`]).
+    pub fn spoken(&mut self, round: u64) {
+        self.spoken_round = self.spoken_round.max(Some(round));
+        self.spoke_asked = None;
     }
 
     /// Every mind, taking the host apart.
@@ -287,7 +304,9 @@ impl HostDriver {
                 question,
                 reply,
             } => {
-                let Some(hosted) = self.minds.get_mut(&agent).filter(|h| !h.done) else {
+                // Settled even when the agent's membership has ended meanwhile: the strategy
+                // counts and records every answer (the engine takes no late decision).
+                let Some(hosted) = self.minds.get_mut(&agent) else {
                     return Ok(());
                 };
                 let kind = hosted
@@ -318,6 +337,17 @@ impl HostDriver {
     #[must_use]
     pub fn poll_effect(&mut self, now: u64) -> Option<Effect> {
         loop {
+            if let Some(Effect::Publish(message)) = self.effects.front() {
+                let round = message.round();
+                if self.spoken_round.is_none_or(|r| r < round) {
+                    if self.spoke_asked == Some(round) {
+                        // Waiting for the caller to record it.
+                        return None;
+                    }
+                    self.spoke_asked = Some(round);
+                    return Some(Effect::Spoke(round));
+                }
+            }
             if let Some(effect) = self.effects.pop_front() {
                 return Some(effect);
             }
@@ -326,10 +356,14 @@ impl HostDriver {
         }
     }
 
-    /// When the host next needs [`Input::Wake`]: a deferred decision's deadline or a slot
-    /// boundary.
+    /// When the host next needs [`Input::Wake`]: when a deferred decision is due (the last
+    /// decided slot starts, or its deadline), or a slot boundary.
     pub fn next_wakeup(&self) -> Option<u64> {
-        let deferred = self.deferred.as_ref().map(|(_, _, at)| *at);
+        let slot_ms = self.rules.slot_ms.unwrap_or(0);
+        let deferred = self
+            .deferred
+            .as_ref()
+            .map(|(_, _, at)| (*at).min(self.timeline_end.saturating_sub(slot_ms)));
         let slot = match self.executing {
             Some(slot) => Some(slot.end),
             None => self.slots.front().map(|s| s.start),
@@ -384,10 +418,6 @@ impl HostDriver {
                 let round = message.round();
                 if self.is_silent(round) {
                     return;
-                }
-                if self.spoken_round.is_none_or(|r| r < round) {
-                    self.spoken_round = Some(round);
-                    self.effects.push_back(Effect::Spoke(round));
                 }
                 self.effects.push_back(Effect::Publish(message));
             }

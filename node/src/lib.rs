@@ -184,6 +184,8 @@ pub struct Node {
     rejections: BTreeMap<PeerId, u32>,
     /// The fetch of final rounds in flight.
     fetch_in_flight: Option<OutboundRequestId>,
+    /// A failure to persist met while handling an event, which stops the node.
+    fatal: Option<NodeError>,
     shutdown_requested: Option<u64>,
     status_dirty: bool,
     status_written_at: Option<u64>,
@@ -249,6 +251,9 @@ impl Node {
                 end = slots::job_end(&mut self.job) => self.job_ended(end),
                 Some((question, reply)) = self.answers_in.recv() => self.settle(question, reply),
                 _ = tick.tick() => self.wake(),
+            }
+            if let Some(error) = self.fatal.take() {
+                return Err(error);
             }
             self.drain()?;
             if let Some(exit) = self.exit_reason() {
@@ -462,7 +467,10 @@ impl Node {
 
     fn carry_out(&mut self, effect: Effect) -> Result<()> {
         match effect {
-            Effect::Spoke(round) => self.data.set_spoken_round(round)?,
+            Effect::Spoke(round) => {
+                self.data.set_spoken_round(round)?;
+                self.driver.spoken(round);
+            }
             Effect::Publish(message) => self.send(message),
             Effect::SetTimer { round, phase, at } => {
                 self.timers.entry(at).or_default().insert((round, phase));

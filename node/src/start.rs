@@ -156,6 +156,7 @@ impl Node {
             unsent: VecDeque::new(),
             rejections: BTreeMap::new(),
             fetch_in_flight: None,
+            fatal: None,
             shutdown_requested: None,
             status_dirty: true,
             status_written_at: None,

@@ -122,7 +122,8 @@ impl Node {
                     }
                     // Persist each record before applying the next.
                     if let Err(error) = self.drain() {
-                        tracing::error!(%error, "cannot store a synced round");
+                        // The event loop stops on it, as on any failure to persist.
+                        self.fatal = Some(error);
                         return None;
                     }
                 }

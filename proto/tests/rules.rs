@@ -10,11 +10,11 @@ use common::*;
 use proptest::prelude::*;
 use slotmesh_proto::is_equivocation;
 use slotmesh_proto::*;
-use slotmesh_proto::{Offence, INITIAL_TRUST, PPM, TRUST_FLOOR};
 use slotmesh_proto::{
     resolve_round, DissolveReason, Identity, LedgerState, MemberStatus, Payload, RoundMessages,
     SignedMessage,
 };
+use slotmesh_proto::{Offence, INITIAL_TRUST, PPM, TRUST_FLOOR};
 use slotmesh_proto::{INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES};
 
 fn agents(n: usize) -> Vec<Identity> {

@@ -487,7 +487,12 @@ impl Sim {
                         self.restart_due(h, sender, round);
                     }
                 }
-                Effect::Spoke(round) => self.hosts[h].spoken = Some(round),
+                Effect::Spoke(round) => {
+                    self.hosts[h].spoken = Some(round);
+                    if let Some(driver) = self.hosts[h].driver.as_mut() {
+                        driver.spoken(round);
+                    }
+                }
                 Effect::SlotStarted { .. } => self.slots_executed += 1,
                 Effect::SetTimer { round, phase, at } => self.net.schedule(
                     at,

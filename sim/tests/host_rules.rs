@@ -93,3 +93,29 @@ fn a_host_restarted_mid_round_stays_silent_through_it() {
         }
     }
 }
+
+/// Pacing releases a deferred announce as soon as the last decided slot starts, on every
+/// host, not at its cap (half a phase timeout): the length of a paced run does not grow with
+/// the phase timeout beyond the founding round's one timeout.
+#[test]
+fn paced_run_length_should_not_depend_on_phase_timeout() {
+    for seed in [1, 2, 3] {
+        let mut lens = Vec::new();
+        for timeout in [1_000u64, 10_000] {
+            let mut c = truthful(6, seed);
+            c.phase_timeout_ms = timeout;
+            c.slot_ms = Some(300);
+            let r = run(&c, |_, _| {});
+            assert_eq!(r.invariant_violations, 0);
+            let slots: u64 = r.per_agent.iter().map(|a| a.slots.len() as u64).sum();
+            lens.push((slots, r.simulated_ms));
+        }
+        let (_, short) = lens[0];
+        let (_, long) = lens[1];
+        // One founding timeout (9 s more) is expected; more than that is pacing waiting for its cap.
+        assert!(
+            long <= short + 9_000 + 1_000,
+            "seed {seed}: {short} ms with 1 s timeouts, {long} ms with 10 s timeouts"
+        );
+    }
+}

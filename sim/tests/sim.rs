@@ -227,3 +227,28 @@ fn hosts_behind_the_kept_records_resync_from_the_agreed_state() {
         );
     }
 }
+
+/// The seed preset with one of its three agents crashed in round 4: the other two finish,
+/// every replica agrees, and the record marks the crashed one failed. (This and the other
+/// multi-replica cases of the engine — SRPT with one replica per agent or one for all,
+/// same-seed transcripts, a replica cut off that catches up — run on this one harness.)
+#[test]
+fn killing_one_of_three_lets_the_other_two_finish() {
+    for seed in 0..5 {
+        let mut config = SimConfig::seed_preset(seed);
+        config.agents[0].crash_at_round = Some(4);
+        let report = run(&config, |_, _| {});
+        assert_eq!(report.invariant_violations, 0, "{:?}", report.violations);
+        assert_eq!(report.agreement, 1.0);
+        let status: Vec<Option<&str>> = report
+            .per_agent
+            .iter()
+            .map(|a| a.status.as_deref())
+            .collect();
+        assert_eq!(
+            status,
+            [Some("failed"), Some("completed"), Some("completed")],
+            "seed {seed}"
+        );
+    }
+}

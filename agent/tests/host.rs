@@ -1,0 +1,271 @@
+//! The host driver through its public API, one host alone: the regressions an attack on
+//! the driver found (a publish before its spoken round is recorded, the slots of an agent
+//! that crashed, a model's late reply).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rand::SeedableRng;
+use slotmesh_agent::heuristic::{Heuristic, Personality};
+use slotmesh_agent::memory::Memory;
+use slotmesh_agent::model::{LlmCounts, Prompt, Question, Reply};
+use slotmesh_agent::{
+    Answer, Decision, DecisionKind, Effect, HostDriver, HostRules, Input, Job, Mind, Strategy, View,
+};
+use slotmesh_proto::{
+    AgentId, Engine, EngineConfig, Finalized, Identity, LeaveReason, LedgerState, Limits, Phase,
+    SwarmId,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const TIMEOUT: u64 = 1_000;
+
+/// Asks a model for every negotiation (like the llm strategy), counting the replies it settles.
+struct Asking {
+    inner: Heuristic,
+    settled: Arc<AtomicU64>,
+}
+
+impl Strategy for Asking {
+    fn name(&self) -> &'static str {
+        "asking"
+    }
+    fn decide(&mut self, kind: DecisionKind, view: &View<'_>) -> Answer {
+        let fallback = self.inner.decision(kind, view);
+        if kind == DecisionKind::of_phase(Phase::Negotiate).unwrap() {
+            let prompt = Prompt {
+                system: String::new(),
+                user: String::new(),
+            };
+            return Answer::Ask(Box::new(Question::new(
+                kind, view.round, prompt, fallback, None,
+            )));
+        }
+        Answer::Now(fallback)
+    }
+    fn settle(&mut self, question: Question, _reply: Reply) -> Decision {
+        self.settled.fetch_add(1, Ordering::SeqCst);
+        question.into_fallback()
+    }
+    fn llm_counts(&self) -> LlmCounts {
+        LlmCounts {
+            calls: self.settled.load(Ordering::SeqCst),
+            ..Default::default()
+        }
+    }
+    fn observe(&mut self, me: AgentId, f: &Finalized) {
+        self.inner.observe(me, f)
+    }
+    fn memory(&self) -> &Memory {
+        self.inner.memory()
+    }
+    fn restore_memory(&mut self, m: Memory) {
+        self.inner.restore_memory(m)
+    }
+}
+
+fn founder(strategy: Box<dyn Strategy>, rules: HostRules, burst: u32) -> HostDriver {
+    let swarm = SwarmId::from_name("review");
+    let identity = Identity::from_secret([7; 32]);
+    let config = EngineConfig {
+        swarm,
+        name: "a".into(),
+        limits: Limits::default(),
+        phase_timeout_ms: TIMEOUT,
+        founder: true,
+        min_members: 1,
+        expected_members: 1,
+    };
+    let engine = Engine::new(identity.clone(), config, LedgerState::genesis(swarm), 0);
+    let mind = Mind::new(
+        identity.id(),
+        Job {
+            burst,
+            remaining: burst,
+        },
+        strategy,
+        Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1)),
+    );
+    HostDriver::new(engine, mind, rules)
+}
+
+fn heuristic() -> Box<dyn Strategy> {
+    Box::new(Heuristic::new(Personality::Cooperative, 0.0, 1))
+}
+
+/// Drains every effect at `now`, recording each spoken round as a daemon does; returns them.
+fn drain(d: &mut HostDriver, now: u64) -> Vec<Effect> {
+    let mut out = Vec::new();
+    while let Some(e) = d.poll_effect(now) {
+        if let Effect::Spoke(round) = e {
+            d.spoken(round);
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// A caller that could not record the spoken round (it never confirms [`HostDriver::spoken`])
+/// must not get the round's messages to publish: the restart guard would not know.
+#[test]
+fn publish_is_not_handed_out_before_spoke_was_carried_out() {
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: None,
+        spoken_round: None,
+    };
+    let mut d = founder(heuristic(), rules, 2);
+    // Skip to the first Spoke.
+    loop {
+        match d.poll_effect(0).unwrap() {
+            Effect::Spoke(0) => break,
+            Effect::Publish(_) => panic!("publish before spoke"),
+            _ => {}
+        }
+    }
+    // The caller fails to persist Spoke(0) (disk full) and does not stop.
+    let mut persisted: Option<u64> = None;
+    for effect in drain(&mut d, 0) {
+        match effect {
+            Effect::Spoke(r) => persisted = Some(r),
+            Effect::Publish(m) => assert!(
+                persisted.is_some_and(|r| r >= m.round()),
+                "published a message of round {} while the spoken round on disk is {persisted:?}",
+                m.round()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The won slots of an agent the host stops speaking for (it crashed) never start.
+#[test]
+fn unhosted_agent_slots_still_execute() {
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: Some(300),
+        spoken_round: None,
+    };
+    let mut d = founder(heuristic(), rules, 3);
+    let me = Identity::from_secret([7; 32]).id();
+    let mut now = 0;
+    // Run until a won slot is queued.
+    let mut won = false;
+    for _ in 0..50 {
+        for e in drain(&mut d, now) {
+            if let Effect::Final(f) = &e {
+                won |= f.outcome.winner == Some(me);
+            }
+            if let Effect::SetTimer { round, phase, at } = e {
+                if at > now {
+                    now = at;
+                }
+                d.handle(Input::Timer { round, phase }, now).unwrap();
+            }
+        }
+        if won {
+            break;
+        }
+    }
+    assert!(won, "no slot won");
+    assert!(!d.slots_done());
+    assert!(d.unhost(&me).is_some());
+    let at = d.next_wakeup().unwrap();
+    d.handle(Input::Wake, at).unwrap();
+    let started: Vec<_> = drain(&mut d, at)
+        .into_iter()
+        .filter(|e| matches!(e, Effect::SlotStarted { .. }))
+        .collect();
+    assert!(
+        started.is_empty(),
+        "a crashed (unhosted) agent's slot started: {started:?}; slots_done={}",
+        d.slots_done()
+    );
+}
+
+/// A model reply that comes back after the agent's membership ended still reaches the
+/// strategy, which counts and records it.
+#[test]
+fn late_reply_after_leave_is_still_counted() {
+    let settled = Arc::new(AtomicU64::new(0));
+    let strategy = Box::new(Asking {
+        inner: Heuristic::new(Personality::Cooperative, 0.0, 1),
+        settled: settled.clone(),
+    });
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: None,
+        spoken_round: None,
+    };
+    let mut d = founder(strategy, rules, 5);
+    let me = Identity::from_secret([7; 32]).id();
+    let mut now = 0;
+    let mut pending: Option<Box<Question>> = None;
+    let mut left = false;
+    let mut done = false;
+    for _ in 0..200 {
+        let effects = drain(&mut d, now);
+        if effects.is_empty() {
+            break;
+        }
+        for e in effects {
+            match e {
+                Effect::Ask { question, .. } if pending.is_none() => {
+                    pending = Some(question);
+                    // Ctrl-C while the model thinks.
+                    d.handle(
+                        Input::Leave {
+                            agent: me,
+                            reason: LeaveReason::Departed,
+                        },
+                        now,
+                    )
+                    .unwrap();
+                    left = true;
+                }
+                Effect::Ask { question, .. } => {
+                    d.handle(
+                        Input::Reply {
+                            agent: me,
+                            question,
+                            reply: Reply::unanswered("x"),
+                        },
+                        now,
+                    )
+                    .unwrap();
+                }
+                Effect::SetTimer { round, phase, at } => {
+                    if at > now {
+                        now = at;
+                    }
+                    d.handle(Input::Timer { round, phase }, now).unwrap();
+                }
+                Effect::Final(f) if f.state.members.get(&me).is_some_and(|m| !m.is_active()) => {
+                    done = true;
+                }
+                _ => {}
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    assert!(left && done, "left {left} done {done}");
+    let question = pending.unwrap();
+    d.handle(
+        Input::Reply {
+            agent: me,
+            question,
+            reply: Reply::unanswered("slow model"),
+        },
+        now,
+    )
+    .unwrap();
+    let effects = drain(&mut d, now);
+    let decided = effects.iter().any(|e| matches!(e, Effect::Decided { .. }));
+    assert!(
+        settled.load(Ordering::SeqCst) == 1 && decided,
+        "reply settled {} times, Decided emitted: {decided}",
+        settled.load(Ordering::SeqCst)
+    );
+}
