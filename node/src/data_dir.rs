@@ -1,4 +1,5 @@
-//! A daemon's data directory: what is in it and how each file is written.
+//! A daemon's data directory: what is in it and how each file is written. The file names
+//! are named here only ([`files`]).
 //!
 //! - `identity.key`: the agent's ed25519 secret (generated on first start, mode 0600);
 //! - `ledger.log`: certified final rounds ([`crate::ledger`]);
@@ -9,7 +10,7 @@
 //! - `status.json`: what the daemon is doing, rewritten as it changes (read by `slotmesh
 //!   swarm` and `slotmesh status`);
 //! - `llm-record.jsonl` (with `--strategy llm` or `replay:`): every question to the model and
-//!   its answer, bounded in size ([`crate::strategy::llm::record`]);
+//!   its answer, bounded in size (`slotmesh_llm::record`);
 //! - `lock`: held while a daemon runs, so two daemons never share one directory.
 //!
 //! Small files are replaced atomically (write a temporary file, flush, rename).
@@ -18,6 +19,25 @@ use crate::error::{NodeError, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// The names of the files in a data dir (and in a simulation's `--out`, which holds a
+/// ledger too).
+pub mod files {
+    /// The agent's identity key.
+    pub const IDENTITY_KEY: &str = "identity.key";
+    /// The certified final rounds.
+    pub const LEDGER: &str = "ledger.log";
+    /// The strategy's memory.
+    pub const MEMORY: &str = "memory.json";
+    /// The last round the agent spoke in.
+    pub const SPOKEN_ROUND: &str = "spoken-round";
+    /// What the daemon is doing.
+    pub const STATUS: &str = "status.json";
+    /// The model exchanges of an `llm` or `replay` agent.
+    pub const LLM_RECORD: &str = slotmesh_llm::record::RECORD_FILE;
+    /// Held while a daemon runs.
+    pub const LOCK: &str = "lock";
+}
 
 /// An open, locked data directory.
 #[derive(Debug)]
@@ -31,7 +51,7 @@ impl DataDir {
     pub fn open(root: &Path) -> Result<DataDir> {
         std::fs::create_dir_all(root)
             .map_err(|e| NodeError::file("cannot create data dir", root, e))?;
-        let lock_path = root.join("lock");
+        let lock_path = root.join(files::LOCK);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -60,27 +80,27 @@ impl DataDir {
 
     /// The identity key file.
     pub fn key_path(&self) -> PathBuf {
-        self.root.join("identity.key")
+        self.root.join(files::IDENTITY_KEY)
     }
 
     /// The ledger file.
     pub fn ledger_path(&self) -> PathBuf {
-        self.root.join("ledger.log")
+        self.root.join(files::LEDGER)
     }
 
     /// The memory file.
     pub fn memory_path(&self) -> PathBuf {
-        self.root.join("memory.json")
+        self.root.join(files::MEMORY)
     }
 
     /// The status file of a data dir (also readable without opening it).
     pub fn status_path_of(root: &Path) -> PathBuf {
-        root.join("status.json")
+        root.join(files::STATUS)
     }
 
     /// The last round this agent spoke in before, if it ever did.
     pub fn spoken_round(&self) -> Result<Option<u64>> {
-        let path = self.root.join("spoken-round");
+        let path = self.root.join(files::SPOKEN_ROUND);
         match std::fs::read_to_string(&path) {
             Ok(text) => match text.trim().parse() {
                 Ok(round) => Ok(Some(round)),
@@ -96,7 +116,7 @@ impl DataDir {
 
     /// Records, durably, that this agent speaks in `round`.
     pub fn set_spoken_round(&self, round: u64) -> Result<()> {
-        self.replace("spoken-round", round.to_string().as_bytes())
+        self.replace(files::SPOKEN_ROUND, round.to_string().as_bytes())
     }
 
     /// Replaces the file `name` with `bytes`, atomically and durably.

@@ -21,7 +21,7 @@ pub use behaviour::{
     build_swarm, keypair, peer_id_of, read_swarm_key, write_swarm_key, Behaviour, BehaviourEvent,
     Topics,
 };
-pub use data_dir::DataDir;
+pub use data_dir::{files, DataDir};
 pub use events::NodeEvent;
 pub use metrics::NodeMetrics;
 pub use status::{NodeStatus, SlotRecord};
@@ -648,7 +648,7 @@ impl Node {
         if let Some(mind) = self.driver.mind(&self.identity.id()) {
             let memory =
                 serde_json::to_vec_pretty(mind.strategy().memory()).map_err(NodeError::Memory)?;
-            self.data.replace("memory.json", &memory)?;
+            self.data.replace(data_dir::files::MEMORY, &memory)?;
         }
         self.status
             .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());
@@ -714,7 +714,7 @@ impl Node {
         self.refresh_status();
         match serde_json::to_vec_pretty(&self.status) {
             Ok(bytes) => {
-                if let Err(error) = self.data.replace_quietly("status.json", &bytes) {
+                if let Err(error) = self.data.replace_quietly(data_dir::files::STATUS, &bytes) {
                     tracing::warn!(%error, "cannot write status.json");
                 }
             }

@@ -61,7 +61,7 @@ pub struct History {
 /// The ledger file of a data dir (or the path itself if it is a file).
 pub fn ledger_path(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join("ledger.log")
+        path.join(slotmesh_node::files::LEDGER)
     } else {
         path.to_path_buf()
     }

@@ -25,7 +25,7 @@ pub fn find_ledgers(paths: &[PathBuf]) -> Vec<PathBuf> {
         if let Ok(entries) = std::fs::read_dir(path) {
             let mut dirs: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.join("ledger.log").is_file())
+                .filter(|p| p.join(slotmesh_node::files::LEDGER).is_file())
                 .collect();
             dirs.sort();
             found.extend(dirs);

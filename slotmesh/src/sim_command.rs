@@ -4,7 +4,8 @@
 use crate::cli::{strategy_choice, Preset, SimArgs, StrategyKind};
 use anyhow::{bail, Context, Result};
 use slotmesh_agent::scenario::{population, Population};
-use slotmesh_llm::record::{ReplayBook, RECORD_FILE};
+use slotmesh_llm::record::ReplayBook;
+use slotmesh_node::files::LLM_RECORD;
 use slotmesh_sim::network::Faults;
 use slotmesh_sim::summary::render;
 use slotmesh_sim::{self as sim, SimConfig};
@@ -49,7 +50,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     config.hosts = args.hosts;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        config.ledger = Some(dir.join("ledger.log"));
+        config.ledger = Some(dir.join(slotmesh_node::files::LEDGER));
     }
     config.max_rounds = args.max_rounds;
     config.slot_ms = args.slot_ms.filter(|ms| *ms > 0);
@@ -71,7 +72,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             for agent in &config.agents {
-                let record = dir.join(&agent.name).join(RECORD_FILE);
+                let record = dir.join(&agent.name).join(LLM_RECORD);
                 if record.exists() && !matches!(&args.strategy, StrategyKind::Replay(d) if d == dir)
                 {
                     std::fs::remove_file(&record)

@@ -82,7 +82,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     );
     for (i, spec) in agents.into_iter().enumerate() {
         let dir = out.join(&spec.name);
-        if dir.join("ledger.log").exists() {
+        if dir.join(slotmesh_node::files::LEDGER).exists() {
             bail!(
                 "{} already holds a ledger; use an empty --out directory",
                 dir.display()
@@ -242,7 +242,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             total.fallbacks,
             total.clamped,
             out.display(),
-            slotmesh_llm::record::RECORD_FILE
+            slotmesh_node::files::LLM_RECORD
         );
     }
     if args.exec_demo {
