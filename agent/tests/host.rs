@@ -269,3 +269,92 @@ fn late_reply_after_leave_is_still_counted() {
         settled.load(Ordering::SeqCst)
     );
 }
+
+/// One fetch of final rounds at a time: the engine asks again and again while a fetch is
+/// out, the driver hands out one, numbered; when it ends another goes out with the next
+/// number (the daemon asks the next peer), and a full answer fetches on at once.
+#[test]
+fn one_fetch_in_flight_each_attempt_numbered() {
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: None,
+        spoken_round: None,
+    };
+    let mut d = founder(heuristic(), rules, 2);
+    drain(&mut d, 0);
+    let fetches = |effects: &[Effect]| -> Vec<(u64, u64)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::FetchRounds { from, attempt } => Some((*from, *attempt)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Messages of a round far ahead make the engine fetch the final rounds it lacks.
+    let stranger = Identity::from_secret([9; 32]);
+    let swarm = SwarmId::from_name("review");
+    let far = stranger.sign(
+        swarm,
+        50,
+        slotmesh_proto::Payload::Claim(slotmesh_proto::Claim { remaining: 1 }),
+    );
+    let mut seen = Vec::new();
+    for now in [10, 20, 30] {
+        d.handle(Input::Message(far.clone()), now).unwrap();
+        seen.extend(fetches(&drain(&mut d, now)));
+    }
+    assert_eq!(seen.len(), 1, "exactly one fetch in flight: {seen:?}");
+    let (from, attempt) = seen[0];
+    d.fetch_ended(Some(from));
+    let next = fetches(&drain(&mut d, 40));
+    assert_eq!(next, vec![(from, attempt + 1)], "a full answer fetches on");
+}
+
+/// A host that may go lingers while a member it can reach has not spoken in the current
+/// round, and goes after four phase timeouts at the latest; with nobody to wait for it goes
+/// at once.
+#[test]
+fn a_finished_host_lingers_for_reachable_members() {
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: None,
+        spoken_round: None,
+    };
+    let mut d = founder(heuristic(), rules, 1);
+    let me = Identity::from_secret([7; 32]).id();
+    // Found the swarm: stop right after round 0 is final, before anyone speaks in round 1.
+    let mut now = 0;
+    let mut founded = false;
+    for _ in 0..100 {
+        let Some(effect) = d.poll_effect(now) else {
+            break;
+        };
+        match effect {
+            Effect::Spoke(round) => d.spoken(round),
+            Effect::SetTimer { round, phase, at } => {
+                now = now.max(at);
+                d.handle(Input::Timer { round, phase }, now).unwrap();
+            }
+            Effect::Final(_) => {
+                founded = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(founded);
+    assert!(
+        d.lingered(now, |_| false),
+        "nobody reachable: nothing to wait for"
+    );
+    assert!(
+        !d.lingered(now + 1, |id| *id == me),
+        "a reachable member has not spoken in round {}",
+        d.engine().round()
+    );
+    assert!(
+        d.lingered(now + 4 * TIMEOUT, |id| *id == me),
+        "goes after four phase timeouts"
+    );
+}

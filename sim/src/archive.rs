@@ -21,7 +21,26 @@ pub(super) struct Archive {
     window: u64,
     ledger: Option<Ledger>,
     /// The first failure to write the ledger (writing stops there).
-    error: Option<String>,
+    error: Option<ArchiveError>,
+}
+
+/// Why `sim --out` could not write its ledger.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ArchiveError {
+    /// The file system refused.
+    #[error("cannot write {}: {cause}", path.display())]
+    Write {
+        /// The ledger file.
+        path: PathBuf,
+        /// The cause (in the message: the report carries the message alone).
+        cause: std::io::Error,
+    },
+    /// A record too large for the ledger's framing.
+    #[error("round {round} is over 4 GiB")]
+    TooLarge {
+        /// The round.
+        round: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -51,7 +70,10 @@ impl Archive {
                         file,
                     })
                 }
-                Err(error) => archive.fail(path, &error.to_string()),
+                Err(cause) => archive.fail(ArchiveError::Write {
+                    path: path.to_path_buf(),
+                    cause,
+                }),
             }
         }
         archive
@@ -79,13 +101,16 @@ impl Archive {
 
     /// Writes the rounds still held and closes the ledger file: `Err` says what was not
     /// written.
-    pub(super) fn finish(mut self) -> Result<(), String> {
+    pub(super) fn finish(mut self) -> Result<(), ArchiveError> {
         for certified in std::mem::take(&mut self.held).into_values() {
             self.write(&certified);
         }
         if let Some(mut ledger) = self.ledger.take() {
-            if let Err(error) = ledger.file.flush() {
-                self.fail(&ledger.path, &error.to_string());
+            if let Err(cause) = ledger.file.flush() {
+                self.fail(ArchiveError::Write {
+                    path: ledger.path,
+                    cause,
+                });
             }
         }
         self.error.map_or(Ok(()), Err)
@@ -96,19 +121,26 @@ impl Archive {
             return;
         };
         let written = match frame(&certified.record()) {
-            Some(bytes) => ledger.file.write_all(&bytes).map_err(|e| e.to_string()),
-            None => Err(format!("round {} is over 4 GiB", certified.round())),
+            Some(bytes) => ledger
+                .file
+                .write_all(&bytes)
+                .map_err(|cause| ArchiveError::Write {
+                    path: ledger.path.clone(),
+                    cause,
+                }),
+            None => Err(ArchiveError::TooLarge {
+                round: certified.round(),
+            }),
         };
         if let Err(error) = written {
-            let path = ledger.path.clone();
             self.ledger = None;
-            self.fail(&path, &error);
+            self.fail(error);
         }
     }
 
-    fn fail(&mut self, path: &Path, error: &str) {
+    fn fail(&mut self, error: ArchiveError) {
         if self.error.is_none() {
-            self.error = Some(format!("cannot write {}: {error}", path.display()));
+            self.error = Some(error);
         }
     }
 }

@@ -109,7 +109,10 @@ pub struct SimReport {
 
 impl Sim {
     pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
-        let ledger_error = std::mem::take(&mut self.archive).finish().err();
+        let ledger_error = std::mem::take(&mut self.archive)
+            .finish()
+            .err()
+            .map(|error| error.to_string());
         let llm = self.llm_counts();
         let state = self
             .last_state
