@@ -11,6 +11,7 @@ mod data_dir;
 mod error;
 mod events;
 mod metrics;
+mod parts;
 mod slots;
 mod start;
 mod status;
@@ -27,6 +28,8 @@ pub use metrics::NodeMetrics;
 pub use status::{NodeStatus, SlotRecord};
 pub use sync_codec::{SyncCodec, SYNC_PROTOCOL};
 
+use parts::{ModelLink, Observer, SlotRunner};
+
 pub mod job;
 pub mod keys;
 pub mod ledger;
@@ -40,10 +43,10 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{mdns, Multiaddr, PeerId, Swarm};
 use slotmesh_agent::heuristic::{Heuristic, Personality};
 use slotmesh_agent::memory::Memory;
-use slotmesh_agent::model::{LlmCounts, Question, Reply};
+use slotmesh_agent::model::{Question, Reply};
 use slotmesh_agent::sys::{peak_rss_kib, unix_ms};
 use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
-use slotmesh_llm::{LlmClient, StrategyChoice};
+use slotmesh_llm::StrategyChoice;
 use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{
     open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
@@ -179,7 +182,6 @@ pub struct Node {
     started: Instant,
     timers: BTreeMap<u64, BTreeSet<(u64, Phase)>>,
     commands: mpsc::Receiver<Command>,
-    status: NodeStatus,
     unsent: VecDeque<Envelope>,
     rejections: BTreeMap<PeerId, u32>,
     /// The fetch of final rounds in flight.
@@ -187,23 +189,14 @@ pub struct Node {
     /// A failure to persist met while handling an event, which stops the node.
     fatal: Option<NodeError>,
     shutdown_requested: Option<u64>,
-    status_dirty: bool,
-    status_written_at: Option<u64>,
-    events: tokio::sync::broadcast::Sender<NodeEvent>,
-    metrics: NodeMetrics,
-    last_final_at: Option<Instant>,
-    job: Option<job::Job>,
-    /// CPU time of the job when its current slot started, ms.
-    job_cpu_at_slot_start: Option<u64>,
     /// This node's own messages of its latest round.
     sent_this_round: (u64, Vec<Envelope>),
-    /// The model client of a live `llm` strategy.
-    llm: Option<LlmClient>,
-    /// Questions asked of the model come back here with their replies.
-    answers: mpsc::UnboundedSender<(Box<Question>, Reply)>,
-    answers_in: mpsc::UnboundedReceiver<(Box<Question>, Reply)>,
-    /// The strategy's LLM counts already added to the metrics.
-    llm_counted: LlmCounts,
+    /// What the node shows: status, events, metrics.
+    observer: Observer,
+    /// The `--exec` job, run in the slots the agent wins.
+    runner: SlotRunner,
+    /// The model of a live `llm` strategy, asked off the event loop.
+    model: ModelLink,
 }
 
 impl Node {
@@ -228,12 +221,12 @@ impl Node {
             } else {
                 let job = job::Job::start(&command).await?;
                 tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");
-                self.status.job_pid = Some(job.pid());
+                self.observer.status.job_pid = Some(job.pid());
                 // Its length is unknown until it exits: claim at least one more slot.
                 if let Some(mind) = self.driver.mind_mut(&me) {
                     mind.job.remaining = mind.job.remaining.max(1);
                 }
-                self.job = Some(job);
+                self.runner.job = Some(job);
             }
         }
         self.drain()?;
@@ -248,8 +241,8 @@ impl Node {
                 event = self.swarm.select_next_some() => self.handle_swarm_event(event),
                 Some(command) = self.commands.recv() => self.handle_command(command),
                 () = sleep => self.wake(),
-                end = slots::job_end(&mut self.job) => self.job_ended(end),
-                Some((question, reply)) = self.answers_in.recv() => self.settle(question, reply),
+                end = slots::job_end(&mut self.runner.job) => self.job_ended(end),
+                Some((question, reply)) = self.model.answers_in.recv() => self.settle(question, reply),
                 _ = tick.tick() => self.wake(),
             }
             if let Some(error) = self.fatal.take() {
@@ -277,11 +270,11 @@ impl Node {
     // ----- inputs -----
 
     fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        self.metrics.record(&event);
+        self.observer.metrics.record(&event);
         match &event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.metrics.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.observer.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.observer.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.observer.metrics.record(e),
             _ => {}
         }
         match event {
@@ -318,8 +311,8 @@ impl Node {
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address.with_p2p(self.peer_id()).unwrap_or_else(|a| a);
                 tracing::info!(address = %full, "listening");
-                self.status.listen.push(full.to_string());
-                self.status_dirty = true;
+                self.observer.status.listen.push(full.to_string());
+                self.observer.dirty = true;
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
@@ -329,13 +322,13 @@ impl Node {
                     let envelopes: Vec<Envelope> = self.unsent.drain(..).collect();
                     self.deliver_direct(Some(peer_id), envelopes);
                 }
-                self.status.peers = self.swarm.connected_peers().count();
-                self.status_dirty = true;
+                self.observer.status.peers = self.swarm.connected_peers().count();
+                self.observer.dirty = true;
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 tracing::debug!(peer = %peer_id, "disconnected");
-                self.status.peers = self.swarm.connected_peers().count();
-                self.status_dirty = true;
+                self.observer.status.peers = self.swarm.connected_peers().count();
+                self.observer.dirty = true;
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
@@ -369,7 +362,8 @@ impl Node {
                     &source,
                     MessageAcceptance::Accept,
                 );
-                self.metrics
+                self.observer
+                    .metrics
                     .messages_in
                     .get_or_create(&metrics::TopicLabel {
                         topic: topic.into(),
@@ -389,7 +383,8 @@ impl Node {
     }
 
     fn reject(&mut self, peer: PeerId, kind: &str, reason: &str) {
-        self.metrics
+        self.observer
+            .metrics
             .rejected
             .get_or_create(&metrics::ReasonLabel {
                 reason: kind.into(),
@@ -397,7 +392,7 @@ impl Node {
             .inc();
         let count = self.rejections.entry(peer).or_default();
         *count += 1;
-        self.status.rejected_messages += 1;
+        self.observer.status.rejected_messages += 1;
         tracing::warn!(%peer, %reason, rejections = *count, "rejected a message");
         if *count >= MAX_REJECTIONS {
             tracing::warn!(%peer, "too many rejected messages: disconnecting and ignoring the peer");
@@ -410,7 +405,7 @@ impl Node {
         match command {
             Command::Status(reply) => {
                 self.refresh_status();
-                let _ = reply.send(self.status.clone());
+                let _ = reply.send(self.observer.status.clone());
             }
             Command::Shutdown => {
                 if self.shutdown_requested.is_some() {
@@ -501,17 +496,7 @@ impl Node {
     /// Reports a change of round or phase.
     fn note_phase(&mut self) {
         let engine = self.driver.engine();
-        let (round, phase) = (engine.round(), format!("{:?}", engine.phase()));
-        if self.status.round != round || self.status.phase != phase {
-            tracing::debug!(round, %phase, "phase");
-            let _ = self.events.send(NodeEvent::Phase {
-                round,
-                phase: phase.clone(),
-            });
-            self.status.round = round;
-            self.status.phase = phase;
-            self.status_dirty = true;
-        }
+        self.observer.phase(engine.round(), engine.phase());
     }
 
     /// Asks the model off the event loop; the reply comes back through `answers`.
@@ -520,11 +505,11 @@ impl Node {
             self.settle(question, reply);
             return;
         }
-        let Some(client) = self.llm.clone() else {
+        let Some(client) = self.model.client.clone() else {
             self.settle(question, Reply::unanswered("no model client"));
             return;
         };
-        let answers = self.answers.clone();
+        let answers = self.model.answers.clone();
         tokio::spawn(async move {
             let reply = client.ask(&question).await;
             let _ = answers.send((question, reply));
@@ -544,21 +529,7 @@ impl Node {
         let Some(mind) = self.driver.mind(&self.identity.id()) else {
             return;
         };
-        let counts = mind.strategy().llm_counts();
-        if counts == self.llm_counted {
-            return;
-        }
-        let seen = self.llm_counted;
-        self.metrics.llm_calls.inc_by(counts.calls - seen.calls);
-        self.metrics
-            .llm_fallbacks
-            .inc_by(counts.fallbacks - seen.fallbacks);
-        self.metrics
-            .llm_clamped
-            .inc_by(counts.clamped - seen.clamped);
-        self.llm_counted = counts;
-        self.status.llm = counts;
-        self.status_dirty = true;
+        self.observer.llm(mind.strategy().llm_counts());
     }
 
     fn send(&mut self, message: SignedMessage) {
@@ -567,10 +538,11 @@ impl Node {
             self.sent_this_round = (round, Vec::new());
         }
         self.sent_this_round.1.push(message.envelope());
-        self.status.messages_out += 1;
-        self.status.bytes_out += message.bytes().len() as u64;
+        self.observer.status.messages_out += 1;
+        self.observer.status.bytes_out += message.bytes().len() as u64;
         let topic = self.topics.for_kind(message.payload().kind()).clone();
-        self.metrics
+        self.observer
+            .metrics
             .messages_out
             .get_or_create(&metrics::TopicLabel {
                 topic: self.topics.name_of(&topic.hash()).into(),
@@ -607,7 +579,7 @@ impl Node {
         self.ledger.append(&record)?;
         let round = record.round;
         self.records.push(record);
-        let job_runs = self.job.as_ref().is_some_and(|job| !job.ended());
+        let job_runs = self.runner.job.as_ref().is_some_and(|job| !job.ended());
         if let Some(mind) = self.driver.mind_mut(&self.identity.id()) {
             if job_runs && mind.is_complete() {
                 // The estimate ran out but the job still runs: it needs one more slot.
@@ -622,10 +594,11 @@ impl Node {
             remaining = self.remaining(),
             "round final"
         );
-        self.metrics.rounds.inc();
+        self.observer.metrics.rounds.inc();
         let now_instant = Instant::now();
-        if let Some(previous) = self.last_final_at.replace(now_instant) {
-            self.metrics
+        if let Some(previous) = self.observer.last_final_at.replace(now_instant) {
+            self.observer
+                .metrics
                 .round_latency
                 .observe((now_instant - previous).as_secs_f64());
         }
@@ -633,26 +606,29 @@ impl Node {
             let label = metrics::MemberLabel {
                 member: member.name.clone(),
             };
-            self.metrics
+            self.observer
+                .metrics
                 .trust
                 .get_or_create(&label)
                 .set(i64::from(member.trust));
-            self.metrics
+            self.observer
+                .metrics
                 .credits
                 .get_or_create(&label)
                 .set(i64::try_from(member.credits).unwrap_or(i64::MAX));
         }
         for event in NodeEvent::of_final(&finalized) {
-            let _ = self.events.send(event);
+            let _ = self.observer.events.send(event);
         }
         if let Some(mind) = self.driver.mind(&self.identity.id()) {
             let memory =
                 serde_json::to_vec_pretty(mind.strategy().memory()).map_err(NodeError::Memory)?;
             self.data.replace(data_dir::files::MEMORY, &memory)?;
         }
-        self.status
+        self.observer
+            .status
             .record_final(&finalized, winner.as_ref().map(name_of), unix_ms());
-        self.status_dirty = true;
+        self.observer.dirty = true;
         self.write_status(true);
         Ok(())
     }
@@ -693,26 +669,29 @@ impl Node {
 
     /// Brings the status's derived fields up to date with the engine and the mind.
     fn refresh_status(&mut self) {
-        self.status.round = self.driver.engine().round();
-        self.status.phase = format!("{:?}", self.driver.engine().phase());
-        self.status.update_members(self.driver.engine().state());
-        self.status.remaining = self.remaining();
-        self.status.executing = self.driver.executing().map(|(_, round)| round);
-        self.status.done = self.exit_reason().is_some();
-        self.status.peak_rss_kib = peak_rss_kib();
+        self.observer.status.round = self.driver.engine().round();
+        self.observer.status.phase = format!("{:?}", self.driver.engine().phase());
+        self.observer
+            .status
+            .update_members(self.driver.engine().state());
+        self.observer.status.remaining = self.remaining();
+        self.observer.status.executing = self.driver.executing().map(|(_, round)| round);
+        self.observer.status.done = self.exit_reason().is_some();
+        self.observer.status.peak_rss_kib = peak_rss_kib();
     }
 
     fn write_status(&mut self, force: bool) {
         let now = self.now();
         let recent = self
-            .status_written_at
+            .observer
+            .written_at
             .is_some_and(|at| now < at + STATUS_INTERVAL_MS);
-        if !force && (!self.status_dirty || recent) {
+        if !force && (!self.observer.dirty || recent) {
             return;
         }
-        self.status_written_at = Some(now);
+        self.observer.written_at = Some(now);
         self.refresh_status();
-        match serde_json::to_vec_pretty(&self.status) {
+        match serde_json::to_vec_pretty(&self.observer.status) {
             Ok(bytes) => {
                 if let Err(error) = self.data.replace_quietly(data_dir::files::STATUS, &bytes) {
                     tracing::warn!(%error, "cannot write status.json");
@@ -720,7 +699,7 @@ impl Node {
             }
             Err(error) => tracing::warn!(%error, "cannot encode the status"),
         }
-        self.status_dirty = false;
+        self.observer.dirty = false;
     }
 }
 

@@ -15,48 +15,30 @@ impl Node {
         } else {
             tracing::warn!(status = %text, "the job ended abnormally; the agent's work is done");
         }
-        self.status.job_exit = Some(text);
+        self.observer.status.job_exit = Some(text);
         if let Some(mind) = self.driver.mind_mut(&self.identity.id()) {
             mind.job.remaining = 0;
         }
-        self.status_dirty = true;
+        self.observer.dirty = true;
     }
 
     pub(super) fn slot_started(&mut self, round: u64, ms: u64) {
         tracing::info!(round, ms, "executing my slot");
-        if let Some(job) = self.job.as_mut() {
-            self.job_cpu_at_slot_start = crate::job::group_cpu_ms(job.pid());
-            job.resume();
-        }
-        let _ = self.events.send(NodeEvent::Slot {
-            round,
-            running: true,
-        });
-        self.status.executing = Some(round);
-        self.status_dirty = true;
+        self.runner.resume();
+        self.observer.slot(round, true);
     }
 
     pub(super) fn slot_ended(&mut self, round: u64, start: u64, end: u64) {
         let now = self.now();
         // Measured only while the job lives: one that ended within the slot is gone.
-        let job_cpu_ms = self.job.as_mut().and_then(|job| {
-            job.pause();
-            let now = crate::job::group_cpu_ms(job.pid())?;
-            Some(now.saturating_sub(self.job_cpu_at_slot_start?))
-        });
-        self.status.executing = None;
-        self.metrics.slots_executed.inc();
-        let _ = self.events.send(NodeEvent::Slot {
-            round,
-            running: false,
-        });
-        self.status.slots.push(SlotRecord {
+        let job_cpu_ms = self.runner.pause();
+        self.observer.slot(round, false);
+        self.observer.status.slots.push(SlotRecord {
             round,
             start_unix_ms: unix_ms().saturating_sub(now.saturating_sub(start)),
             end_unix_ms: unix_ms().saturating_sub(now.saturating_sub(end)),
             job_cpu_ms,
         });
-        self.status_dirty = true;
     }
 }
 
