@@ -259,12 +259,17 @@ pub fn verify(paths: &[PathBuf]) -> Verdict {
     let shortest = histories.iter().map(|h| h.rounds.len()).min().unwrap_or(0);
     Verdict {
         ok: true,
-        line: format!(
-            "OK: {} ledgers agree on every shared round ({} rounds, {} in the shortest); {} certificates verified",
-            histories.len(),
-            agreed.len(),
-            shortest,
-            certificates
-        ),
+        line: if histories.len() == 1 {
+            format!(
+                "OK: the ledger verifies: {} final rounds; {certificates} certificates verified",
+                agreed.len()
+            )
+        } else {
+            format!(
+                "OK: {} ledgers agree on every round they share: {} final rounds in all, {shortest} in the shortest ledger (a daemon that leaves stops recording); {certificates} certificates verified",
+                histories.len(),
+                agreed.len(),
+            )
+        },
     }
 }

@@ -313,6 +313,60 @@ fn read_status(dir: &Path) -> Option<NodeStatus> {
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last: std::cell::RefCell<String>,
+    /// The latest final round any daemon reported, and its winner.
+    latest: std::cell::RefCell<Option<(u64, Option<String>)>>,
+}
+
+/// What the progress line says of one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AgentProgress {
+    name: String,
+    state: AgentState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AgentState {
+    Starting,
+    /// Slots of its job done so far, and the round whose slot it executes now, if any.
+    Running {
+        slots_done: u32,
+        burst: u32,
+        executing: Option<u64>,
+    },
+    Done,
+    Exited(String),
+}
+
+/// What the progress line means, printed once before it.
+const PROGRESS_LEGEND: &str =
+    "progress: the latest final round and its winner, then each agent's slots done of its job \
+(\"running round R\": executing now the slot it won in round R; slots run one after the other, \
+so the slot running now was decided a round or more earlier)";
+
+/// One progress line: the latest final round and its winner, then each agent.
+fn progress_line(latest: Option<&(u64, Option<String>)>, agents: &[AgentProgress]) -> String {
+    let head = match latest {
+        None => "founding the swarm".to_string(),
+        Some((round, Some(winner))) => format!("round {round} final, won by {winner}"),
+        Some((round, None)) => format!("round {round} final, no winner"),
+    };
+    let parts: Vec<String> = agents
+        .iter()
+        .map(|a| match &a.state {
+            AgentState::Starting => format!("{} starting", a.name),
+            AgentState::Running {
+                slots_done,
+                burst,
+                executing,
+            } => match executing {
+                Some(round) => format!("{} {slots_done}/{burst} (running round {round})", a.name),
+                None => format!("{} {slots_done}/{burst}", a.name),
+            },
+            AgentState::Done => format!("{} done", a.name),
+            AgentState::Exited(exit) => format!("{} {exit}", a.name),
+        })
+        .collect();
+    format!("{head} | {}", parts.join(", "))
 }
 
 impl Progress {
@@ -322,33 +376,45 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
+        eprintln!("{PROGRESS_LEGEND}");
         Progress {
             bar,
             last: std::cell::RefCell::new(String::new()),
+            latest: std::cell::RefCell::new(None),
         }
     }
 
     fn show(&self, daemons: &[Daemon]) {
-        let mut round = 0;
-        let parts: Vec<String> = daemons
+        let agents: Vec<AgentProgress> = daemons
             .iter()
-            .map(|d| match (read_status(&d.dir), d.exit) {
-                (_, Some(exit)) if exit.success() => format!("{} done", d.spec.name),
-                (_, Some(exit)) => format!("{} {exit}", d.spec.name),
-                (Some(s), None) => {
-                    round = round.max(s.round);
-                    let running = if s.executing.is_some() { "*" } else { "" };
-                    format!(
-                        "{}{running} {}/{}",
-                        d.spec.name,
-                        s.burst - s.remaining,
-                        s.burst
-                    )
+            .map(|d| {
+                let status = read_status(&d.dir);
+                if let Some(entry) = status.as_ref().and_then(|s| s.schedule.last()) {
+                    let mut latest = self.latest.borrow_mut();
+                    if latest
+                        .as_ref()
+                        .is_none_or(|(round, _)| entry.round > *round)
+                    {
+                        *latest = Some((entry.round, entry.winner.clone()));
+                    }
                 }
-                (None, None) => format!("{} starting", d.spec.name),
+                let state = match (status, d.exit) {
+                    (_, Some(exit)) if exit.success() => AgentState::Done,
+                    (_, Some(exit)) => AgentState::Exited(exit.to_string()),
+                    (Some(s), None) => AgentState::Running {
+                        slots_done: s.burst - s.remaining,
+                        burst: s.burst,
+                        executing: s.executing,
+                    },
+                    (None, None) => AgentState::Starting,
+                };
+                AgentProgress {
+                    name: d.spec.name.clone(),
+                    state,
+                }
             })
             .collect();
-        let line = format!("round {round}: {}", parts.join(", "));
+        let line = progress_line(self.latest.borrow().as_ref(), &agents);
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => {
@@ -370,4 +436,47 @@ impl Progress {
 /// Quotes `text` for `sh`.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(name: &str, state: AgentState) -> AgentProgress {
+        AgentProgress {
+            name: name.into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn the_progress_line_names_the_latest_final_round_and_its_winner() {
+        let agents = [
+            agent(
+                "A",
+                AgentState::Running {
+                    slots_done: 2,
+                    burst: 5,
+                    executing: None,
+                },
+            ),
+            agent(
+                "B",
+                AgentState::Running {
+                    slots_done: 3,
+                    burst: 5,
+                    executing: Some(6),
+                },
+            ),
+            agent("C", AgentState::Done),
+        ];
+        assert_eq!(
+            progress_line(Some(&(7, Some("A".into()))), &agents),
+            "round 7 final, won by A | A 2/5, B 3/5 (running round 6), C done"
+        );
+        assert_eq!(
+            progress_line(None, &agents[2..]),
+            "founding the swarm | C done"
+        );
+    }
 }

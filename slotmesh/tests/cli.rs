@@ -297,7 +297,7 @@ fn sim_out_writes_every_round_of_a_long_run_and_it_verifies() {
     // Every final round is in the ledger, each with its certificate verified.
     assert!(
         line.contains(&format!(
-            "({rounds} rounds, {rounds} in the shortest); {rounds} certificates verified"
+            "OK: the ledger verifies: {rounds} final rounds; {rounds} certificates verified"
         )),
         "{line} for {rounds} rounds"
     );
