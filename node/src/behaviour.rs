@@ -13,7 +13,13 @@ use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{identify, mdns, noise, ping, tcp, yamux, PeerId, Swarm, SwarmBuilder, Transport};
+use libp2p::{
+    identify, kad, mdns, noise, ping, tcp, yamux, PeerId, StreamProtocol, Swarm, SwarmBuilder,
+    Transport,
+};
+
+/// The Kademlia protocol of slotmesh swarms (kept apart from other DHTs).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/slotmesh/kad/1.0.0");
 use slotmesh_proto::{AgentId, Identity, PayloadKind, SwarmId};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,9 +34,10 @@ pub use protocols::{Behaviour, BehaviourEvent};
 #[allow(missing_docs)]
 mod protocols {
     use super::SyncCodec;
+    use libp2p::kad::store::MemoryStore;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::swarm::NetworkBehaviour;
-    use libp2p::{gossipsub, identify, mdns, ping, request_response};
+    use libp2p::{gossipsub, identify, kad, mdns, ping, request_response};
 
     /// The protocols a slotmesh node speaks.
     #[derive(NetworkBehaviour)]
@@ -41,6 +48,8 @@ mod protocols {
         pub sync: request_response::Behaviour<SyncCodec>,
         /// Exchange of listen addresses and protocol versions.
         pub identify: identify::Behaviour,
+        /// The peers of peers (Kademlia), so no node is the only point of contact.
+        pub kad: kad::Behaviour<MemoryStore>,
         /// Liveness of connections.
         pub ping: ping::Behaviour,
         /// LAN discovery, unless `--no-mdns`.
@@ -227,10 +236,17 @@ fn make_behaviour(
     } else {
         None
     };
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_periodic_bootstrap_interval(Some(Duration::from_secs(10)));
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+    // Every daemon answers: the swarm is small and its members reach each other.
+    kad.set_mode(Some(kad::Mode::Server));
     Ok(Behaviour {
         gossipsub,
         sync,
         identify,
+        kad,
         ping: ping::Behaviour::default(),
         mdns: Toggle::from(mdns),
     })

@@ -11,6 +11,8 @@
 //!   swarm` and `slotmesh status`);
 //! - `llm-record.jsonl` (with `--strategy llm` or `replay:`): every question to the model and
 //!   its answer, bounded in size (`slotmesh_llm::record`);
+//! - `peers.json`: the addresses of the other members it has known ([`crate::peers`]), so a
+//!   restarted daemon finds the swarm again when its `--peer` node is gone;
 //! - `lock`: held while a daemon runs, so two daemons never share one directory.
 //!
 //! Small files are replaced atomically (write a temporary file, flush, rename).
@@ -37,6 +39,8 @@ pub mod files {
     pub const LLM_RECORD: &str = slotmesh_llm::record::RECORD_FILE;
     /// Held while a daemon runs.
     pub const LOCK: &str = "lock";
+    /// Addresses of the other members this daemon has known.
+    pub const PEERS: &str = "peers.json";
 }
 
 /// An open, locked data directory.
@@ -86,6 +90,11 @@ impl DataDir {
     /// The ledger file.
     pub fn ledger_path(&self) -> PathBuf {
         self.root.join(files::LEDGER)
+    }
+
+    /// The peer book file.
+    pub fn peers_path(&self) -> PathBuf {
+        self.root.join(files::PEERS)
     }
 
     /// The memory file.

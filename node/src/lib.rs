@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod metrics;
 mod parts;
+pub mod peers;
 mod slots;
 mod start;
 mod status;
@@ -20,7 +21,7 @@ mod sync_codec;
 
 pub use behaviour::{
     build_swarm, keypair, peer_id_of, read_swarm_key, write_swarm_key, Behaviour, BehaviourEvent,
-    Topics,
+    Topics, KAD_PROTOCOL,
 };
 pub use data_dir::{files, DataDir};
 pub use events::NodeEvent;
@@ -40,7 +41,7 @@ use ledger::Ledger;
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{mdns, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, mdns, Multiaddr, PeerId, Swarm};
 use slotmesh_agent::heuristic::{Heuristic, Personality};
 use slotmesh_agent::memory::Memory;
 use slotmesh_agent::model::{Question, Reply};
@@ -62,6 +63,10 @@ use tokio::sync::mpsc;
 const MAX_REJECTIONS: u32 = 3;
 /// The status file is rewritten at most this often (ms), and on every final round.
 const STATUS_INTERVAL_MS: u64 = 100;
+/// How often a node looks up the members it is not connected to, ms.
+const LOOKUP_INTERVAL_MS: u64 = 1_000;
+/// Members looked up at most at once.
+const MAX_LOOKUPS: usize = 16;
 /// Messages kept for peers that are not connected yet (sent on the next connection).
 const MAX_UNSENT: usize = 256;
 
@@ -186,6 +191,10 @@ pub struct Node {
     rejections: BTreeMap<PeerId, u32>,
     /// The fetch of final rounds in flight.
     fetch_in_flight: Option<OutboundRequestId>,
+    /// Other members' addresses, learned, saved and re-dialled.
+    peers: peers::PeerBook,
+    /// When the members this node is not connected to are next looked up.
+    next_lookup: u64,
     /// A failure to persist met while handling an event, which stops the node.
     fatal: Option<NodeError>,
     shutdown_requested: Option<u64>,
@@ -304,8 +313,31 @@ impl Node {
                 for (peer, address) in found {
                     if !self.swarm.is_connected(&peer) {
                         tracing::debug!(%peer, %address, "discovered by mDNS");
-                        let _ = self.swarm.dial(address);
+                        let _ = self.swarm.dial(address.clone());
                     }
+                    self.learn(peer, &address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for address in &info.listen_addrs {
+                    self.learn(peer_id, address);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer,
+                addresses,
+                ..
+            })) => self.dial_learned(peer, addresses.into_vec()),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(Ok(found)),
+                ..
+            })) => {
+                for info in found.peers {
+                    self.dial_learned(info.peer_id, info.addrs);
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -434,8 +466,77 @@ impl Node {
 
     /// Fires the engine's timers that are due, then the host's own (deferred decisions,
     /// slot boundaries).
+    /// Learns that `peer` listens on `address`: Kademlia hears of it (and tells others), and
+    /// the peer book keeps it.
+    fn learn(&mut self, peer: PeerId, address: &Multiaddr) {
+        if peer == self.peer_id() {
+            return;
+        }
+        if self.peers.learn(peer, address) {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&peer, address.clone());
+        }
+    }
+
+    /// A member learned through another: connect to it directly.
+    fn dial_learned(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
+        if peer == self.peer_id() || self.swarm.is_connected(&peer) {
+            return;
+        }
+        tracing::debug!(%peer, "learned a member's address; dialling it");
+        for address in &addresses {
+            self.learn(peer, address);
+        }
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+            .addresses(addresses)
+            .build();
+        let _ = self.swarm.dial(opts);
+    }
+
+    /// Keeps a direct connection to every active member: asks the peers it has (Kademlia)
+    /// for the addresses of members it is not connected to, once a second; with no peer
+    /// connected, re-dials every known member's address (with backoff); saves the peer book
+    /// when it changed.
+    fn keep_connected(&mut self, now: u64) {
+        if now >= self.next_lookup {
+            self.next_lookup = now + LOOKUP_INTERVAL_MS;
+            let me = self.identity.id();
+            let missing: Vec<PeerId> = self
+                .driver
+                .engine()
+                .state()
+                .active_members()
+                .filter(|(id, _)| **id != me)
+                .filter_map(|(id, _)| peer_id_of(*id))
+                .filter(|peer| !self.swarm.is_connected(peer))
+                .take(MAX_LOOKUPS)
+                .collect();
+            for peer in missing {
+                let known = self.peers.addresses_of(&peer);
+                if known.is_empty() {
+                    self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                } else {
+                    self.dial_learned(peer, known);
+                }
+            }
+        }
+        let connected = self.swarm.connected_peers().count();
+        for address in self.peers.redial(connected, now) {
+            tracing::debug!(%address, "no peer connected: re-dialling a known member");
+            let _ = self.swarm.dial(address);
+        }
+        if let Some(bytes) = self.peers.take_changes() {
+            if let Err(error) = self.data.replace_quietly(data_dir::files::PEERS, &bytes) {
+                tracing::warn!(%error, "cannot save the peer book");
+            }
+        }
+    }
+
     fn wake(&mut self) {
         let now = self.now();
+        self.keep_connected(now);
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > now {
                 break;
@@ -473,7 +574,13 @@ impl Node {
             Effect::Resolved { round, digest } => {
                 tracing::debug!(round, %digest, "round resolved");
             }
-            Effect::Final(finalized) => self.finalized(*finalized)?,
+            Effect::Final(finalized) => {
+                self.finalized(*finalized)?;
+                // The members may have changed: connect to any this node has no link to,
+                // before the one that told it about them leaves.
+                self.next_lookup = 0;
+                self.keep_connected(self.now());
+            }
             Effect::FetchMessages { round, peer } => {
                 if let Some(peer_id) = peer_id_of(peer).filter(|p| self.swarm.is_connected(p)) {
                     self.swarm

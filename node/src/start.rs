@@ -98,6 +98,20 @@ impl Node {
                 tracing::warn!(%peer, error = %e, "cannot dial peer");
             }
         }
+        // Members known from an earlier run: found again even when the --peer node is gone.
+        let saved = match std::fs::read(data.peers_path()) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(NodeError::file("cannot read", data.peers_path(), e)),
+        };
+        let peers = peers::PeerBook::new(saved.as_deref(), config.peers.clone());
+        for address in peers.addresses() {
+            if config.peers.contains(&address) {
+                continue;
+            }
+            tracing::debug!(%address, "dialling a member known from an earlier run");
+            let _ = swarm.dial(address);
+        }
         let founder = loaded.records.is_empty() && !config.join;
         let engine_config = EngineConfig {
             swarm: swarm_id,
@@ -155,6 +169,8 @@ impl Node {
             unsent: VecDeque::new(),
             rejections: BTreeMap::new(),
             fetch_in_flight: None,
+            peers,
+            next_lookup: 0,
             fatal: None,
             shutdown_requested: None,
             sent_this_round: (0, Vec::new()),

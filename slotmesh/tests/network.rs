@@ -445,3 +445,43 @@ fn a_second_daemon_on_a_port_a_daemon_holds_exits_1_with_one_sentence() {
     assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
     assert!(first.status().is_some());
 }
+
+/// Four daemons started as the docs show, each given only the first node's address (a
+/// star): the first has the shortest job, finishes and exits, or is killed with -9; the
+/// other three, which never had each other's addresses, found them through it (identify and
+/// Kademlia), carry on, complete and agree.
+#[test]
+fn a_star_swarm_carries_on_when_its_centre_leaves_or_dies() {
+    for kill_centre in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = ["--founders", "4"];
+        let mut centre = Daemon::start(dir.path(), "A", 1, &[], &extra);
+        let address = centre.listen();
+        let mut others: Vec<Daemon> = ["B", "C", "D"]
+            .iter()
+            .map(|name| Daemon::start(dir.path(), name, 3, std::slice::from_ref(&address), &extra))
+            .collect();
+        if kill_centre {
+            others[0].wait_until("reached round 2", |s| s.round >= 2);
+            centre.kill9();
+        } else {
+            assert_exits_ok(&mut centre);
+        }
+        for daemon in &mut others {
+            assert_exits_ok(daemon);
+        }
+        let verdict = verify(&others.iter().collect::<Vec<_>>());
+        assert!(verdict.ok, "kill {kill_centre}: {}", verdict.line);
+        let history = longest_history(&others.iter().collect::<Vec<_>>());
+        for name in ["B", "C", "D"] {
+            assert_eq!(
+                member_status(&history, name),
+                (MemberStatus::Completed, 3),
+                "kill {kill_centre}: {name}"
+            );
+        }
+        // Each remembers the others' addresses for a restart.
+        let book = std::fs::read_to_string(others[0].dir.join("peers.json")).unwrap();
+        assert!(book.matches("/p2p/").count() >= 2, "{book}");
+    }
+}
