@@ -51,12 +51,20 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Keygen(args) if args.swarm_key => {
             let key = slotmesh_node::write_swarm_key(&args.out)?;
-            println!("{}", key.fingerprint());
+            println!("swarm key fingerprint: {}", key.fingerprint());
+            println!(
+                "(written to {}; copy it to every node of the swarm)",
+                args.out.display()
+            );
             Ok(())
         }
         Command::Keygen(args) => {
             let identity = slotmesh_node::keys::generate(&args.out)?;
-            println!("{}", identity.id().to_hex());
+            println!("agent id: {}", identity.id().to_hex());
+            println!(
+                "(identity key written to {}; one per node, never copied)",
+                args.out.display()
+            );
             Ok(())
         }
         Command::Daemon(args) => daemon_command::run(args),
@@ -125,7 +133,12 @@ fn status(args: &cli::StatusArgs) -> Result<()> {
             .executing
             .map_or(String::new(), |r| format!("  executing slot of round {r}")),
         status.peers,
-        if status.done { "  (finished)" } else { "" }
+        match (status.done, status.remaining) {
+            (true, 0) => "  (finished)",
+            // Ended with work left: never joined, interrupted, or failed by the swarm.
+            (true, _) => "  (stopped)",
+            (false, _) => "",
+        }
     );
     if status.strategy == "llm" || status.strategy == "replay" {
         println!(

@@ -257,7 +257,12 @@ fn keygen_writes_a_key_once_and_prints_its_id() {
     let path = key.to_str().unwrap();
     let output = slotmesh(&["keygen", "--out", path]);
     assert!(output.status.success());
-    let id = stdout(&output).trim().to_string();
+    let text = stdout(&output);
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("agent id: "))
+        .unwrap()
+        .to_string();
     assert_eq!(id.len(), 64);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     let again = slotmesh(&["keygen", "--out", path]);
