@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Simulator benchmark (SPEC §7 measures and the cost of a round), written to bench/sim-results.md.
+# Simulator benchmark (the measures of docs/SIMULATION.md and the cost of a round), written to bench/sim-results.md.
 # Usage: bench/sim.sh [--quick]
 #   1. the cost of one signature (what a daemon pays per message; the simulator signs only
 #      what it writes with --out);

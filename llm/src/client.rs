@@ -1,7 +1,7 @@
 //! The asynchronous side: one chat completion per question through async-openai, on any
 //! OpenAI-compatible endpoint, within a deadline, with retries and backoff while time remains.
 //!
-//! Servers differ in structured output (SPEC §4): OpenAI takes `response_format` of type
+//! Servers differ in structured output (docs/OPERATING.md, LLM agents): OpenAI takes `response_format` of type
 //! `json_schema`; llama.cpp's server takes `json_object` with a `schema` field; others only
 //! follow the schema written in the prompt. With [`OutputFormat::Auto`] the client starts
 //! with `json_schema`, steps down when the server refuses the request itself (a 4xx that is

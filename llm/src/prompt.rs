@@ -1,5 +1,5 @@
 //! What the model is told: a fixed system instruction per decision and a JSON context built
-//! from the agent's view (SPEC §4): its own status, the other agents (public trust, claims,
+//! from the agent's view (docs/OPERATING.md, LLM agents): its own status, the other agents (public trust, claims,
 //! its private trust, observed deception), the system (round, active agents, coalitions) and
 //! its memory. Text written by other agents is untrusted: it appears only as JSON string
 //! values, cut to [`UNTRUSTED_CHARS`], under keys the system instruction names as data.

@@ -1,7 +1,7 @@
 //! `slotmesh sim`: many agents in one process, each its own replica of the `proto` round
 //! engine, over a seeded simulated network with delays, loss, crashes, a partition and
 //! byzantine agents. Invariants are checked on every final round; the run ends with the
-//! measures of SPEC §7.
+//! measures of docs/SIMULATION.md.
 //!
 //! The same seed gives the same run, byte for byte: every random choice comes from ChaCha
 //! streams derived from the seed (one for the network, one per agent), and the engine and

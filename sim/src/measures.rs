@@ -1,4 +1,4 @@
-//! The measures of SPEC §7 that need more than counting: the optimal preemptive schedule
+//! The measures (docs/SIMULATION.md) that need more than counting: the optimal preemptive schedule
 //! (SRPT) to compare turnaround with, and the ROC AUC of trust as a liar detector.
 
 /// Mean turnaround of the optimal preemptive single-slot schedule: shortest remaining

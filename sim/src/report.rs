@@ -1,4 +1,4 @@
-//! The outcome of a run: per-agent results and the SPEC §7 measures, built from the agreed
+//! The outcome of a run: per-agent results and the measures of docs/SIMULATION.md, built from the agreed
 //! final rounds and the replicas' views.
 
 use super::{measures, Life, Sim};
@@ -47,7 +47,7 @@ pub struct AgentResult {
     pub slots: Vec<u64>,
 }
 
-/// The measures of one run (SPEC §7), printed as the last JSON line with `--json`.
+/// The measures of one run (docs/SIMULATION.md), printed as the last JSON line with `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimReport {
     /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).

@@ -1,5 +1,5 @@
 //! The `llm` strategy against an OpenAI-compatible server the test starts on 127.0.0.1
-//! (SPEC §6.5): scripted good answers change the agents' decisions; a server that fails
+//! (docs/TESTING.md): scripted good answers change the agents' decisions; a server that fails
 //! (HTTP 500, too slow, not JSON, out of bounds) never stops the swarm, and every fallback
 //! is counted; another agent's injection attempt reaches prompts only as quoted, cut data;
 //! a recorded run replays to the same decisions with the server gone; a server that refuses
