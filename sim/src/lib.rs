@@ -83,6 +83,11 @@ struct Host {
     spoken_before_restart: Option<u64>,
 }
 
+/// Whether the partition cuts host `h` off (a third of the hosts).
+fn cut_by_partition(h: usize) -> bool {
+    h % 3 == 2
+}
+
 /// Progress must be made within this many phase timeouts while the swarm is connected.
 const PROGRESS_TIMEOUTS: u64 = 60;
 const MAX_VIOLATIONS_LISTED: usize = 20;
@@ -856,7 +861,7 @@ impl Sim {
         let now = self.net.now();
         match self.partition_since {
             None if latest >= start && latest < start + rounds => {
-                let cut = (0..self.hosts.len()).map(|h| h % 3 == 2).collect();
+                let cut = (0..self.hosts.len()).map(cut_by_partition).collect();
                 self.net.set_partition(Some(cut));
                 self.partition_since = Some(now);
             }

@@ -41,6 +41,8 @@ pub struct AgentResult {
     pub offences: u32,
     /// Of which equivocations: two different signed messages for one turn.
     pub equivocations: u32,
+    /// The fault the run injected into this agent, if any (why it may have failed).
+    pub fault: Option<String>,
     /// Final credits.
     pub credits: u64,
     /// Rounds it won.
@@ -108,6 +110,27 @@ pub struct SimReport {
 }
 
 impl Sim {
+    /// The fault injected into agent `i`, in words.
+    fn fault_of(&self, i: usize) -> Option<String> {
+        let agent = &self.agents[i];
+        if let Some(byzantine) = agent.spec.byzantine {
+            return Some(
+                match byzantine {
+                    crate::Byzantine::Equivocator => "equivocator",
+                    crate::Byzantine::Withholder => "withholder",
+                    crate::Byzantine::Forger => "forger",
+                }
+                .to_string(),
+            );
+        }
+        if agent.life == Life::Crashed {
+            let round = agent.spec.crash_at_round.unwrap_or(0);
+            return Some(format!("crashed in round {round}"));
+        }
+        let cut = self.partition_since.is_some() && crate::cut_by_partition(agent.host);
+        cut.then(|| "cut off by the partition".to_string())
+    }
+
     pub(super) fn report(mut self, wall: std::time::Duration) -> SimReport {
         let ledger_error = std::mem::take(&mut self.archive)
             .finish()
@@ -162,6 +185,7 @@ impl Sim {
                     equivocations: record.map_or(0, |m| m.offences.equivocations),
                     credits: record.map_or(0, |m| m.credits),
                     slots: won,
+                    fault: self.fault_of(i),
                 }
             })
             .collect();

@@ -88,7 +88,11 @@ pub fn render(report: &SimReport) -> String {
             a.lies_caught,
             a.credits,
             a.status.clone().unwrap_or_else(|| "never admitted".into()),
-            if a.lied { " (lied)" } else { "" }
+            match (&a.fault, a.lied) {
+                (Some(fault), _) => format!(" ({fault})"),
+                (None, true) => " (lied)".to_string(),
+                (None, false) => String::new(),
+            }
         );
     }
     if report.per_agent.len() > 30 {
@@ -112,7 +116,10 @@ pub fn render(report: &SimReport) -> String {
             .turnaround_ratio
             .map_or("-".into(), |r| format!("{r:.3}")),
         report.lying_gain.map_or("-".into(), |r| format!("{r:+.3}")),
-        report.trust_auc.map_or("-".into(), |r| format!("{r:.3}"))
+        report.trust_auc.map_or(
+            "- (no liars, or no truthful agents, to separate)".into(),
+            |r| format!("{r:.3}")
+        )
     );
     let _ = writeln!(
         out,

@@ -140,6 +140,27 @@ fn sim_summary_is_readable_and_seeded() {
             .join("\n")
     };
     assert_eq!(schedule(&first), schedule(&again));
+    // Injected faults are named on their agents' lines: why one failed, who misbehaved.
+    let faults = stdout(&slotmesh(&[
+        "sim",
+        "--agents",
+        "9",
+        "--crash",
+        "1",
+        "--equivocators",
+        "1",
+        "--seed",
+        "2",
+        "--lying-samples",
+        "0",
+    ]));
+    assert!(faults.contains("(crashed in round "), "{faults}");
+    assert!(faults.contains("(equivocator)"), "{faults}");
+    let truthful = stdout(&slotmesh(&["sim", "--agents", "4", "--liars", "0"]));
+    assert!(
+        truthful.contains("trust AUC - (no liars, or no truthful agents, to separate)"),
+        "{truthful}"
+    );
 }
 
 /// `--hosts` places the agents on that many replicas, `--max-rounds` stops the run early and
