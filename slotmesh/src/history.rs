@@ -41,6 +41,8 @@ pub struct RoundEntry {
     pub trust: BTreeMap<AgentId, u32>,
     /// Coalitions formed in the round: (proposer, members).
     pub coalitions_formed: Vec<(AgentId, Vec<AgentId>)>,
+    /// Coalitions dissolved at the end of the round.
+    pub coalitions_dissolved: usize,
 }
 
 /// A verified ledger.
@@ -108,6 +110,7 @@ impl History {
                 digest: record.certificate.digest,
                 trust: next.members.iter().map(|(id, m)| (*id, m.trust)).collect(),
                 coalitions_formed,
+                coalitions_dissolved: outcome.coalitions_dissolved.len(),
             });
             state = next;
         }
@@ -178,6 +181,29 @@ impl History {
             out,
             "completion order: {}",
             self.completion_order().join(", ")
+        );
+        let formed: Vec<String> = self
+            .rounds
+            .iter()
+            .flat_map(|r| {
+                r.coalitions_formed.iter().map(move |(proposer, members)| {
+                    let names: Vec<String> = members.iter().map(|m| self.name(m)).collect();
+                    if names.is_empty() {
+                        // Dissolved within the round it formed in.
+                        format!("{}'s in round {}", self.name(proposer), r.round)
+                    } else {
+                        format!("{} in round {}", names.join("+"), r.round)
+                    }
+                })
+            })
+            .collect();
+        let dissolved: usize = self.rounds.iter().map(|r| r.coalitions_dissolved).sum();
+        let _ = writeln!(
+            out,
+            "coalitions: {} formed{}{}, {dissolved} dissolved",
+            formed.len(),
+            if formed.is_empty() { "" } else { ": " },
+            formed.join(", ")
         );
         let _ = writeln!(
             out,

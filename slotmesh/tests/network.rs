@@ -29,6 +29,10 @@ fn seed_preset_swarm_completes_and_verifies() {
         &out,
     );
     assert!(stdout.contains("OK: 3 ledgers agree"), "{stdout}");
+    assert!(
+        stdout.contains("coalitions: "),
+        "the summary counts coalitions: {stdout}"
+    );
     // The completion order printed is the one the ledgers hold (the longest ledger: the
     // last daemon to finish).
     let history = ["A", "B", "C"]
