@@ -489,3 +489,37 @@ fn a_star_swarm_carries_on_when_its_centre_leaves_or_dies() {
         assert!(book.matches("/p2p/").count() >= 2, "{book}");
     }
 }
+
+/// A daemon killed with -9 and started again on its data dir finds the swarm through the
+/// members it knew (`peers.json`), even when the only node it was told about is gone too.
+#[test]
+fn a_restarted_daemon_finds_the_swarm_when_its_peer_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--founders", "4"];
+    let mut centre = Daemon::start(dir.path(), "A", 30, &[], &extra);
+    let address = centre.listen();
+    let mut others: Vec<Daemon> = [("B", 6), ("C", 6), ("D", 6)]
+        .iter()
+        .map(|(name, burst)| {
+            Daemon::start(
+                dir.path(),
+                name,
+                *burst,
+                std::slice::from_ref(&address),
+                &extra,
+            )
+        })
+        .collect();
+    others[0].wait_until("reached round 3", |s| s.round >= 3 && s.peers >= 3);
+    others[0].kill9();
+    centre.kill9();
+    // Started again with only the dead centre's address: the book has C's and D's.
+    others[0] = Daemon::start(dir.path(), "B", 6, std::slice::from_ref(&address), &extra);
+    for daemon in &mut others {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&others.iter().collect::<Vec<_>>());
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&others.iter().collect::<Vec<_>>());
+    assert_eq!(member_status(&history, "B"), (MemberStatus::Completed, 6));
+}
