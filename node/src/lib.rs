@@ -7,6 +7,7 @@
 //! Time: the engine's `now` is milliseconds since the node started (monotonic).
 
 mod behaviour;
+mod connect;
 mod data_dir;
 mod error;
 mod events;
@@ -63,10 +64,6 @@ use tokio::sync::mpsc;
 const MAX_REJECTIONS: u32 = 3;
 /// The status file is rewritten at most this often (ms), and on every final round.
 const STATUS_INTERVAL_MS: u64 = 100;
-/// How often a node looks up the members it is not connected to, ms.
-const LOOKUP_INTERVAL_MS: u64 = 1_000;
-/// Members looked up at most at once.
-const MAX_LOOKUPS: usize = 16;
 /// Messages kept for peers that are not connected yet (sent on the next connection).
 const MAX_UNSENT: usize = 256;
 
@@ -461,76 +458,6 @@ impl Node {
         let now = self.now();
         if let Err(error) = self.driver.handle(input, now) {
             tracing::debug!(%error, "input refused");
-        }
-    }
-
-    /// Fires the engine's timers that are due, then the host's own (deferred decisions,
-    /// slot boundaries).
-    /// Learns that `peer` listens on `address`: Kademlia hears of it (and tells others), and
-    /// the peer book keeps it.
-    fn learn(&mut self, peer: PeerId, address: &Multiaddr) {
-        if peer == self.peer_id() {
-            return;
-        }
-        if self.peers.learn(peer, address) {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, address.clone());
-        }
-    }
-
-    /// A member learned through another: connect to it directly.
-    fn dial_learned(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) {
-        if peer == self.peer_id() || self.swarm.is_connected(&peer) {
-            return;
-        }
-        tracing::debug!(%peer, "learned a member's address; dialling it");
-        for address in &addresses {
-            self.learn(peer, address);
-        }
-        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-            .addresses(addresses)
-            .build();
-        let _ = self.swarm.dial(opts);
-    }
-
-    /// Keeps a direct connection to every active member: asks the peers it has (Kademlia)
-    /// for the addresses of members it is not connected to, once a second; with no peer
-    /// connected, re-dials every known member's address (with backoff); saves the peer book
-    /// when it changed.
-    fn keep_connected(&mut self, now: u64) {
-        if now >= self.next_lookup {
-            self.next_lookup = now + LOOKUP_INTERVAL_MS;
-            let me = self.identity.id();
-            let missing: Vec<PeerId> = self
-                .driver
-                .engine()
-                .state()
-                .active_members()
-                .filter(|(id, _)| **id != me)
-                .filter_map(|(id, _)| peer_id_of(*id))
-                .filter(|peer| !self.swarm.is_connected(peer))
-                .take(MAX_LOOKUPS)
-                .collect();
-            for peer in missing {
-                let known = self.peers.addresses_of(&peer);
-                if known.is_empty() {
-                    self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-                } else {
-                    self.dial_learned(peer, known);
-                }
-            }
-        }
-        let connected = self.swarm.connected_peers().count();
-        for address in self.peers.redial(connected, now) {
-            tracing::debug!(%address, "no peer connected: re-dialling a known member");
-            let _ = self.swarm.dial(address);
-        }
-        if let Some(bytes) = self.peers.take_changes() {
-            if let Err(error) = self.data.replace_quietly(data_dir::files::PEERS, &bytes) {
-                tracing::warn!(%error, "cannot save the peer book");
-            }
         }
     }
 

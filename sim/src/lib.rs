@@ -9,6 +9,7 @@
 
 mod archive;
 mod byzantine;
+mod hosts;
 use archive::Archive;
 mod ask;
 mod config;
@@ -371,79 +372,6 @@ impl Sim {
         }
     }
 
-    fn arrive(&mut self, i: usize) {
-        let now = self.net.now();
-        let agent = &mut self.agents[i];
-        agent.life = Life::Live;
-        let founder = agent.spec.arrival_ms == 0;
-        let Some(mind) = agent.mind.take() else {
-            return;
-        };
-        let host = &mut self.hosts[agent.host];
-        if let Some(driver) = host.driver.as_mut() {
-            driver.host(
-                agent.identity.clone(),
-                agent.spec.name.clone(),
-                founder,
-                mind,
-                now,
-            );
-            return;
-        }
-        // A new replica catches up by fetching every final record from the first; when the
-        // first records are no longer kept, it starts from the agreed state (a snapshot sync).
-        let ledger = match &self.last_state {
-            Some(state) if self.archive.first_round() != Some(0) => LedgerState::clone(state),
-            _ => LedgerState::genesis(self.swarm),
-        };
-        let engine = self.new_replica(i, founder, ledger, now);
-        let rules = self.rules(None);
-        self.hosts[self.agents[i].host].driver = Some(HostDriver::new(engine, mind, rules));
-    }
-
-    /// A replica created by agent `i` from `ledger`, sharing resolutions with the others.
-    fn new_replica(&self, i: usize, founder: bool, ledger: LedgerState, now: u64) -> Engine {
-        let agent = &self.agents[i];
-        let config = EngineConfig {
-            swarm: self.swarm,
-            name: agent.spec.name.clone(),
-            limits: Limits::default(),
-            phase_timeout_ms: self.config.phase_timeout_ms,
-            founder,
-            min_members: self.founders.max(1),
-            expected_members: self.founders.max(1),
-        };
-        let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
-        engine.share_resolutions(self.resolutions.clone());
-        engine
-    }
-
-    /// Host `h` is further behind than the records kept: its replica starts again from the
-    /// agreed state (a snapshot sync), speaking for the same live agents.
-    fn resync(&mut self, h: usize) {
-        let Some(state) = self.last_state.as_deref().cloned() else {
-            return;
-        };
-        let now = self.net.now();
-        let live: Vec<usize> = self.hosts[h]
-            .agents
-            .iter()
-            .copied()
-            .filter(|i| self.agents[*i].life == Life::Live)
-            .collect();
-        let Some((first, rest)) = live.split_first() else {
-            return;
-        };
-        let mut engine = self.new_replica(*first, false, state, now);
-        for i in rest {
-            let agent = &self.agents[*i];
-            engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
-        }
-        if let Some(driver) = self.hosts[h].driver.as_mut() {
-            driver.replace_engine(engine);
-        }
-    }
-
     fn broadcast(&mut self, from: usize, message: &SignedMessage) {
         let to: Vec<usize> = self.live_hosts().collect();
         self.net.broadcast(from, to.into_iter(), message);
@@ -535,28 +463,6 @@ impl Sim {
         }
     }
 
-    /// Crashes the agents of host `h` whose crash round its replica has reached.
-    fn crash_due(&mut self, h: usize) {
-        let host = &mut self.hosts[h];
-        let round = host.driver.as_ref().map_or(0, |d| d.engine().round());
-        while let Some((at, i)) = host.crashes.last().copied() {
-            if round < at {
-                return;
-            }
-            host.crashes.pop();
-            let agent = &mut self.agents[i];
-            if agent.life != Life::Live {
-                continue;
-            }
-            agent.life = Life::Crashed;
-            self.finished += 1;
-            if let Some(driver) = host.driver.as_mut() {
-                agent.mind = driver.unhost(&agent.id);
-            }
-        }
-        self.retire_if_idle(h);
-    }
-
     /// Request–response: the host of `peer` answers host `h` with every message it holds
     /// for `round` (if it is alive; across a partition the answer is lost like any message).
     fn fetch_messages(&mut self, h: usize, round: u64, peer: AgentId) {
@@ -614,90 +520,6 @@ impl Sim {
                 false
             }
         }
-    }
-
-    /// The host rules of this run, for a host that last spoke in `spoken_round`.
-    fn rules(&self, spoken_round: Option<u64>) -> HostRules {
-        HostRules {
-            phase_timeout_ms: self.config.phase_timeout_ms,
-            slot_ms: self.config.slot_ms,
-            spoken_round,
-        }
-    }
-
-    /// Schedules host `h`'s next wake-up, if it wants one earlier than the one scheduled.
-    fn schedule_wake(&mut self, h: usize) {
-        let host = &mut self.hosts[h];
-        let Some(at) = host.driver.as_ref().and_then(HostDriver::next_wakeup) else {
-            return;
-        };
-        if host.wake_at.is_some_and(|scheduled| scheduled <= at) {
-            return;
-        }
-        host.wake_at = Some(at);
-        self.net.schedule(at, Event::Wake { host: h });
-    }
-
-    /// Restarts host `h` if a restart of `agent`'s host is due after its commit of `round`:
-    /// its replica starts again from the agreed state, as a daemon replays its ledger.
-    fn restart_due(&mut self, h: usize, agent: AgentId, round: u64) {
-        let Some(i) = self.by_id.get(&agent).copied() else {
-            return;
-        };
-        let Some(k) = self
-            .restarts
-            .iter()
-            .position(|r| r.agent == i && r.round == round)
-        else {
-            return;
-        };
-        let restart = self.restarts.swap_remove(k);
-        let Some(state) = self.last_state.as_deref().cloned() else {
-            return;
-        };
-        let Some(old) = self.hosts[h].driver.take() else {
-            return;
-        };
-        let now = self.net.now();
-        let mut minds: BTreeMap<AgentId, Mind> = old.into_minds().collect();
-        let live: Vec<usize> = self.hosts[h]
-            .agents
-            .iter()
-            .copied()
-            .filter(|j| self.agents[*j].life == Life::Live)
-            .collect();
-        let spoken = self.hosts[h].spoken.filter(|_| restart.remembers_spoken);
-        let mut driver: Option<HostDriver> = None;
-        for j in live {
-            let Some(mind) = minds.remove(&self.agents[j].id) else {
-                continue;
-            };
-            match driver.as_mut() {
-                None => {
-                    let engine = self.new_replica(j, false, state.clone(), now);
-                    driver = Some(HostDriver::new(engine, mind, self.rules(spoken)));
-                }
-                Some(d) => {
-                    let agent = &self.agents[j];
-                    d.host(
-                        agent.identity.clone(),
-                        agent.spec.name.clone(),
-                        false,
-                        mind,
-                        now,
-                    );
-                }
-            }
-        }
-        for (id, mind) in minds {
-            if let Some(j) = self.by_id.get(&id) {
-                self.agents[*j].mind = Some(mind);
-            }
-        }
-        tracing::debug!(host = h, round, "host restarted");
-        self.hosts[h].driver = driver;
-        self.hosts[h].wake_at = None;
-        self.hosts[h].spoken_before_restart = self.hosts[h].spoken;
     }
 
     /// Agent `i` asks a model: the answer is due a share of a phase timeout later.
@@ -814,40 +636,6 @@ impl Sim {
             }
         }
         self.retire_if_idle(h);
-    }
-
-    /// Stops host `h`'s replica once none of its agents is live or still to arrive. A host
-    /// that executes slots first runs the slots its agents won and lingers as a daemon does,
-    /// until the members still running no longer need it.
-    fn retire_if_idle(&mut self, h: usize) {
-        let idle = self.hosts[h]
-            .agents
-            .iter()
-            .all(|i| matches!(self.agents[*i].life, Life::Crashed | Life::Done));
-        if idle && self.config.slot_ms.is_some() {
-            let now = self.net.now();
-            let running: BTreeSet<AgentId> = self
-                .agents
-                .iter()
-                .filter(|a| a.life == Life::Live && self.hosts[a.host].driver.is_some())
-                .map(|a| a.id)
-                .collect();
-            let Some(driver) = self.hosts[h].driver.as_mut() else {
-                return;
-            };
-            if !driver.slots_done() || !driver.lingered(now, |id| running.contains(id)) {
-                return;
-            }
-        }
-        if idle {
-            if let Some(driver) = self.hosts[h].driver.take() {
-                for (id, mind) in driver.into_minds() {
-                    if let Some(i) = self.by_id.get(&id) {
-                        self.agents[*i].mind = Some(mind);
-                    }
-                }
-            }
-        }
     }
 
     /// Starts the partition when the swarm reaches its first round, and heals it after its
