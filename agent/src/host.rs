@@ -216,9 +216,20 @@ pub struct HostDriver {
 impl HostDriver {
     /// A host around `engine` (which already hosts `mind`'s agent) under `rules`.
     pub fn new(engine: Engine, mind: Mind, rules: HostRules) -> HostDriver {
+        HostDriver::with_minds(engine, [mind], rules)
+    }
+
+    /// A host around `engine`, which already hosts the agent of every one of `minds`.
+    pub fn with_minds(
+        engine: Engine,
+        minds: impl IntoIterator<Item = Mind>,
+        rules: HostRules,
+    ) -> HostDriver {
         let resumed_at = engine.round();
-        let mut minds = BTreeMap::new();
-        minds.insert(mind.id, Hosted { mind, done: false });
+        let minds = minds
+            .into_iter()
+            .map(|mind| (mind.id, Hosted { mind, done: false }))
+            .collect();
         HostDriver {
             engine,
             minds,

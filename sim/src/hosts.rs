@@ -66,23 +66,27 @@ impl Sim {
             return;
         };
         let now = self.net.now();
-        let live: Vec<usize> = self.hosts[h]
-            .agents
-            .iter()
-            .copied()
-            .filter(|i| self.agents[*i].life == Life::Live)
-            .collect();
-        let Some((first, rest)) = live.split_first() else {
+        let Some(engine) = self.fresh_replica(h, state, now) else {
             return;
         };
-        let mut engine = self.new_replica(*first, false, state, now);
-        for i in rest {
-            let agent = &self.agents[*i];
-            engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
-        }
         if let Some(driver) = self.hosts[h].driver.as_mut() {
             driver.replace_engine(engine);
         }
+    }
+
+    /// A new replica of host `h` from `state`, speaking for its live agents.
+    fn fresh_replica(&self, h: usize, state: LedgerState, now: u64) -> Option<Engine> {
+        let mut live = self.hosts[h]
+            .agents
+            .iter()
+            .copied()
+            .filter(|i| self.agents[*i].life == Life::Live);
+        let mut engine = self.new_replica(live.next()?, false, state, now);
+        for i in live {
+            let agent = &self.agents[i];
+            engine.host(agent.identity.clone(), agent.spec.name.clone(), false, now);
+        }
+        Some(engine)
     }
 
     /// The host rules of this run, for a host that last spoke in `spoken_round`.
@@ -124,45 +128,28 @@ impl Sim {
         let Some(state) = self.last_state.as_deref().cloned() else {
             return;
         };
+        let now = self.net.now();
+        let Some(engine) = self.fresh_replica(h, state, now) else {
+            return;
+        };
         let Some(old) = self.hosts[h].driver.take() else {
             return;
         };
-        let now = self.net.now();
-        let mut minds: BTreeMap<AgentId, Mind> = old.into_minds().collect();
-        let live: Vec<usize> = self.hosts[h]
-            .agents
-            .iter()
-            .copied()
-            .filter(|j| self.agents[*j].life == Life::Live)
-            .collect();
-        let spoken = self.hosts[h].spoken.filter(|_| restart.remembers_spoken);
-        let mut driver: Option<HostDriver> = None;
-        for j in live {
-            let Some(mind) = minds.remove(&self.agents[j].id) else {
+        // The live agents' minds go on in the restarted host; the others wait outside it.
+        let mut live = Vec::new();
+        for (id, mind) in old.into_minds() {
+            let Some(j) = self.by_id.get(&id).copied() else {
                 continue;
             };
-            match driver.as_mut() {
-                None => {
-                    let engine = self.new_replica(j, false, state.clone(), now);
-                    driver = Some(HostDriver::new(engine, mind, self.rules(spoken)));
-                }
-                Some(d) => {
-                    let agent = &self.agents[j];
-                    d.host(
-                        agent.identity.clone(),
-                        agent.spec.name.clone(),
-                        false,
-                        mind,
-                        now,
-                    );
-                }
+            if self.agents[j].life == Life::Live {
+                live.push(mind);
+            } else {
+                self.agents[j].mind = Some(mind);
             }
         }
-        for (id, mind) in minds {
-            if let Some(j) = self.by_id.get(&id) {
-                self.agents[*j].mind = Some(mind);
-            }
-        }
+        let spoken = self.hosts[h].spoken.filter(|_| restart.remembers_spoken);
+        let rules = self.rules(spoken);
+        let driver = Some(HostDriver::with_minds(engine, live, rules));
         tracing::debug!(host = h, round, "host restarted");
         self.hosts[h].driver = driver;
         self.hosts[h].wake_at = None;
