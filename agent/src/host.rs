@@ -72,10 +72,13 @@ pub enum Effect {
     },
     /// A round is final on this host (already observed by its minds): persist and report.
     Final(Box<Finalized>),
-    /// Ask `peer` for every message it holds for `round`; hand them back as messages.
-    FetchMessages {
+    /// Ask `peer` for the messages it resolved to `digest` in `round`
+    /// ([`Engine::inputs`]); hand its answer back as [`Input::Inputs`].
+    FetchInputs {
         /// The round.
         round: u64,
+        /// The digest.
+        digest: Digest,
         /// Who to ask.
         peer: AgentId,
     },
@@ -138,6 +141,15 @@ pub enum Input {
     },
     /// A fetched final round.
     FinalRound(FinalRound),
+    /// A peer's answer to [`Effect::FetchInputs`] (each message verified).
+    Inputs {
+        /// The round.
+        round: u64,
+        /// The digest asked for.
+        digest: Digest,
+        /// The messages.
+        messages: Vec<SignedMessage>,
+    },
     /// A model's reply to a question from [`Effect::Ask`].
     Reply {
         /// The agent that asked.
@@ -310,6 +322,11 @@ impl HostDriver {
             Input::Message(message) => self.engine.handle_message(message, now),
             Input::Timer { round, phase } => self.engine.handle_timeout(round, phase, now),
             Input::FinalRound(record) => self.engine.handle_final_round(&record, now)?,
+            Input::Inputs {
+                round,
+                digest,
+                messages,
+            } => self.engine.handle_inputs(round, digest, messages, now),
             Input::Reply {
                 agent,
                 question,
@@ -458,9 +475,16 @@ impl HostDriver {
                 self.effects.push_back(Effect::Resolved { round, digest });
             }
             Output::Final(finalized) => self.finalized(finalized, now),
-            Output::FetchMessages { round, peer } => {
-                self.effects
-                    .push_back(Effect::FetchMessages { round, peer });
+            Output::FetchInputs {
+                round,
+                digest,
+                peer,
+            } => {
+                self.effects.push_back(Effect::FetchInputs {
+                    round,
+                    digest,
+                    peer,
+                });
             }
             Output::FetchRound { round } => self.fetch_rounds(round),
         }

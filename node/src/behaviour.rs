@@ -100,7 +100,9 @@ impl Topics {
             PayloadKind::Negotiation => &self.negotiation,
             PayloadKind::CoalitionAcceptance => &self.coalition,
             PayloadKind::Commit | PayloadKind::Reveal => &self.bids,
-            PayloadKind::CheckpointVote => &self.checkpoint,
+            PayloadKind::CheckpointVote | PayloadKind::Proposal | PayloadKind::Promise => {
+                &self.checkpoint
+            }
         }
     }
 

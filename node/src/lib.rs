@@ -508,12 +508,16 @@ impl Node {
                 self.next_lookup = 0;
                 self.keep_connected(self.now());
             }
-            Effect::FetchMessages { round, peer } => {
+            Effect::FetchInputs {
+                round,
+                digest,
+                peer,
+            } => {
                 if let Some(peer_id) = peer_id_of(peer).filter(|p| self.swarm.is_connected(p)) {
                     self.swarm
                         .behaviour_mut()
                         .sync
-                        .send_request(&peer_id, SyncRequest::RoundMessages { round });
+                        .send_request(&peer_id, SyncRequest::Inputs { round, digest });
                 }
             }
             Effect::FetchRounds { from, attempt } => self.fetch_rounds(from, attempt),

@@ -58,16 +58,16 @@ impl Node {
                 self.take_envelopes(peer, envelopes);
                 SyncResponse::Delivered
             }
-            SyncRequest::RoundMessages { round } => {
-                let held: Vec<Envelope> = match self.driver.engine().messages(round) {
+            SyncRequest::Inputs { round, digest } => {
+                let envelopes: Vec<Envelope> = match self.driver.engine().inputs(round, digest) {
                     Some(messages) => messages.iter().map(|m| m.envelope()).collect(),
-                    None => self
-                        .records
-                        .get(round as usize)
-                        .map(|r| r.messages.clone())
-                        .unwrap_or_default(),
+                    None => Vec::new(),
                 };
-                SyncResponse::RoundMessages(held)
+                SyncResponse::Inputs {
+                    round,
+                    digest,
+                    envelopes,
+                }
             }
             SyncRequest::FinalRounds { from, max } => {
                 let mut budget = MAX_SYNC_BYTES / 2;
@@ -104,8 +104,26 @@ impl Node {
     pub(super) fn take_response(&mut self, peer: PeerId, response: SyncResponse) -> Option<u64> {
         match response {
             SyncResponse::Delivered => None,
-            SyncResponse::RoundMessages(envelopes) => {
-                self.take_envelopes(peer, envelopes);
+            SyncResponse::Inputs {
+                round,
+                digest,
+                envelopes,
+            } => {
+                let mut messages = Vec::with_capacity(envelopes.len());
+                for envelope in envelopes {
+                    match open_envelope(envelope, self.swarm_id, &self.limits) {
+                        Ok(message) => messages.push(message),
+                        Err(error) => {
+                            self.reject(peer, rejection_reason(&error), &error.to_string());
+                            return None;
+                        }
+                    }
+                }
+                self.input(Input::Inputs {
+                    round,
+                    digest,
+                    messages,
+                });
                 None
             }
             SyncResponse::FinalRounds(rounds) => {

@@ -401,10 +401,12 @@ impl FinalRound {
         for envelope in &self.messages {
             let message = open_envelope(envelope.clone(), state.swarm, limits)?;
             let id = message.id();
-            if !matches!(
-                inputs.insert(message),
-                Inserted::New | Inserted::Equivocation
-            ) {
+            if !state.consumes(&message)
+                || !matches!(
+                    inputs.insert(message),
+                    Inserted::New | Inserted::Equivocation
+                )
+            {
                 return Err(FinalRoundError::StrayMessage(id));
             }
         }

@@ -1,6 +1,6 @@
 //! The ledger file format, sans-IO: how final rounds are framed on disk and read back.
 //!
-//! Layout: the 8-byte magic `SLMLEDG1` and the 32-byte swarm id, then one record per final
+//! Layout: the 8-byte magic `SLMLEDG2` (the digit is the protocol version) and the 32-byte swarm id, then one record per final
 //! round: `len: u32 LE`, `crc32(payload): u32 LE`, `payload` (a [`FinalRound`] in the wire
 //! encoding). [`parse`] tells a torn tail (the last record incomplete or failing its
 //! checksum: a crash while appending) from corruption (a bad record with data after it).
@@ -11,7 +11,10 @@ use crate::ids::SwarmId;
 use crate::wire::Limits;
 
 /// The file's first bytes.
-pub const MAGIC: &[u8; 8] = b"SLMLEDG1";
+pub const MAGIC: &[u8; 8] = b"SLMLEDG2";
+/// The magic of ledgers written by earlier protocol versions (refused with
+/// [`LedgerFileError::OldVersion`]).
+const OLD_MAGICS: [&[u8; 8]; 1] = [b"SLMLEDG1"];
 /// Length of the file header (magic and swarm id).
 pub const FILE_HEADER_LEN: usize = MAGIC.len() + 32;
 const RECORD_HEADER_LEN: usize = 8;
@@ -23,6 +26,13 @@ pub enum LedgerFileError {
     /// The magic or the swarm id is missing.
     #[error("not a slotmesh ledger (bad magic)")]
     NotALedger,
+    /// A ledger written by an earlier protocol version.
+    #[error(
+        "ledger of protocol version {0}; this build speaks version {current}: move the data \
+         dir aside and start again (the swarm's certificates changed)",
+        current = crate::wire::PROTOCOL_VERSION
+    )]
+    OldVersion(u8),
     /// A record with data after it is damaged.
     #[error("record at byte {offset} is damaged ({reason}) and is not the last one")]
     Corrupt {
@@ -72,6 +82,9 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<ParsedLedger, LedgerFileEr
     ) else {
         return Err(LedgerFileError::NotALedger);
     };
+    if let Some(old) = OLD_MAGICS.iter().find(|m| magic == m.as_slice()) {
+        return Err(LedgerFileError::OldVersion(old[7] - b'0'));
+    }
     if magic != MAGIC {
         return Err(LedgerFileError::NotALedger);
     }

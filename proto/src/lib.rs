@@ -8,6 +8,8 @@
 //! - `commit`: commit–reveal of sealed bids ([`commitment`], [`check_reveal`]).
 //! - `state`, `trust`, `rules`: the replicated ledger state ([`LedgerState`]), the trust
 //!   formula and the pure slot-resolution rule ([`resolve_round`]).
+//! - `agreement`: single-decree Paxos per round: proposers, acceptors, promises
+//!   ([`Acceptor`], [`choose`]).
 //! - `finality`: checkpoint votes, certificates and verified final rounds ([`FinalRound`]).
 //! - [`ledger_file`]: the on-disk format of the ledger (framing, checksums, torn tails).
 //! - `sync`: direct request–response messages between two peers ([`SyncRequest`]).
@@ -15,6 +17,7 @@
 //! - `shared_resolution`: one resolution for replicas in one process that hold the same
 //!   inputs ([`SharedResolutions`]).
 
+mod agreement;
 pub mod codec;
 mod commit;
 mod engine;
@@ -30,6 +33,7 @@ mod sync;
 mod trust;
 mod wire;
 
+pub use agreement::{choose, proposer, Acceptor, AgreementLog, Choice};
 pub use commit::{check_reveal, commitment, RevealCheck};
 pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 pub use envelope::{
@@ -56,7 +60,7 @@ pub use trust::{
     REPAIR_SHIFT, TRUST_FLOOR,
 };
 pub use wire::{
-    check_text, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit,
-    Join, Leave, LeaveReason, Limits, Message, Negotiation, NegotiationLine, Payload, PayloadKind,
-    Reveal, Support, PROTOCOL_VERSION,
+    check_text, Accepted, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId,
+    CoalitionProposal, Commit, Join, Leave, LeaveReason, Limits, Message, Negotiation,
+    NegotiationLine, Payload, PayloadKind, Promise, Proposal, Reveal, Support, PROTOCOL_VERSION,
 };

@@ -82,7 +82,7 @@ impl RoundMessages {
     /// Adds a verified message of this round.
     pub fn insert(&mut self, message: SignedMessage) -> Inserted {
         let kind = message.payload().kind();
-        if message.round() != self.round || kind == PayloadKind::CheckpointVote {
+        if message.round() != self.round || kind.is_agreement() {
             return Inserted::Ignored;
         }
         let id = message.id();
@@ -99,13 +99,21 @@ impl RoundMessages {
                 if held.iter().any(|m| m.id() == id) {
                     return Inserted::Duplicate;
                 }
-                if held.second.is_some() {
-                    return Inserted::Ignored;
-                }
+                // The two lowest ids of every variant seen, whatever the arrival order: a
+                // third variant replaces the higher one it undercuts, and is ignored otherwise.
+                let replaced = match &held.second {
+                    Some(second) if id > second.id() => return Inserted::Ignored,
+                    Some(second) => Some(second.id()),
+                    None => None,
+                };
                 if id < held.first.id() {
                     held.second = Some(std::mem::replace(&mut held.first, message.clone()));
                 } else {
                     held.second = Some(message.clone());
+                }
+                if let Some(old) = replaced {
+                    self.count -= 1;
+                    sub_id(&mut self.id_sum, &old);
                 }
                 Inserted::Equivocation
             }
@@ -243,6 +251,19 @@ impl RoundMessages {
             b"slotmesh/round-inputs/v1",
             &[&self.round.to_le_bytes(), &flat],
         )
+    }
+}
+
+/// `sum -= id` as little-endian 256-bit integers, wrapping.
+fn sub_id(sum: &mut [u64; 4], id: &Digest) {
+    let mut borrow = false;
+    for (limb, chunk) in sum.iter_mut().zip(id.0.chunks_exact(8)) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let (partial, under_a) = limb.overflowing_sub(u64::from_le_bytes(bytes));
+        let (total, under_b) = partial.overflowing_sub(u64::from(borrow));
+        *limb = total;
+        borrow = under_a || under_b;
     }
 }
 

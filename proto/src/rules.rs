@@ -155,6 +155,19 @@ fn expected_remaining(member: &MemberRecord) -> Option<i64> {
     })
 }
 
+impl LedgerState {
+    /// Whether the rule consumes `message` in the round after this state: a turn of an
+    /// active member, or a join from a key it does not know. Nothing else enters a round's
+    /// inputs or its digest, so outsiders cannot split the votes.
+    pub fn consumes(&self, message: &SignedMessage) -> bool {
+        let sender = message.sender();
+        match message.payload().kind() {
+            PayloadKind::Join => !self.members.contains_key(&sender),
+            kind => !kind.is_agreement() && self.is_active(&sender),
+        }
+    }
+}
+
 /// Resolves round `previous.next_round` from its messages. Pure and deterministic.
 ///
 /// Messages of other rounds in `messages` are ignored by construction ([`RoundMessages`]

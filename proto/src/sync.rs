@@ -1,6 +1,6 @@
 //! Direct messages between two peers (the request–response protocol beside gossip):
-//! delivering signed messages to one peer, fetching the messages a peer holds for a round
-//! ([`crate::Output::FetchMessages`]), and fetching certified final rounds
+//! delivering signed messages to one peer, fetching the messages a peer resolved to a
+//! digest ([`crate::Output::FetchInputs`]), and fetching certified final rounds
 //! ([`crate::Output::FetchRound`], late joiners, restarts).
 //!
 //! Requests and answers carry envelopes and records exactly as gossip and the ledger do, so
@@ -9,6 +9,7 @@
 use crate::codec::{self, DecodeError};
 use crate::envelope::Envelope;
 use crate::finality::FinalRound;
+use crate::ids::Digest;
 use crate::wire::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -22,10 +23,12 @@ pub const MAX_SYNC_ROUNDS: u32 = 64;
 pub enum SyncRequest {
     /// Take these signed messages (sent directly when gossip cannot carry them).
     Deliver(Vec<Envelope>),
-    /// Every message you hold for this round.
-    RoundMessages {
+    /// The messages you resolved to `digest` in `round` ([`crate::Engine::inputs`]).
+    Inputs {
         /// The round.
         round: u64,
+        /// The digest.
+        digest: Digest,
     },
     /// Your final rounds from `from` on, at most `max` of them.
     FinalRounds {
@@ -41,8 +44,15 @@ pub enum SyncRequest {
 pub enum SyncResponse {
     /// The delivered messages were taken (each is verified on its own).
     Delivered,
-    /// The messages held for the round asked for (empty if none).
-    RoundMessages(Vec<Envelope>),
+    /// The messages resolved to the digest asked for (empty if unknown).
+    Inputs {
+        /// The round.
+        round: u64,
+        /// The digest.
+        digest: Digest,
+        /// The messages.
+        envelopes: Vec<Envelope>,
+    },
     /// Consecutive final rounds from the first one asked for (empty if none).
     FinalRounds(Vec<FinalRound>),
 }
@@ -63,7 +73,7 @@ impl SyncRequest {
             SyncRequest::FinalRounds { max, .. } => {
                 check_count("max", *max as usize, MAX_SYNC_ROUNDS as usize)?
             }
-            SyncRequest::RoundMessages { .. } => {}
+            SyncRequest::Inputs { .. } => {}
         }
         Ok(request)
     }
@@ -79,7 +89,7 @@ impl SyncResponse {
     pub fn decode(bytes: &[u8], limits: &Limits) -> Result<SyncResponse, DecodeError> {
         let response: SyncResponse = codec::decode(bytes, MAX_SYNC_BYTES)?;
         match &response {
-            SyncResponse::RoundMessages(envelopes) => {
+            SyncResponse::Inputs { envelopes, .. } => {
                 check_count("envelopes", envelopes.len(), limits.max_round_messages)?
             }
             SyncResponse::FinalRounds(rounds) => {
@@ -109,7 +119,10 @@ mod tests {
     fn requests_round_trip_and_counts_are_bounded() {
         let limits = Limits::default();
         for request in [
-            SyncRequest::RoundMessages { round: 7 },
+            SyncRequest::Inputs {
+                round: 7,
+                digest: Digest([1; 32]),
+            },
             SyncRequest::FinalRounds { from: 3, max: 10 },
             SyncRequest::Deliver(Vec::new()),
         ] {

@@ -9,7 +9,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.
@@ -92,8 +92,14 @@ pub enum Payload {
     Reveal(Reveal),
     /// The member leaves: its job completed, or it departs.
     Leave(Leave),
-    /// The member's signature on the state digest after resolving the round.
+    /// The member's signature on the state digest after resolving the round: in agreement
+    /// terms, its acceptance of an attempt's proposal.
     CheckpointVote(CheckpointVote),
+    /// The proposer of an attempt fixes the round's value: the state digest its inputs give.
+    Proposal(Proposal),
+    /// A voter moves to an attempt, promising never to vote in an earlier one, and says what
+    /// it last voted for.
+    Promise(Promise),
 }
 
 /// The kinds of [`Payload`], ordered as the phases they belong to.
@@ -115,6 +121,21 @@ pub enum PayloadKind {
     Leave,
     /// [`Payload::CheckpointVote`]
     CheckpointVote,
+    /// [`Payload::Proposal`]
+    Proposal,
+    /// [`Payload::Promise`]
+    Promise,
+}
+
+impl PayloadKind {
+    /// Whether messages of this kind belong to the agreement on a round's outcome (votes,
+    /// proposals, promises) rather than to the round's inputs.
+    pub fn is_agreement(self) -> bool {
+        matches!(
+            self,
+            PayloadKind::CheckpointVote | PayloadKind::Proposal | PayloadKind::Promise
+        )
+    }
 }
 
 /// Initialization broadcast.
@@ -230,8 +251,35 @@ pub struct Leave {
 pub struct CheckpointVote {
     /// [`crate::LedgerState::digest`] after the round.
     pub digest: Digest,
-    /// Voting attempt: a new attempt starts only when the last one provably cannot finalize.
+    /// The attempt (ballot) whose proposal this vote accepts.
     pub attempt: u32,
+}
+
+/// An attempt's proposal ([`Payload::Proposal`]), signed by that attempt's proposer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The attempt.
+    pub attempt: u32,
+    /// The state digest after the round, as the inputs the proposer chose give it.
+    pub digest: Digest,
+}
+
+/// A voter's last vote in a round: the attempt and the digest it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Accepted {
+    /// The attempt of the vote.
+    pub attempt: u32,
+    /// The digest voted for.
+    pub digest: Digest,
+}
+
+/// A voter's promise for an attempt ([`Payload::Promise`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promise {
+    /// The attempt the voter moves to; it never votes in an earlier one afterwards.
+    pub attempt: u32,
+    /// Its last vote of the round, if any (an earlier attempt).
+    pub accepted: Option<Accepted>,
 }
 
 impl Payload {
@@ -246,6 +294,8 @@ impl Payload {
             Payload::Reveal(_) => PayloadKind::Reveal,
             Payload::Leave(_) => PayloadKind::Leave,
             Payload::CheckpointVote(_) => PayloadKind::CheckpointVote,
+            Payload::Proposal(_) => PayloadKind::Proposal,
+            Payload::Promise(_) => PayloadKind::Promise,
         }
     }
 }
@@ -344,7 +394,21 @@ impl Message {
                     }
                 }
             }
-            Payload::Commit(_) | Payload::Leave(_) | Payload::CheckpointVote(_) => {}
+            Payload::Promise(promise) => {
+                if promise
+                    .accepted
+                    .is_some_and(|a| a.attempt >= promise.attempt)
+                {
+                    return Err(out_of_bounds(
+                        "accepted",
+                        "a vote in the promised attempt or later".into(),
+                    ));
+                }
+            }
+            Payload::Commit(_)
+            | Payload::Leave(_)
+            | Payload::CheckpointVote(_)
+            | Payload::Proposal(_) => {}
         }
         Ok(())
     }

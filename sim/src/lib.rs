@@ -266,6 +266,23 @@ impl Sim {
                     }
                     to
                 }
+                Event::DeliverInputs {
+                    to,
+                    round,
+                    digest,
+                    messages,
+                } => {
+                    let messages = messages.to_vec();
+                    let input = Input::Inputs {
+                        round,
+                        digest,
+                        messages,
+                    };
+                    if !self.input(to, input) {
+                        continue;
+                    }
+                    to
+                }
                 Event::Timer { host, round, phase } => {
                     if !self.input(host, Input::Timer { round, phase }) {
                         continue;
@@ -456,30 +473,33 @@ impl Sim {
                         driver.fetch_ended(None);
                     }
                 }
-                Effect::FetchMessages { round, peer } => self.fetch_messages(h, round, peer),
+                Effect::FetchInputs {
+                    round,
+                    digest,
+                    peer,
+                } => self.fetch_inputs(h, round, digest, peer),
                 Effect::Resolved { .. } | Effect::Decided { .. } | Effect::SlotEnded { .. } => {}
             }
             self.crash_due(h);
         }
     }
 
-    /// Request–response: the host of `peer` answers host `h` with every message it holds
-    /// for `round` (if it is alive; across a partition the answer is lost like any message).
-    fn fetch_messages(&mut self, h: usize, round: u64, peer: AgentId) {
+    /// Request–response: the host of `peer` answers host `h` with the messages it resolved
+    /// to `digest` (if it is alive and holds them; across a partition the answer is lost
+    /// like any message).
+    fn fetch_inputs(&mut self, h: usize, round: u64, digest: Digest, peer: AgentId) {
         let Some(j) = self.by_id.get(&peer).map(|i| self.agents[*i].host) else {
             return;
         };
-        let held: Vec<SignedMessage> = match &self.hosts[j].driver {
-            Some(driver) => driver
-                .engine()
-                .messages(round)
-                .map(|m| m.iter().cloned().collect())
-                .unwrap_or_default(),
-            None => return,
+        let Some(inputs) = self.hosts[j]
+            .driver
+            .as_ref()
+            .and_then(|driver| driver.engine().inputs(round, digest))
+        else {
+            return;
         };
-        for message in held {
-            self.net.broadcast(j, std::iter::once(h), &message);
-        }
+        let messages: Arc<[SignedMessage]> = inputs.iter().cloned().collect();
+        self.net.answer_inputs(j, h, round, digest, messages);
     }
 
     fn send(&mut self, h: usize, message: SignedMessage) {

@@ -8,8 +8,9 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use slotmesh_proto::{Phase, SignedMessage};
+use slotmesh_proto::{Digest, Phase, SignedMessage};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Something that happens at a simulated instant.
 #[derive(Debug, Clone)]
@@ -36,7 +37,18 @@ pub enum Event {
         /// Receiving host index.
         to: usize,
         /// The bytes.
-        bytes: std::sync::Arc<[u8]>,
+        bytes: Arc<[u8]>,
+    },
+    /// A peer's answer to a fetch of the inputs that give `digest` reaches a host.
+    DeliverInputs {
+        /// Receiving host index.
+        to: usize,
+        /// The round.
+        round: u64,
+        /// The digest asked for.
+        digest: Digest,
+        /// The messages.
+        messages: Arc<[SignedMessage]>,
     },
     /// A host's own deadline (a deferred decision, a slot boundary) is due.
     Wake {
@@ -143,11 +155,29 @@ impl Network {
         &mut self,
         from: usize,
         to: impl Iterator<Item = usize>,
-        bytes: &std::sync::Arc<[u8]>,
+        bytes: &Arc<[u8]>,
     ) {
         self.transmit(from, to, 0, |to| Event::DeliverBytes {
             to,
             bytes: bytes.clone(),
+        });
+    }
+
+    /// Host `from`'s answer to host `to`'s fetch of the inputs of `digest`: delayed, lost
+    /// or cut like any transmission.
+    pub fn answer_inputs(
+        &mut self,
+        from: usize,
+        to: usize,
+        round: u64,
+        digest: Digest,
+        messages: Arc<[SignedMessage]>,
+    ) {
+        self.transmit(from, std::iter::once(to), 0, |to| Event::DeliverInputs {
+            to,
+            round,
+            digest,
+            messages: messages.clone(),
         });
     }
 

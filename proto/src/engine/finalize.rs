@@ -1,41 +1,67 @@
-//! The end of a round: resolving the messages held, voting on the digest, gathering the
-//! certificate, retrying an attempt that cannot finish, and completing the round.
+//! The end of a round: resolving the messages held, agreeing on the outcome, gathering the
+//! certificate, and completing the round.
+//!
+//! Rounds after the founding one agree by single-decree Paxos ([`crate::agreement`]): the
+//! proposer of each attempt proposes a digest, voters vote for it once they hold inputs that
+//! give it (fetching the proposer's when theirs differ), and a replica that times out moves
+//! to the next attempt with a promise that reports its last vote; the next proposer proposes
+//! the latest vote a majority reports, or its own resolution if none. The founding round,
+//! whose voters are only known from its own outcome, needs every founder it admits
+//! (unanimity) and moves to a new attempt only when the last one provably cannot finish.
 
-use super::{Engine, Finalized, Output, Phase, SILENT_VOTER_TIMEOUTS};
-use crate::finality::{CertifiedRound, VoteTally};
+use super::{Engine, Finalized, Output, Phase};
+use crate::agreement::{proposer, Acceptor, AgreementLog, Choice};
+use crate::envelope::SignedMessage;
+use crate::finality::{CertifiedRound, CertifiedVotes, VoteTally};
 use crate::ids::{AgentId, Digest};
-use crate::round_messages::RoundMessages;
+use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::RoundOutcome;
 use crate::shared_resolution::Resolved;
-use crate::state::LedgerState;
-use crate::wire::{CheckpointVote, Payload, PayloadKind};
+use crate::state::{votes_needed, LedgerState};
+use crate::wire::{CheckpointVote, Payload, Proposal};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// This replica's resolution of the current round, and where its attempt stands.
+/// This replica's side of the current round's agreement, once it resolved the round.
 #[derive(Debug, Clone)]
-pub(super) struct Resolution {
-    /// The messages, state and outcome (shared with other replicas that resolved the same).
-    pub(super) resolved: Arc<Resolved>,
+pub(super) struct Finalizing {
+    /// Its latest resolution of what it holds (what it proposes when free to).
+    pub(super) own: Arc<Resolved>,
+    /// Resolutions it can vote for, by digest: its own, and inputs fetched from peers.
+    values: BTreeMap<Digest, Arc<Resolved>>,
+    /// The attempt it is in.
     pub(super) attempt: u32,
-    /// Finalize timeouts spent in this attempt.
+    /// Its hosted voters' promise and last vote (they act alike: one view).
+    pub(super) acceptor: Acceptor,
+    /// The last attempt it proposed in.
+    proposed: Option<u32>,
+    /// Finalize timeouts spent in the current attempt.
     timeouts: u32,
+    /// Digests whose inputs it asked a peer for since the last timeout.
+    asked: BTreeSet<Digest>,
 }
 
 impl Engine {
-    /// Resolves the current round from every message held for it (or takes the resolution
-    /// another replica made of the same state and messages).
+    /// Resolves the current round from every message held for it that the rule consumes
+    /// (or takes the resolution another replica made of the same state and messages).
     fn resolve_held(&self) -> Arc<Resolved> {
         let round = self.round();
-        let nothing;
-        let held = match self.inbox.get(&round) {
-            Some(held) => held,
-            None => {
-                nothing = RoundMessages::new(round);
-                &nothing
-            }
+        let mut held = match self.inbox.get(&round) {
+            Some(held) => held.clone(),
+            None => RoundMessages::new(round),
         };
+        if held.iter().any(|m| !self.ledger.consumes(m)) {
+            held = held
+                .iter()
+                .filter(|m| self.ledger.consumes(m))
+                .cloned()
+                .fold(RoundMessages::new(round), |mut set, m| {
+                    set.insert(m);
+                    set
+                });
+        }
         self.resolutions
-            .resolve(&self.ledger, self.ledger_digest, held)
+            .resolve(&self.ledger, self.ledger_digest, &held)
     }
 
     pub(super) fn resolve(&mut self, now: u64) {
@@ -43,52 +69,212 @@ impl Engine {
         let resolved = self.resolve_held();
         let digest = resolved.digest;
         self.outputs.push_back(Output::Resolved { round, digest });
-        let mut tally = match self.tally.take() {
-            Some(tally) => tally,
-            None => VoteTally::new(round, self.ledger.voters_for(&resolved.state)),
-        };
-        for vote in self.early_votes.remove(&round).unwrap_or_default() {
-            tally.add(vote);
+        if self.tally.is_none() {
+            // The founding round: its voters are the founders its outcome admits.
+            let voters = self.ledger.voters_for(&resolved.state);
+            self.log = Some(AgreementLog::new(round, voters.clone()));
+            self.tally = Some(VoteTally::new(round, voters));
+            for message in self.early_votes.remove(&round).unwrap_or_default() {
+                self.take_agreement(message);
+            }
         }
-        self.tally = Some(tally);
-        let voting = self.voting();
-        self.resolution = Some(Resolution {
-            resolved,
+        self.finalizing = Some(Finalizing {
+            own: Arc::clone(&resolved),
+            values: BTreeMap::from([(digest, resolved)]),
             attempt: 0,
+            acceptor: Acceptor::default(),
+            proposed: None,
             timeouts: 0,
+            asked: BTreeSet::new(),
         });
-        self.phase = if voting.is_empty() {
+        self.phase = if self.voting().is_empty() {
             Phase::Observe
         } else {
             Phase::Finalize
         };
         self.schedule(now);
-        for agent in voting {
-            self.cast_vote(agent, 0, digest);
+        if round == 0 {
+            self.cast_votes(0, digest);
         }
+        self.progress(now);
+    }
+
+    /// Files a verified vote, proposal or promise of the current round; true if it counts.
+    pub(super) fn take_agreement(&mut self, message: SignedMessage) -> bool {
+        match message.payload() {
+            Payload::CheckpointVote(_) => self.tally.as_mut().is_some_and(|t| t.add(message)),
+            _ => self.log.as_mut().is_some_and(|l| l.add(message)),
+        }
+    }
+
+    /// Moves the agreement on as far as what this replica holds allows: completes the
+    /// round on a certificate, catches up with a later attempt, proposes, votes.
+    pub(super) fn progress(&mut self, now: u64) {
+        if self.check_final(now) || self.round() == 0 {
+            return;
+        }
+        let (Some(log), Some(fin)) = (&self.log, &self.finalizing) else {
+            return;
+        };
+        if self.voting().is_empty() {
+            return;
+        }
+        let latest = log.latest_attempt();
+        if latest > fin.attempt {
+            self.move_to(latest);
+        }
+        self.propose();
+        self.vote();
+        // Its own vote may have completed a certificate (a lone voter, the last of a majority).
         self.check_final(now);
     }
 
-    fn cast_vote(&mut self, agent: AgentId, attempt: u32, digest: Digest) {
+    /// As the proposer of the current attempt: propose once a majority promised (attempt 0
+    /// needs no promises), the digest they bind it to or its own resolution.
+    fn propose(&mut self) {
+        let round = self.round();
+        let (Some(log), Some(tally), Some(fin)) = (&self.log, &self.tally, &self.finalizing) else {
+            return;
+        };
+        let attempt = fin.attempt;
+        let Some(proposer) = proposer(tally.voters(), round, attempt) else {
+            return;
+        };
+        if fin.proposed == Some(attempt) || !self.locals.contains_key(&proposer) {
+            return;
+        }
+        let choice = if attempt == 0 {
+            Some(Choice::Free)
+        } else {
+            log.choice(attempt)
+        };
+        let digest = match choice {
+            None => return,
+            Some(Choice::Bound(digest)) => {
+                if !fin.values.contains_key(&digest) {
+                    // A voter that reported this vote holds its inputs.
+                    let holders: Vec<AgentId> = log
+                        .promises(attempt)
+                        .into_iter()
+                        .filter(|(_, a)| a.is_some_and(|a| a.digest == digest))
+                        .map(|(voter, _)| voter)
+                        .collect();
+                    self.ask_inputs(digest, &holders);
+                    return;
+                }
+                digest
+            }
+            Some(Choice::Free) => {
+                // Free: everything held now (a later attempt may hold more than the first).
+                let own = self.resolve_held();
+                let digest = own.digest;
+                if let Some(fin) = self.finalizing.as_mut() {
+                    fin.values.insert(digest, Arc::clone(&own));
+                    fin.own = own;
+                }
+                digest
+            }
+        };
+        if let Some(fin) = self.finalizing.as_mut() {
+            fin.proposed = Some(attempt);
+        }
+        self.sign_agreement(proposer, Payload::Proposal(Proposal { attempt, digest }));
+    }
+
+    /// Votes for the current attempt's proposal if the acceptor allows it and this replica
+    /// holds inputs that give it; asks the proposer for them otherwise.
+    fn vote(&mut self) {
+        let round = self.round();
+        let (Some(log), Some(tally), Some(fin)) = (&self.log, &self.tally, &self.finalizing) else {
+            return;
+        };
+        let attempt = fin.attempt;
+        let Some(digest) = log.proposal(attempt) else {
+            return;
+        };
+        if !fin.acceptor.may_vote(attempt) {
+            return;
+        }
+        if !fin.values.contains_key(&digest) {
+            let from: Vec<AgentId> = proposer(tally.voters(), round, attempt)
+                .into_iter()
+                .collect();
+            self.ask_inputs(digest, &from);
+            return;
+        }
+        self.cast_votes(attempt, digest);
+    }
+
+    /// Asks one of `holders` (not hosted here) for the inputs that give `digest`, once per
+    /// timeout.
+    fn ask_inputs(&mut self, digest: Digest, holders: &[AgentId]) {
+        let round = self.round();
+        let Some(fin) = self.finalizing.as_mut() else {
+            return;
+        };
+        let remote: Vec<AgentId> = holders
+            .iter()
+            .filter(|h| !self.locals.contains_key(h))
+            .copied()
+            .collect();
+        if remote.is_empty() || !fin.asked.insert(digest) {
+            return;
+        }
+        let peer = remote[fin.timeouts as usize % remote.len()];
+        self.outputs.push_back(Output::FetchInputs {
+            round,
+            digest,
+            peer,
+        });
+    }
+
+    /// Every hosted voter votes for `digest` in `attempt`.
+    fn cast_votes(&mut self, attempt: u32, digest: Digest) {
+        let voted = self
+            .finalizing
+            .as_mut()
+            .is_some_and(|fin| fin.acceptor.vote(attempt, digest));
+        if !voted {
+            return;
+        }
+        for agent in self.voting() {
+            self.sign_agreement(
+                agent,
+                Payload::CheckpointVote(CheckpointVote { digest, attempt }),
+            );
+        }
+    }
+
+    /// Moves to `attempt`: every hosted voter promises it, reporting its last vote.
+    fn move_to(&mut self, attempt: u32) {
+        let Some(fin) = self.finalizing.as_mut() else {
+            return;
+        };
+        let Some(promise) = fin.acceptor.promise(attempt) else {
+            return;
+        };
+        fin.attempt = attempt;
+        fin.timeouts = 0;
+        for agent in self.voting() {
+            self.sign_agreement(agent, Payload::Promise(promise));
+        }
+    }
+
+    /// `agent` signs an agreement message: kept as its own, counted here, and sent.
+    fn sign_agreement(&mut self, agent: AgentId, payload: Payload) {
         let round = self.round();
         let swarm = self.config.swarm;
         let Some(local) = self.locals.get_mut(&agent) else {
             return;
         };
-        let vote = local.identity.sign(
-            swarm,
-            round,
-            Payload::CheckpointVote(CheckpointVote { digest, attempt }),
-        );
-        local.votes_cast.push(vote.clone());
-        if let Some(tally) = &mut self.tally {
-            tally.add(vote.clone());
-        }
-        self.outputs.push_back(Output::Send(vote));
+        let message = local.identity.sign(swarm, round, payload);
+        local.agreement_sent.push(message.clone());
+        self.take_agreement(message.clone());
+        self.outputs.push_back(Output::Send(message));
     }
 
     /// Hosted agents that vote in the current round.
-    fn voting(&self) -> Vec<AgentId> {
+    pub(super) fn voting(&self) -> Vec<AgentId> {
         let Some(tally) = &self.tally else {
             return Vec::new();
         };
@@ -99,108 +285,141 @@ impl Engine {
             .collect()
     }
 
-    pub(super) fn check_final(&mut self, now: u64) {
-        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
+    /// The inputs this replica resolved to `digest` in the current round, for a peer that
+    /// asks ([`Output::FetchInputs`]).
+    pub fn inputs(&self, round: u64, digest: Digest) -> Option<Arc<RoundMessages>> {
+        if round != self.round() {
+            return None;
+        }
+        let value = self.finalizing.as_ref()?.values.get(&digest)?;
+        Some(Arc::clone(&value.inputs))
+    }
+
+    /// A peer's answer to [`Output::FetchInputs`]: the messages it resolved to `digest`.
+    /// Kept as a value this replica can vote for if they are of this round, consumed by the
+    /// rule, and give `digest`; merged into what it holds either way.
+    pub fn handle_inputs(
+        &mut self,
+        round: u64,
+        digest: Digest,
+        messages: Vec<SignedMessage>,
+        now: u64,
+    ) {
+        if round != self.round() || self.finalizing.is_none() {
             return;
-        };
-        // A majority certified a digest we do not hold (or we only observe): resolve what we
-        // hold now; if it still differs, fetch the certified record.
-        let resolved = match &self.resolution {
-            Some(resolution) if resolution.resolved.digest == certificate.digest => {
-                Arc::clone(&resolution.resolved)
+        }
+        let mut inputs = RoundMessages::new(round);
+        let mut exact = true;
+        for message in messages {
+            exact &= self.ledger.consumes(&message)
+                && matches!(
+                    inputs.insert(message.clone()),
+                    Inserted::New | Inserted::Equivocation
+                );
+            let active = self.ledger.is_active(&message.sender());
+            self.hold(message, active);
+        }
+        if exact {
+            let resolved = self
+                .resolutions
+                .resolve(&self.ledger, self.ledger_digest, &inputs);
+            if resolved.digest == digest {
+                if let Some(fin) = self.finalizing.as_mut() {
+                    fin.values.insert(digest, resolved);
+                }
             }
-            _ => self.resolve_held(),
+        }
+        self.progress(now);
+    }
+
+    /// Completes the round if a certificate formed for a digest this replica can resolve
+    /// (and whose voters it verifies against); asks for the record otherwise. True if the
+    /// round completed.
+    pub(super) fn check_final(&mut self, now: u64) -> bool {
+        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
+            return false;
         };
-        if resolved.digest == certificate.digest {
+        let known = self
+            .finalizing
+            .as_ref()
+            .and_then(|fin| fin.values.get(&certificate.digest).cloned());
+        let resolved = match known {
+            Some(resolved) => resolved,
+            None => self.resolve_held(),
+        };
+        // A record this replica writes must pass its own verification: the certificate's
+        // voters are those of the state it certifies (they differ in the founding round
+        // when founders saw different joins).
+        if resolved.digest == certificate.digest
+            && covers(
+                &certificate,
+                &self.ledger.voters_for(&resolved.state),
+                self.round(),
+            )
+        {
             self.complete_round(
                 CertifiedRound::new(Arc::clone(&resolved.inputs), certificate),
                 Arc::clone(&resolved.state),
                 resolved.outcome.clone(),
                 now,
             );
-        } else {
-            self.request_fetch(self.round());
+            return true;
         }
+        let voters: Vec<AgentId> = certificate.votes.iter().map(|v| v.sender()).collect();
+        self.ask_inputs(certificate.digest, &voters);
+        self.request_fetch(self.round());
+        false
     }
 
     pub(super) fn finalize_timed_out(&mut self, now: u64) {
         let round = self.round();
         // Peers may have missed some of this replica's messages: send them again (sends are
-        // idempotent: receivers recognise duplicates by id).
-        let own: Vec<Output> = self
+        // idempotent: receivers recognise duplicates by id), with the proposals and
+        // promises it holds, so a peer that missed them can catch up.
+        let mut again: Vec<Output> = self
             .locals
             .values()
-            .flat_map(|local| local.sent.iter())
-            .filter(|(kind, _)| **kind != PayloadKind::CheckpointVote)
-            .map(|(_, message)| Output::Send(message.clone()))
+            .flat_map(|local| local.sent.values().chain(&local.agreement_sent))
+            .map(|message| Output::Send(message.clone()))
             .collect();
-        self.outputs.extend(own);
-        let Some((own, attempt)) = self
-            .resolution
-            .as_ref()
-            .map(|r| (r.resolved.digest, r.attempt))
-        else {
+        if let Some(log) = &self.log {
+            again.extend(log.messages().map(|m| Output::Send(m.clone())));
+        }
+        self.outputs.extend(again);
+        let Some(fin) = self.finalizing.as_mut() else {
             self.schedule(now);
             return;
         };
-        let timeouts = match self.resolution.as_mut() {
-            Some(r) => {
-                r.timeouts += 1;
-                r.timeouts
+        fin.timeouts += 1;
+        fin.asked.clear();
+        let attempt = fin.attempt;
+        if round == 0 {
+            // Founding: unanimity, so an attempt is left only when it provably cannot finish
+            // (a founder voted for another digest); then everyone votes for what it holds now.
+            if self
+                .tally
+                .as_ref()
+                .is_some_and(|t| t.attempt_is_dead(attempt))
+            {
+                let own = self.resolve_held();
+                let digest = own.digest;
+                if let Some(fin) = self.finalizing.as_mut() {
+                    fin.values.insert(digest, Arc::clone(&own));
+                    fin.own = own;
+                    fin.attempt = attempt + 1;
+                }
+                self.cast_votes(attempt + 1, digest);
             }
-            None => 0,
-        };
-        // Pull the messages of a voter that disagrees (a different one each timeout, in case
-        // one has crashed): message sets converge without everyone republishing everything.
-        let disagreeing = self
-            .tally
-            .as_ref()
-            .map(|t| t.disagreeing(own))
-            .unwrap_or_default();
-        if !disagreeing.is_empty() {
-            let peer = disagreeing[timeouts as usize % disagreeing.len()];
-            self.outputs
-                .push_back(Output::FetchMessages { round, peer });
+        } else {
+            // No certificate in time: the next attempt. Safe whenever it happens: the next
+            // proposer is bound by what a majority reports.
+            self.move_to(attempt + 1);
         }
-        let provably_dead = self
-            .tally
-            .as_ref()
-            .is_some_and(|t| t.attempt_is_dead(attempt));
-        // Founding needs every admitted member, so silence there is never presumed.
-        let presumed_dead = round > 0 && timeouts >= SILENT_VOTER_TIMEOUTS;
-        let dead = provably_dead || presumed_dead;
-        if dead {
-            // Nobody can finalize this attempt: resolve again from everything held and vote anew.
-            let resolved = self.resolve_held();
-            let digest = resolved.digest;
-            self.resolution = Some(Resolution {
-                resolved,
-                attempt: attempt + 1,
-                timeouts: 0,
-            });
-            for agent in self.voting() {
-                self.cast_vote(agent, attempt + 1, digest);
-            }
-        }
-        // Re-send every earlier vote of this round: a peer that lost an earlier attempt's vote
-        // needs it to see that attempt is dead and move on with us.
-        let resend: Vec<Output> = self
-            .locals
-            .values()
-            .flat_map(|local| {
-                let earlier = local.votes_cast.len().saturating_sub(usize::from(dead));
-                local.votes_cast[..earlier]
-                    .iter()
-                    .cloned()
-                    .map(Output::Send)
-            })
-            .collect();
-        self.outputs.extend(resend);
         // The round may be final elsewhere (a certificate we never received): ask again.
         self.fetch_requested_for = None;
         self.request_fetch(round);
         self.schedule(now);
-        self.check_final(now);
+        self.progress(now);
     }
 
     pub(super) fn complete_round(
@@ -221,4 +440,14 @@ impl Engine {
         })));
         self.start_round(now);
     }
+}
+
+/// Whether `certificate` holds enough votes of `voters` for `round`, every one of them a
+/// voter: what [`crate::CheckpointCertificate::verify`] checks besides signatures.
+fn covers(certificate: &CertifiedVotes, voters: &BTreeSet<AgentId>, round: u64) -> bool {
+    certificate
+        .votes
+        .iter()
+        .all(|vote| voters.contains(&vote.sender()))
+        && certificate.votes.len() >= votes_needed(round, voters.len())
 }

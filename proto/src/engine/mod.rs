@@ -18,6 +18,7 @@
 //! ledger, messages, phase, votes — is one; what each agent said and must still say is its own.
 //! Commands and [`Output::Decide`] name the agent.
 
+use crate::agreement::AgreementLog;
 use crate::commit::commitment;
 use crate::envelope::{Identity, SignedMessage};
 use crate::finality::{FinalRound, FinalRoundError, VoteTally};
@@ -35,15 +36,12 @@ use std::sync::Arc;
 mod finalize;
 mod types;
 
-use finalize::Resolution;
+use finalize::Finalizing;
 
 pub use types::{CommandError, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 
 /// Messages from rounds further ahead than this are not buffered; they mean we are behind.
 const MAX_ROUNDS_AHEAD: u64 = 1;
-/// Finalize timeouts after which an attempt whose silent voters could still complete it is
-/// presumed dead (they are presumed crashed): the synchrony bound in docs/PROTOCOL.md §7.
-const SILENT_VOTER_TIMEOUTS: u32 = 3;
 /// Non-member messages (joins) buffered per round at most.
 const MAX_NEWCOMERS_PER_ROUND: usize = 256;
 
@@ -56,8 +54,8 @@ struct Local {
     sent: BTreeMap<PayloadKind, SignedMessage>,
     opening: Option<Reveal>,
     leave_requested: Option<LeaveReason>,
-    /// Every vote it cast for the current round, one per attempt.
-    votes_cast: Vec<SignedMessage>,
+    /// Every vote, proposal and promise it signed for the current round.
+    agreement_sent: Vec<SignedMessage>,
 }
 
 impl Local {
@@ -69,14 +67,14 @@ impl Local {
             sent: BTreeMap::new(),
             opening: None,
             leave_requested: None,
-            votes_cast: Vec::new(),
+            agreement_sent: Vec::new(),
         }
     }
 
     fn start_round(&mut self) {
         self.sent.clear();
         self.opening = None;
-        self.votes_cast.clear();
+        self.agreement_sent.clear();
     }
 
     fn is_leaving(&self) -> bool {
@@ -104,9 +102,12 @@ pub struct Engine {
     active_count: usize,
     /// Distinct active senders per kind in the current round (joins: any sender).
     spoken: BTreeMap<PayloadKind, usize>,
+    /// Votes, proposals and promises of a round whose voters are not known yet.
     early_votes: BTreeMap<u64, Vec<SignedMessage>>,
     tally: Option<VoteTally>,
-    resolution: Option<Resolution>,
+    /// Proposals and promises of the current round.
+    log: Option<AgreementLog>,
+    finalizing: Option<Finalizing>,
     fetch_requested_for: Option<u64>,
     outputs: VecDeque<Output>,
 }
@@ -131,7 +132,8 @@ impl Engine {
             spoken: BTreeMap::new(),
             early_votes: BTreeMap::new(),
             tally: None,
-            resolution: None,
+            log: None,
+            finalizing: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
         };
@@ -221,10 +223,10 @@ impl Engine {
         Some(FinalityStatus {
             voters: tally.voters().iter().copied().collect(),
             votes: tally.votes(),
-            own: self
-                .resolution
-                .as_ref()
-                .map(|r| (r.attempt, r.resolved.digest)),
+            own: self.finalizing.as_ref().map(|f| {
+                let digest = f.acceptor.accepted().map_or(f.own.digest, |a| a.digest);
+                (f.attempt, digest)
+            }),
         })
     }
 
@@ -253,18 +255,16 @@ impl Engine {
             self.request_fetch(current);
             return;
         }
-        if let Payload::CheckpointVote(_) = message.payload() {
-            match (&mut self.tally, round == current) {
-                (Some(tally), true) => {
-                    if tally.add(message) {
-                        self.check_final(now);
-                    }
+        if message.payload().kind().is_agreement() {
+            if round == current && self.tally.is_some() {
+                if self.take_agreement(message) {
+                    self.progress(now);
                 }
-                _ => {
-                    let early = self.early_votes.entry(round).or_default();
-                    if early.len() < self.config.limits.max_votes {
-                        early.push(message);
-                    }
+            } else {
+                // Votes, proposals and promises: a few per voter and attempt.
+                let early = self.early_votes.entry(round).or_default();
+                if early.len() < 3 * self.config.limits.max_votes {
+                    early.push(message);
                 }
             }
             return;
@@ -482,10 +482,8 @@ impl Engine {
         let message = local.identity.sign(swarm, round, payload);
         message.message().validate(&self.config.limits)?;
         local.sent.insert(kind, message.clone());
-        if kind != PayloadKind::CheckpointVote {
-            let active = self.ledger.is_active(&agent);
-            self.hold(message.clone(), active);
-        }
+        let active = self.ledger.is_active(&agent);
+        self.hold(message.clone(), active);
         self.outputs.push_back(Output::Send(message));
         Ok(())
     }
@@ -538,8 +536,9 @@ impl Engine {
         for local in self.locals.values_mut() {
             local.start_round();
         }
-        self.resolution = None;
+        self.finalizing = None;
         self.tally = None;
+        self.log = None;
         self.inbox = self.inbox.split_off(&round);
         self.early_votes = self.early_votes.split_off(&round);
         self.inbox
@@ -548,11 +547,12 @@ impl Engine {
         self.recount_spoken();
         if round > 0 {
             // Past the founding round, the voters follow from the state before the round.
-            let mut tally = VoteTally::new(round, self.ledger.voters_for(&self.ledger));
-            for vote in self.early_votes.remove(&round).unwrap_or_default() {
-                tally.add(vote);
+            let voters = self.ledger.voters_for(&self.ledger);
+            self.log = Some(AgreementLog::new(round, voters.clone()));
+            self.tally = Some(VoteTally::new(round, voters));
+            for message in self.early_votes.remove(&round).unwrap_or_default() {
+                self.take_agreement(message);
             }
-            self.tally = Some(tally);
         }
         let founders: Vec<AgentId> = self
             .locals

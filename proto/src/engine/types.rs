@@ -84,13 +84,15 @@ pub enum Output {
     },
     /// A round became final: persist the record, execute the slot if this agent won.
     Final(Box<Finalized>),
-    /// Ask `peer` for every message it holds for `round` ([`Engine::messages`]) and pass
-    /// them to [`Engine::handle_message`]: it voted for another digest, so it holds messages
-    /// this replica lacks (or lacks some this one has: it asks in turn).
-    FetchMessages {
+    /// Ask `peer` for the messages it resolved to `digest` in `round`
+    /// ([`Engine::inputs`]) and pass its answer to [`Engine::handle_inputs`]: a proposal or a
+    /// certificate names a digest this replica's own messages do not give.
+    FetchInputs {
         /// The round.
         round: u64,
-        /// A voter that disagrees.
+        /// The digest whose inputs are wanted.
+        digest: Digest,
+        /// A voter that holds them (the proposer, or a voter that voted for them).
         peer: AgentId,
     },
     /// This replica needs the final record of `round` from a peer
@@ -119,7 +121,8 @@ pub struct FinalityStatus {
     pub voters: Vec<AgentId>,
     /// Counted votes: (voter, attempt, digest).
     pub votes: Vec<(AgentId, u32, Digest)>,
-    /// This replica's (attempt, digest), once it resolved the round.
+    /// This replica's attempt and the digest of its last vote (or of its own resolution
+    /// before it voted), once it resolved the round.
     pub own: Option<(u32, Digest)>,
 }
 

@@ -1,0 +1,620 @@
+//! Agreement under omission faults and withheld votes, through the engine's own API: a
+//! handful of replicas on a seeded, adversarial in-test network (one-way links, messages
+//! that reach one peer only, votes published late). The invariant checked is the strongest
+//! one: from every vote any replica ever signed, no two certificates for different digests
+//! of one round can be assembled, and every replica that finalizes a round stores the same
+//! digest.
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use slotmesh_proto::{
+    votes_needed, AgentId, CertifiedRound, Digest, Engine, EngineConfig, Identity, LedgerState,
+    Limits, Output, Payload, PayloadKind, Phase, SignedMessage,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+const TIMEOUT_MS: u64 = 1_000;
+
+/// What the network does with one transmission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Deliver,
+    Drop,
+    /// Delivered this many ms late.
+    Delay(u64),
+}
+
+/// A transmission: `from` host to `to` host, at time `at`.
+#[derive(Debug, Clone)]
+enum Carried {
+    Message(SignedMessage),
+    Inputs {
+        round: u64,
+        digest: Digest,
+        messages: Vec<SignedMessage>,
+    },
+    Record(Box<slotmesh_proto::FinalRound>),
+}
+
+/// Decides the fate of a transmission from host to host at a time: a signed message, or a
+/// sync answer (`None`: a record or the inputs of a digest).
+type Nemesis = Box<dyn FnMut(usize, usize, Option<&SignedMessage>, u64) -> Fate>;
+
+struct Net {
+    engines: Vec<Option<Engine>>,
+    ids: Vec<AgentId>,
+    rng: ChaCha8Rng,
+    now: u64,
+    /// (time, sequence) -> (to, from, carried)
+    queue: BTreeMap<(u64, u64), (usize, usize, Carried)>,
+    timers: BTreeMap<(u64, u64), (usize, u64, Phase)>,
+    seq: u64,
+    nemesis: Nemesis,
+    /// Every vote any replica signed: (round, voter, attempt, digest).
+    votes: BTreeSet<(u64, AgentId, u32, Digest)>,
+    /// Per round, the voters every replica used (from the state before it).
+    voters: BTreeMap<u64, BTreeSet<AgentId>>,
+    /// What each replica stored, by round.
+    finals: Vec<BTreeMap<u64, CertifiedRound>>,
+    /// Hosts that crash after sending their reveal of this round.
+    crash_after_reveal: BTreeMap<usize, u64>,
+}
+
+impl Net {
+    fn new(n: usize, seed: u64, nemesis: Nemesis) -> Net {
+        Net::founding(n, n, seed, nemesis)
+    }
+
+    /// `n` founders of which `min_members` are enough to close the founding round.
+    fn founding(n: usize, min_members: usize, seed: u64, nemesis: Nemesis) -> Net {
+        let agents: Vec<Identity> = (0..n as u8).map(agent).collect();
+        let ids = agents.iter().map(Identity::id).collect();
+        let mut net = Net {
+            engines: Vec::new(),
+            ids,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now: 0,
+            queue: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            seq: 0,
+            nemesis,
+            votes: BTreeSet::new(),
+            voters: BTreeMap::new(),
+            finals: vec![BTreeMap::new(); n],
+            crash_after_reveal: BTreeMap::new(),
+        };
+        for (i, identity) in agents.into_iter().enumerate() {
+            let config = EngineConfig {
+                swarm: swarm(),
+                name: format!("agent-{i}"),
+                limits: Limits::default(),
+                phase_timeout_ms: TIMEOUT_MS,
+                founder: true,
+                min_members,
+                expected_members: n,
+            };
+            net.engines.push(Some(Engine::new(
+                identity,
+                config,
+                LedgerState::genesis(swarm()),
+                0,
+            )));
+        }
+        for h in 0..n {
+            net.drain(h);
+        }
+        net
+    }
+
+    fn host_of(&self, id: &AgentId) -> Option<usize> {
+        self.ids.iter().position(|x| x == id)
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, carried: Carried) {
+        let fate = match &carried {
+            Carried::Message(m) => (self.nemesis)(from, to, Some(m), self.now),
+            Carried::Inputs { .. } | Carried::Record(_) => (self.nemesis)(from, to, None, self.now),
+        };
+        let delay = match fate {
+            Fate::Drop => return,
+            Fate::Deliver => self.rng.gen_range(1..=40),
+            Fate::Delay(ms) => ms + self.rng.gen_range(1..=40),
+        };
+        self.seq += 1;
+        self.queue
+            .insert((self.now + delay, self.seq), (to, from, carried));
+    }
+
+    fn drain(&mut self, h: usize) {
+        loop {
+            let Some(output) = self.engines[h].as_mut().and_then(Engine::poll_output) else {
+                return;
+            };
+            match output {
+                Output::Send(message) => {
+                    if let Payload::CheckpointVote(vote) = message.payload() {
+                        self.votes.insert((
+                            message.round(),
+                            message.sender(),
+                            vote.attempt,
+                            vote.digest,
+                        ));
+                    }
+                    let reveal = message.payload().kind() == PayloadKind::Reveal;
+                    for to in 0..self.engines.len() {
+                        if to != h {
+                            self.transmit(h, to, Carried::Message(message.clone()));
+                        }
+                    }
+                    if reveal && self.crash_after_reveal.get(&h) == Some(&message.round()) {
+                        self.engines[h] = None;
+                        return;
+                    }
+                }
+                Output::ScheduleTimeout { round, phase, at } => {
+                    self.seq += 1;
+                    self.timers.insert((at, self.seq), (h, round, phase));
+                }
+                Output::Decide {
+                    agent,
+                    round,
+                    phase,
+                } => self.decide(h, agent, round, phase),
+                Output::Final(finalized) => {
+                    let round = finalized.certified.round();
+                    self.finals[h].insert(round, finalized.certified.clone());
+                    if let Some(engine) = &self.engines[h] {
+                        let state = engine.state();
+                        self.voters
+                            .entry(state.next_round)
+                            .or_insert_with(|| state.voters_for(state));
+                    }
+                }
+                Output::FetchInputs {
+                    round,
+                    digest,
+                    peer,
+                } => {
+                    let Some(j) = self.host_of(&peer) else {
+                        continue;
+                    };
+                    let answer = self.engines[j]
+                        .as_ref()
+                        .and_then(|e| e.inputs(round, digest));
+                    if let Some(inputs) = answer {
+                        let messages = inputs.iter().cloned().collect();
+                        self.transmit(
+                            j,
+                            h,
+                            Carried::Inputs {
+                                round,
+                                digest,
+                                messages,
+                            },
+                        );
+                    }
+                }
+                Output::FetchRound { round } => {
+                    // Every live peer that stored the round answers, over the network.
+                    for j in (0..self.engines.len()).filter(|j| *j != h) {
+                        if self.engines[j].is_none() {
+                            continue;
+                        }
+                        if let Some(record) = self.finals[j].get(&round).map(CertifiedRound::record)
+                        {
+                            self.transmit(j, h, Carried::Record(Box::new(record)));
+                        }
+                    }
+                }
+                Output::Resolved { .. } => {}
+            }
+        }
+    }
+
+    fn decide(&mut self, h: usize, agent: AgentId, round: u64, phase: Phase) {
+        let now = self.now;
+        let Some(engine) = self.engines[h].as_mut() else {
+            return;
+        };
+        let _ = match phase {
+            Phase::Announce => engine.claim(agent, 3 + h as u32, now),
+            Phase::Negotiate => engine.negotiate(agent, vec![], None, now),
+            Phase::Coalition => engine.accept(agent, vec![], now),
+            Phase::Commit => engine.bid(agent, 10, None, 10, [round as u8 ^ h as u8; 32], now),
+            _ => Ok(()),
+        };
+    }
+
+    /// Runs until `until` ms or nothing is left to do.
+    fn run(&mut self, until: u64) {
+        for _ in 0..200_000 {
+            let next_message = self.queue.keys().next().copied();
+            let next_timer = self.timers.keys().next().copied();
+            let take_message = match (next_message, next_timer) {
+                (Some(m), Some(t)) => m.0 <= t.0,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return,
+            };
+            if take_message {
+                let Some((key, (to, _from, carried))) = self.queue.pop_first() else {
+                    return;
+                };
+                if key.0 > until {
+                    return;
+                }
+                self.now = self.now.max(key.0);
+                let now = self.now;
+                if let Some(engine) = self.engines[to].as_mut() {
+                    match carried {
+                        Carried::Message(m) => engine.handle_message(m, now),
+                        Carried::Inputs {
+                            round,
+                            digest,
+                            messages,
+                        } => engine.handle_inputs(round, digest, messages, now),
+                        Carried::Record(record) => {
+                            let _ = engine.handle_final_round(&record, now);
+                        }
+                    }
+                }
+                self.drain(to);
+            } else {
+                let Some((key, (h, round, phase))) = self.timers.pop_first() else {
+                    return;
+                };
+                if key.0 > until {
+                    return;
+                }
+                self.now = self.now.max(key.0);
+                let now = self.now;
+                if let Some(engine) = self.engines[h].as_mut() {
+                    engine.handle_timeout(round, phase, now);
+                }
+                self.drain(h);
+            }
+        }
+    }
+
+    /// Delivers every vote anyone signed to every live replica (a voter that withheld
+    /// its votes publishes them; a late joiner would see them all).
+    fn publish_all_votes(&mut self) {
+        for (round, voter, attempt, digest) in self.votes.clone() {
+            let Some(h) = self.host_of(&voter) else {
+                continue;
+            };
+            let vote = agent(h as u8).sign(
+                swarm(),
+                round,
+                Payload::CheckpointVote(slotmesh_proto::CheckpointVote { digest, attempt }),
+            );
+            for to in 0..self.engines.len() {
+                let now = self.now;
+                if let Some(engine) = self.engines[to].as_mut() {
+                    engine.handle_message(vote.clone(), now);
+                }
+                self.drain(to);
+            }
+        }
+    }
+
+    /// The invariant: at most one digest per round can be certified from all votes ever
+    /// signed, and every stored round has that digest.
+    fn check_agreement(&self) {
+        let mut certifiable: BTreeMap<u64, BTreeSet<Digest>> = BTreeMap::new();
+        let mut tally: BTreeMap<(u64, u32, Digest), usize> = BTreeMap::new();
+        for (round, voter, attempt, digest) in &self.votes {
+            let counts = self
+                .voters
+                .get(round)
+                .is_none_or(|voters| voters.contains(voter));
+            if counts {
+                *tally.entry((*round, *attempt, *digest)).or_default() += 1;
+            }
+        }
+        for ((round, _, digest), n) in tally {
+            let Some(voters) = self.voters.get(&round) else {
+                continue;
+            };
+            if n >= votes_needed(round, voters.len()) {
+                certifiable.entry(round).or_default().insert(digest);
+            }
+        }
+        for (round, digests) in &certifiable {
+            assert!(
+                digests.len() <= 1,
+                "round {round}: certificates for {} digests: {digests:?}",
+                digests.len()
+            );
+        }
+        let mut stored: BTreeMap<u64, BTreeSet<Digest>> = BTreeMap::new();
+        for finals in &self.finals {
+            for (round, certified) in finals {
+                stored.entry(*round).or_default().insert(certified.digest());
+            }
+        }
+        for (round, digests) in &stored {
+            assert_eq!(
+                digests.len(),
+                1,
+                "round {round}: replicas stored {digests:?}"
+            );
+        }
+    }
+
+    /// No record a replica stores fails its own verification: each replica's first rounds
+    /// replay from genesis as a late joiner would replay them.
+    fn check_records(&self) {
+        for (h, finals) in self.finals.iter().enumerate() {
+            let mut state = LedgerState::genesis(swarm());
+            for (round, certified) in finals.range(..3) {
+                if *round != state.next_round {
+                    break;
+                }
+                let applied = certified.record().apply(&state, &Limits::default());
+                assert!(
+                    applied.is_ok(),
+                    "host {h} stored round {round} that fails: {applied:?}"
+                );
+                if let Ok((next, _, _)) = applied {
+                    state = next;
+                }
+            }
+        }
+    }
+
+    fn final_round_of(&self, h: usize) -> Option<u64> {
+        self.finals[h].keys().next_back().copied()
+    }
+}
+
+/// Signs and hands `message` to replica `to` at once (an injected message).
+fn inject(net: &mut Net, to: usize, message: SignedMessage) {
+    let now = net.now;
+    if let Some(engine) = net.engines[to].as_mut() {
+        engine.handle_message(message, now);
+    }
+    net.drain(to);
+}
+
+fn turn_kind(m: &SignedMessage) -> PayloadKind {
+    m.payload().kind()
+}
+
+/// The reviewer's fork: in round 1 one member's commit and reveal reach one other replica
+/// only, and another replica's outgoing link fails from its first vote on (nobody hears it
+/// again, it hears everyone). On the old engine the muted replica certified one digest in
+/// attempt 0 while the other four, presuming it crashed, certified another in attempt 1.
+/// Swept over who bids late, who hears it, whose link fails, and delivery orders.
+#[test]
+fn omission_faults_never_make_two_certificates() {
+    let n = 5;
+    let mut finished = 0;
+    let mut runs = 0;
+    for seed in 0..4u64 {
+        for late in 0..n {
+            for reached in (0..n).filter(|r| *r != late) {
+                for muted in (0..n).filter(|m| *m != late && *m != reached) {
+                    let muted_since = std::rc::Rc::new(std::cell::Cell::new(u64::MAX));
+                    let flag = muted_since.clone();
+                    let nemesis: Nemesis = Box::new(move |from, to, m, now| {
+                        let bid = m.is_some_and(|m| {
+                            m.round() == 1
+                                && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
+                        });
+                        if from == late && bid && to != reached {
+                            return Fate::Drop;
+                        }
+                        let vote = m.is_some_and(|m| {
+                            m.round() >= 1 && turn_kind(m) == PayloadKind::CheckpointVote
+                        });
+                        if from == muted && vote {
+                            flag.set(flag.get().min(now));
+                        }
+                        if from == muted && now >= flag.get() {
+                            return Fate::Drop;
+                        }
+                        Fate::Deliver
+                    });
+                    let mut net = Net::new(n, seed * 100 + (late * 10 + muted) as u64, nemesis);
+                    net.run(40 * TIMEOUT_MS);
+                    net.check_agreement();
+                    net.publish_all_votes();
+                    net.check_agreement();
+                    net.check_records();
+                    runs += 1;
+                    // The four that are heard finish round 1 and go on.
+                    if (0..n)
+                        .filter(|h| *h != muted)
+                        .all(|h| net.final_round_of(h) >= Some(2))
+                    {
+                        finished += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(finished, runs, "runs in which the heard majority went on");
+}
+
+/// No network fault at all: a byzantine bidder shows its commit and reveal to one replica
+/// only, and one voter withholds every vote it signs in round 1 for many timeouts, then
+/// publishes them all. On the old engine the withheld attempt-0 votes completed a second
+/// certificate; here no second certificate can be made.
+#[test]
+fn a_withheld_vote_published_late_certifies_nothing_new() {
+    let n = 5;
+    for seed in 0..40u64 {
+        let late = (seed % n as u64) as usize;
+        let reached = (late + 1 + (seed / 5 % 4) as usize) % n;
+        let withholder = (reached + 1 + (seed / 20) as usize) % n;
+        if withholder == late {
+            continue;
+        }
+        let nemesis: Nemesis = Box::new(move |from, to, m, _now| {
+            let bid = m.is_some_and(|m| {
+                m.round() == 1 && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
+            });
+            if from == late && bid && to != reached {
+                return Fate::Drop;
+            }
+            let vote =
+                m.is_some_and(|m| m.round() == 1 && turn_kind(m) == PayloadKind::CheckpointVote);
+            if from == withholder && (vote || m.is_none()) {
+                return Fate::Delay(30 * TIMEOUT_MS);
+            }
+            Fate::Deliver
+        });
+        let mut net = Net::new(n, seed, nemesis);
+        net.run(25 * TIMEOUT_MS);
+        net.check_agreement();
+        net.publish_all_votes();
+        net.check_agreement();
+        net.check_records();
+        for h in (0..n).filter(|h| *h != withholder) {
+            assert!(
+                net.final_round_of(h) >= Some(2),
+                "seed {seed}: host {h} stuck"
+            );
+        }
+    }
+}
+
+/// Links fail one way at random for several timeouts at a time (a replica hears but is not
+/// heard, or the reverse), and agreement messages are delayed by up to several timeouts:
+/// agreement always holds, and once links heal every replica goes on.
+#[test]
+fn one_way_links_and_long_delays_keep_agreement() {
+    for seed in 0..40u64 {
+        let n = 3 + (seed % 3) as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xfeed);
+        // (from, to, start): the link is cut for 4 timeouts from `start`.
+        let cut: Vec<(usize, usize, u64)> = (0..2 * n)
+            .map(|_| {
+                (
+                    rng.gen_range(0..n),
+                    rng.gen_range(0..n),
+                    rng.gen_range(0..20 * TIMEOUT_MS),
+                )
+            })
+            .collect();
+        let mut delays = ChaCha8Rng::seed_from_u64(seed);
+        let nemesis: Nemesis = Box::new(move |from, to, m, now| {
+            if cut.iter().any(|(a, b, start)| {
+                *a == from && *b == to && (*start..*start + 4 * TIMEOUT_MS).contains(&now)
+            }) {
+                return Fate::Drop;
+            }
+            if m.is_some_and(|m| m.payload().kind().is_agreement()) && delays.gen_range(0..10) == 0
+            {
+                return Fate::Delay(delays.gen_range(0..5 * TIMEOUT_MS));
+            }
+            Fate::Deliver
+        });
+        let mut net = Net::new(n, seed, nemesis);
+        net.run(80 * TIMEOUT_MS);
+        net.check_agreement();
+        net.publish_all_votes();
+        net.check_agreement();
+        net.check_records();
+        for h in 0..n {
+            assert!(
+                net.final_round_of(h) >= Some(4),
+                "seed {seed}: host {h} at {:?}: {:?} {:?}; others {:?}",
+                net.final_round_of(h),
+                net.engines[h].as_ref().map(|e| (e.round(), e.phase())),
+                net.engines[h].as_ref().and_then(|e| e.finality()),
+                (0..n).map(|j| net.final_round_of(j)).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+/// An equivocator sends a different claim to every replica (five variants, each replica
+/// hearing them in its own order): every replica resolves the turn alike, the round
+/// finalizes, and later rounds go on.
+#[test]
+fn many_variants_of_one_turn_still_finalize_alike() {
+    for seed in 0..10u64 {
+        let n = 4;
+        let mut net = Net::new(n, seed, Box::new(|_, _, _, _| Fate::Deliver));
+        // At once, while the replicas found the swarm: round 1 is the next round, whose
+        // messages they hold until it starts.
+        let liar = agent((seed % n as u64) as u8);
+        let variants: Vec<SignedMessage> = (0..5u32).map(|c| claim(&liar, 1, 10 + c)).collect();
+        for to in 0..n {
+            let mut order = variants.clone();
+            order.rotate_left((to + seed as usize) % variants.len());
+            for v in order {
+                inject(&mut net, to, v);
+            }
+        }
+        net.run(30 * TIMEOUT_MS);
+        net.check_agreement();
+        for h in 0..n {
+            assert!(net.final_round_of(h) >= Some(3), "seed {seed}: host {h}");
+        }
+        let first = &net.finals[0][&1];
+        assert_eq!(
+            first.certificate().attempt,
+            0,
+            "seed {seed}: variants alone must not cost an attempt"
+        );
+    }
+}
+
+/// Validly signed messages of this swarm from keys that are not members reach some
+/// replicas only: they never enter the inputs or the digest, so they cost nothing.
+#[test]
+fn outsiders_cannot_split_the_vote() {
+    for seed in 0..10u64 {
+        let n = 4;
+        let mut net = Net::new(n, seed, Box::new(|_, _, _, _| Fate::Deliver));
+        let outsider = agent(200);
+        for to in (0..n).filter(|h| (*h as u64 + seed).is_multiple_of(2)) {
+            inject(&mut net, to, claim(&outsider, 1, 1));
+            let (commit, reveal) = sealed_bid(&outsider, 1, 5, None, 5);
+            inject(&mut net, to, commit);
+            inject(&mut net, to, reveal);
+        }
+        net.run(30 * TIMEOUT_MS);
+        net.check_agreement();
+        let record = net.finals[0][&1].record();
+        assert!(
+            record.messages.iter().all(|e| {
+                slotmesh_proto::open_envelope(e.clone(), swarm(), &Limits::default())
+                    .is_ok_and(|m| m.sender() != outsider.id())
+            }),
+            "seed {seed}: an outsider's message entered the record"
+        );
+        assert_eq!(net.finals[0][&1].certificate().attempt, 0, "seed {seed}");
+    }
+}
+
+/// A founder's join reaches one replica only after that replica closed the founding round
+/// without it: whatever each stores verifies, and all agree.
+#[test]
+fn a_late_founding_join_never_yields_a_record_that_fails() {
+    for seed in 0..20u64 {
+        let n = 4;
+        let late = (seed % n as u64) as usize;
+        let slow = ((seed / n as u64 + 1 + late as u64) % n as u64) as usize;
+        let nemesis: Nemesis = Box::new(move |from, to, m, _now| {
+            if from == late && to == slow && m.is_some_and(|m| turn_kind(m) == PayloadKind::Join) {
+                Fate::Delay(TIMEOUT_MS + TIMEOUT_MS / 2)
+            } else {
+                Fate::Deliver
+            }
+        });
+        let mut net = Net::founding(n, n - 1, seed, nemesis);
+        net.run(40 * TIMEOUT_MS);
+        net.check_agreement();
+        net.check_records();
+        for h in 0..n {
+            assert!(net.final_round_of(h) >= Some(2), "seed {seed}: host {h}");
+        }
+    }
+}
