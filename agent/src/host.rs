@@ -4,8 +4,10 @@
 //!
 //! - **decisions**: the engine asks, the mind answers (or hands back a model question);
 //! - **restart guard**: a host restarted in a round it may have spoken in stays silent
-//!   through it (two different signed messages for one turn would be equivocation), and it
-//!   reports the first message of each round so the caller can persist that it spoke;
+//!   through it (two different signed messages for one turn would be equivocation), and
+//!   its engine takes no part in that round's agreement (its votes and promises of that
+//!   round were lost with it); it reports the first message of each round so the caller can
+//!   persist that it spoke;
 //! - **pacing**: with executed slots, the next round's claims wait until the last decided
 //!   slot has started, so the schedule is decided at most one slot ahead of execution;
 //! - **the slot timeline**: this host's won slots start and end on a local timeline;
@@ -238,6 +240,9 @@ impl HostDriver {
         rules: HostRules,
     ) -> HostDriver {
         let resumed_at = engine.round();
+        let silent_through = rules.spoken_round.filter(|r| *r >= resumed_at);
+        let mut engine = engine;
+        engine.silence_through(silent_through);
         let minds = minds
             .into_iter()
             .map(|mind| (mind.id, Hosted { mind, done: false }))
@@ -245,7 +250,7 @@ impl HostDriver {
         HostDriver {
             engine,
             minds,
-            silent_through: rules.spoken_round.filter(|r| *r >= resumed_at),
+            silent_through,
             spoken_round: rules.spoken_round,
             spoke_asked: None,
             rules,
@@ -301,7 +306,8 @@ impl HostDriver {
 
     /// Replaces the replica by `engine`, which hosts the same live agents (a host further
     /// behind than any peer's records starts again from the agreed state).
-    pub fn replace_engine(&mut self, engine: Engine) {
+    pub fn replace_engine(&mut self, mut engine: Engine) {
+        engine.silence_through(self.silent_through);
         self.engine = engine;
     }
 

@@ -1,6 +1,6 @@
 //! What a simulation is made of: its agents, faults, hosts and bounds, and the seed preset.
 
-use super::network::Faults;
+use super::network::{Faults, Nemeses};
 use slotmesh_agent::scenario::{seed_preset, AgentSpec};
 use slotmesh_llm::StrategyChoice;
 use std::path::PathBuf;
@@ -105,6 +105,7 @@ impl SimConfig {
             faults: Faults {
                 loss_permille: 0,
                 max_delay_ms: 10,
+                nemeses: Nemeses::default(),
             },
             partition: None,
             phase_timeout_ms: 200,

@@ -5,10 +5,15 @@
 //! the mesh and a lost transmission is repaired at a later heartbeat (IHAVE/IWANT), so loss
 //! costs delay, not the message. Only a partition really drops messages; replicas recover
 //! what they missed there by fetching certified rounds.
+//!
+//! [`Nemeses`] break the timing assumptions that friendly schedules hide: links that fail
+//! one way for several phase timeouts, agreement messages (votes, proposals, promises)
+//! delayed by many timeouts, one host's votes held back for long and then published, and
+//! hosts that pause and resume to a backlog of stale messages and late timers.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use slotmesh_proto::{Digest, Phase, SignedMessage};
+use slotmesh_proto::{Digest, Payload, Phase, SignedMessage};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -69,6 +74,19 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The host an event happens at, if it is one host's.
+    fn host(&self) -> Option<usize> {
+        match self {
+            Event::Deliver { to, .. }
+            | Event::DeliverBytes { to, .. }
+            | Event::DeliverInputs { to, .. } => Some(*to),
+            Event::Timer { host, .. } | Event::Wake { host } => Some(*host),
+            Event::Arrive { .. } | Event::Settle { .. } => None,
+        }
+    }
+}
+
 /// Gossip heartbeat: a lost transmission is retried this much later.
 pub const HEARTBEAT_MS: u64 = 100;
 /// Transmissions tried before a message is given up (0.1 loss: 1 in 10^12 is given up).
@@ -81,7 +99,46 @@ pub struct Faults {
     pub loss_permille: u32,
     /// Largest one-way delay, ms (delays are uniform in 1..=max).
     pub max_delay_ms: u64,
+    /// Hostile schedules on top.
+    pub nemeses: Nemeses,
 }
+
+/// Hostile schedules, seeded and composable. Each outage lasts up to `outage_ms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Nemeses {
+    /// From time to time a directed link (host to host) drops everything sent over it,
+    /// one way only, for up to `outage_ms`.
+    pub one_way: bool,
+    /// One agreement message (vote, proposal, promise) in ten is delayed by up to
+    /// `outage_ms`, and every vote of host 0 by `outage_ms`: withheld, then published.
+    pub slow_votes: bool,
+    /// From time to time a host pauses for up to `outage_ms`: what reaches it meanwhile,
+    /// and its timers, wait until it resumes.
+    pub pauses: bool,
+    /// Longest outage, ms (a few phase timeouts).
+    pub outage_ms: u64,
+}
+
+impl Nemeses {
+    /// Every nemesis, with outages of up to `outage_ms`.
+    pub fn all(outage_ms: u64) -> Nemeses {
+        Nemeses {
+            one_way: true,
+            slow_votes: true,
+            pauses: true,
+            outage_ms,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.one_way || self.slow_votes || self.pauses
+    }
+}
+
+/// Per mille of transmissions that start a one-way outage of their link.
+const ONE_WAY_PERMILLE: u32 = 2;
+/// One event in this many pauses its host.
+const PAUSE_ONE_IN: u32 = 3_000;
 
 /// The event queue and the network's random choices.
 #[derive(Debug)]
@@ -94,12 +151,16 @@ pub struct Network {
     faults: Faults,
     /// Hosts on the minority side while a partition is in force.
     cut_off: Option<Vec<bool>>,
+    /// Directed links failed by the one-way nemesis, until when.
+    one_way_cuts: BTreeMap<(usize, usize), u64>,
+    /// Hosts paused, until when.
+    paused: BTreeMap<usize, u64>,
     /// Deliveries sent, lost, and cut by the partition.
     pub stats: NetworkStats,
 }
 
 /// Counters of what the network did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct NetworkStats {
     /// Deliveries scheduled.
     pub delivered: u64,
@@ -107,6 +168,12 @@ pub struct NetworkStats {
     pub lost: u64,
     /// Deliveries dropped by the partition.
     pub partitioned: u64,
+    /// Deliveries dropped on a link failed one way.
+    pub one_way: u64,
+    /// Agreement messages held back by the slow-votes nemesis.
+    pub delayed_votes: u64,
+    /// Pauses of a host.
+    pub pauses: u64,
 }
 
 impl Network {
@@ -118,6 +185,8 @@ impl Network {
             rng,
             faults,
             cut_off: None,
+            one_way_cuts: BTreeMap::new(),
+            paused: BTreeMap::new(),
             stats: NetworkStats::default(),
         }
     }
@@ -143,10 +212,29 @@ impl Network {
         to: impl Iterator<Item = usize>,
         message: &SignedMessage,
     ) {
-        self.transmit(from, to, 0, |to| Event::Deliver {
+        let extra = self.vote_delay(from, message);
+        self.transmit(from, to, extra, |to| Event::Deliver {
             to,
             message: message.clone(),
         });
+    }
+
+    /// The slow-votes nemesis: extra delay for an agreement message from host `from`.
+    fn vote_delay(&mut self, from: usize, message: &SignedMessage) -> u64 {
+        let nemeses = self.faults.nemeses;
+        if !nemeses.slow_votes || !message.payload().kind().is_agreement() {
+            return 0;
+        }
+        let vote = matches!(message.payload(), Payload::CheckpointVote(_));
+        let delay = if from == 0 && vote {
+            nemeses.outage_ms
+        } else if self.rng.gen_range(0..10) == 0 {
+            self.rng.gen_range(0..=nemeses.outage_ms)
+        } else {
+            return 0;
+        };
+        self.stats.delayed_votes += 1;
+        delay
     }
 
     /// Sends raw `bytes` from host `from` to each host in `to` (a forger's), like
@@ -212,6 +300,10 @@ impl Network {
                     continue;
                 }
             }
+            if self.faults.nemeses.one_way && self.link_is_cut(from, receiver) {
+                self.stats.one_way += 1;
+                continue;
+            }
             let mut delay = extra_delay + self.rng.gen_range(1..=self.faults.max_delay_ms.max(1));
             let mut transmissions = 1;
             while self.faults.loss_permille > 0
@@ -232,6 +324,25 @@ impl Network {
         }
     }
 
+    /// The one-way nemesis: whether the link `from` → `to` is down now (and, now and
+    /// then, takes it down).
+    fn link_is_cut(&mut self, from: usize, to: usize) -> bool {
+        let now = self.now;
+        if self
+            .one_way_cuts
+            .get(&(from, to))
+            .is_some_and(|until| *until > now)
+        {
+            return true;
+        }
+        if self.rng.gen_range(0..1000) < ONE_WAY_PERMILLE {
+            let until = now + self.rng.gen_range(1..=self.faults.nemeses.outage_ms.max(1));
+            self.one_way_cuts.insert((from, to), until);
+            return true;
+        }
+        false
+    }
+
     /// Cuts the hosts marked `true` off from the others, or heals with `None`.
     pub fn set_partition(&mut self, cut_off: Option<Vec<bool>>) {
         self.cut_off = cut_off;
@@ -242,7 +353,7 @@ impl Network {
         self.cut_off.is_some()
     }
 
-    /// The next event, advancing the clock.
+    /// The next event, advancing the clock. A paused host's events wait until it resumes.
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             let mut first = self.queue.first_entry()?;
@@ -253,8 +364,32 @@ impl Network {
             }
             if let Some(event) = event {
                 self.now = self.now.max(at);
+                if self.faults.nemeses.any() && self.faults.nemeses.pauses {
+                    if let Some(host) = event.host() {
+                        if let Some(until) = self.pause_of(host) {
+                            self.schedule(until, event);
+                            continue;
+                        }
+                    }
+                }
                 return Some(event);
             }
         }
+    }
+
+    /// The pauses nemesis: until when `host` is paused, if it is (now and then it starts
+    /// a pause).
+    fn pause_of(&mut self, host: usize) -> Option<u64> {
+        let now = self.now;
+        if let Some(until) = self.paused.get(&host).copied().filter(|u| *u > now) {
+            return Some(until);
+        }
+        if self.rng.gen_range(0..PAUSE_ONE_IN) == 0 {
+            let until = now + self.rng.gen_range(1..=self.faults.nemeses.outage_ms.max(1));
+            self.paused.insert(host, until);
+            self.stats.pauses += 1;
+            return Some(until);
+        }
+        None
     }
 }

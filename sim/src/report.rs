@@ -2,6 +2,7 @@
 //! final rounds and the replicas' views.
 
 use super::{measures, Life, Sim};
+use crate::network::NetworkStats;
 use serde::Serialize;
 use slotmesh_agent::heuristic::Personality;
 use slotmesh_agent::sys::peak_rss_kib;
@@ -92,6 +93,8 @@ pub struct SimReport {
     pub restart_repeats: u64,
     /// Forged bytes (from `--forgers`) that hosts refused when they opened them.
     pub forgeries_refused: u64,
+    /// What the simulated network did: deliveries, losses, and the nemeses' work.
+    pub network: NetworkStats,
     /// The run ended because too few voters were alive to finalize (allowed by the fault
     /// model: crash tolerance is for a minority).
     pub stalled: bool,
@@ -239,6 +242,7 @@ impl Sim {
             slots_executed: self.slots_executed,
             restart_repeats: self.restart_repeats,
             forgeries_refused: self.forgeries_refused,
+            network: self.net.stats,
             stalled: self.stalled,
             truncated: self.truncated,
             transcript: self.transcript.hex(),

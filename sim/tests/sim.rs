@@ -7,7 +7,7 @@
 
 use slotmesh_agent::heuristic::Personality;
 use slotmesh_agent::scenario::{population, Population};
-use slotmesh_sim::network::Faults;
+use slotmesh_sim::network::{Faults, Nemeses};
 use slotmesh_sim::{run, SimConfig};
 
 fn config(spec: Population, seed: u64, loss_permille: u32) -> SimConfig {
@@ -15,6 +15,7 @@ fn config(spec: Population, seed: u64, loss_permille: u32) -> SimConfig {
     config.faults = Faults {
         loss_permille,
         max_delay_ms: 15,
+        nemeses: Nemeses::default(),
     };
     config.max_events = 5_000_000;
     config
@@ -49,7 +50,14 @@ fn small(seed: u64) -> Population {
 /// Runs every seed with faults; `shared` places the agents on fewer hosts than agents
 /// (several agents per replica) instead of one replica each.
 fn sweep(seeds: impl IntoIterator<Item = u64>, shared: bool) {
+    sweep_with(seeds, shared, false);
+}
+
+/// [`sweep`], with every nemesis on top when `hostile` (one-way links, slow and withheld
+/// votes, pauses: outages of up to four phase timeouts).
+fn sweep_with(seeds: impl IntoIterator<Item = u64>, shared: bool, hostile: bool) {
     let mut failures = Vec::new();
+    let mut hostile_work = (0u64, 0u64, 0u64);
     for seed in seeds {
         let mut spec = small(seed);
         if shared {
@@ -63,9 +71,17 @@ fn sweep(seeds: impl IntoIterator<Item = u64>, shared: bool) {
         if seed % 11 == 0 {
             config.partition = Some((3, 2));
         }
+        if hostile {
+            config.faults.nemeses = Nemeses::all(4 * config.phase_timeout_ms);
+        }
         let report = run(&config, |_, _| {});
         // A forger's altered copies reach the others, who refuse every one.
         let forgeries_unseen = spec.forgers > 0 && report.forgeries_refused == 0;
+        if hostile {
+            hostile_work.0 += report.network.one_way;
+            hostile_work.1 += report.network.delayed_votes;
+            hostile_work.2 += report.network.pauses;
+        }
         if report.invariant_violations > 0
             || report.agreement < 1.0
             || report.rounds == 0
@@ -82,6 +98,14 @@ fn sweep(seeds: impl IntoIterator<Item = u64>, shared: bool) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    if hostile {
+        let (one_way, delayed, pauses) = hostile_work;
+        assert!(
+            one_way > 0 && delayed > 0 && pauses > 0,
+            "a nemesis never acted: {one_way} one-way drops, {delayed} delayed votes, {pauses} pauses"
+        );
+        println!("nemeses: {one_way} one-way drops, {delayed} delayed votes, {pauses} pauses");
+    }
 }
 
 #[test]
@@ -103,11 +127,22 @@ fn partitions_heal_even_when_no_side_can_finalize() {
     sweep([330, 605, 1045, 1221, 1320, 1485, 2013], false);
 }
 
+/// The friendly network repairs every loss within a heartbeat; these schedules do not:
+/// links fail one way, votes arrive many timeouts late (host 0's always), hosts pause and
+/// resume to stale messages. Agreement must hold and every run must go on.
+#[test]
+fn seed_sweep_with_nemeses_has_no_violations() {
+    sweep_with(0..200, false, true);
+    sweep_with(0..40, true, true);
+}
+
 #[test]
 #[ignore = "soak: cargo test -p slotmesh-sim --release --test sim -- --ignored"]
 fn seed_sweep_soak() {
     sweep(200..2_200, false);
     sweep(60..1_060, true);
+    sweep_with(200..2_200, false, true);
+    sweep_with(40..1_040, true, true);
 }
 
 #[test]

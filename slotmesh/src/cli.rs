@@ -230,6 +230,19 @@ impl std::str::FromStr for PartitionSpec {
     }
 }
 
+/// A hostile schedule of the simulated network (`sim --nemesis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NemesisKind {
+    /// Links fail one way (a host hears but is not heard) for a few phase timeouts.
+    OneWay,
+    /// Votes, proposals and promises delayed by a few phase timeouts; host 0's votes always.
+    SlowVotes,
+    /// Hosts pause and resume to stale messages and late timers.
+    Pause,
+    /// All of them.
+    All,
+}
+
 /// The seeds' preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Preset {
@@ -451,6 +464,9 @@ pub(crate) struct SimArgs {
     /// Largest one-way network delay, simulated ms.
     #[arg(long, env = "SLOTMESH_MAX_DELAY_MS", default_value_t = 10)]
     pub max_delay_ms: u64,
+    /// Hostile network schedules, comma-separated (outages of up to 4 phase timeouts).
+    #[arg(long, env = "SLOTMESH_NEMESIS", value_delimiter = ',')]
+    pub nemesis: Vec<NemesisKind>,
     /// Phase timeout, simulated ms.
     #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 200)]
     pub phase_timeout_ms: u64,
@@ -464,4 +480,17 @@ pub(crate) struct SimArgs {
     /// for `slotmesh verify` and `slotmesh report`.
     #[arg(long, env = "SLOTMESH_OUT")]
     pub out: Option<PathBuf>,
+}
+
+impl SimArgs {
+    /// The nemeses asked for with `--nemesis`.
+    pub(crate) fn nemeses(&self) -> slotmesh_sim::network::Nemeses {
+        let has = |kind| self.nemesis.contains(&kind) || self.nemesis.contains(&NemesisKind::All);
+        slotmesh_sim::network::Nemeses {
+            one_way: has(NemesisKind::OneWay),
+            slow_votes: has(NemesisKind::SlowVotes),
+            pauses: has(NemesisKind::Pause),
+            outage_ms: 4 * self.phase_timeout_ms.max(1),
+        }
+    }
 }

@@ -42,6 +42,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     config.faults = Faults {
         loss_permille: (args.loss * 1000.0).round() as u32,
         max_delay_ms: args.max_delay_ms.max(1),
+        nemeses: args.nemeses(),
     };
     config.partition = args.partition.map(|p| (p.round, p.duration));
     config.phase_timeout_ms = args.phase_timeout_ms.max(1);

@@ -273,11 +273,14 @@ impl Engine {
         self.outputs.push_back(Output::Send(message));
     }
 
-    /// Hosted agents that vote in the current round.
+    /// Hosted agents that vote in the current round (none in a silenced round).
     pub(super) fn voting(&self) -> Vec<AgentId> {
         let Some(tally) = &self.tally else {
             return Vec::new();
         };
+        if self.silent_through.is_some_and(|r| self.round() <= r) {
+            return Vec::new();
+        }
         self.locals
             .keys()
             .filter(|agent| tally.voters().contains(agent))

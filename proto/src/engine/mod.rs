@@ -108,6 +108,8 @@ pub struct Engine {
     /// Proposals and promises of the current round.
     log: Option<AgreementLog>,
     finalizing: Option<Finalizing>,
+    /// Rounds up to this one take no part in agreement ([`Engine::silence_through`]).
+    silent_through: Option<u64>,
     fetch_requested_for: Option<u64>,
     outputs: VecDeque<Output>,
 }
@@ -134,6 +136,7 @@ impl Engine {
             tally: None,
             log: None,
             finalizing: None,
+            silent_through: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
         };
@@ -165,6 +168,13 @@ impl Engine {
     /// `cache`: a replica holding the same state and inputs as another resolves only once.
     pub fn share_resolutions(&mut self, cache: SharedResolutions) {
         self.resolutions = cache;
+    }
+
+    /// The hosted agents take no part in the agreement of rounds up to `round`: a replica
+    /// restarted in a round it may have voted in lost its promises and votes of that round,
+    /// and voting again could contradict them. It still learns each round's outcome.
+    pub fn silence_through(&mut self, round: Option<u64>) {
+        self.silent_through = round;
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
