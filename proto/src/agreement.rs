@@ -97,17 +97,22 @@ pub fn choose<'a>(reported: impl IntoIterator<Item = &'a Option<Accepted>>) -> C
         .map_or(Choice::Free, |latest| Choice::Bound(latest.digest))
 }
 
-/// The proposals and promises received for one round, from its voters only.
+/// Proposals kept per proposer and round: those of its latest attempts only, so that a
+/// proposer signing proposals for many attempts cannot crowd out the others'.
+const PROPOSALS_KEPT: usize = 2;
+
+/// The proposals and promises received for one round, from its voters only. Bounded: each
+/// voter's latest promise and the proposals of the latest few attempts.
 #[derive(Debug, Clone)]
 pub struct AgreementLog {
     round: u64,
     voters: BTreeSet<AgentId>,
-    /// The first proposal held for each attempt from that attempt's proposer.
+    /// The first proposal held for each of the latest attempts, from its proposer.
     proposals: BTreeMap<u32, SignedMessage>,
     /// Proposers that signed two different proposals for one attempt, with the pair.
     equivocations: BTreeMap<u32, (SignedMessage, SignedMessage)>,
-    /// Promises by attempt and voter.
-    promises: BTreeMap<u32, BTreeMap<AgentId, SignedMessage>>,
+    /// Each voter's latest promise.
+    promises: BTreeMap<AgentId, SignedMessage>,
 }
 
 impl AgreementLog {
@@ -123,7 +128,7 @@ impl AgreementLog {
     }
 
     /// Adds a verified proposal or promise; true if it is new and counts (from the
-    /// attempt's proposer, or from a voter).
+    /// attempt's proposer, or a voter's promise later than its last).
     pub fn add(&mut self, message: SignedMessage) -> bool {
         if message.round() != self.round || !self.voters.contains(&message.sender()) {
             return false;
@@ -134,26 +139,48 @@ impl AgreementLog {
                 if proposer(&self.voters, self.round, attempt) != Some(message.sender()) {
                     return false;
                 }
+                let sender = message.sender();
+                let mine: Vec<u32> = self
+                    .proposals
+                    .iter()
+                    .filter(|(_, m)| m.sender() == sender)
+                    .map(|(a, _)| *a)
+                    .collect();
+                if mine.len() >= PROPOSALS_KEPT && mine.iter().all(|a| *a > attempt) {
+                    return false;
+                }
                 match self.proposals.get(&attempt) {
                     None => {
                         self.proposals.insert(attempt, message);
+                        if mine.len() >= PROPOSALS_KEPT {
+                            if let Some(oldest) = mine.first() {
+                                self.proposals.remove(oldest);
+                            }
+                        }
                         true
                     }
                     Some(held) if held.id() != message.id() => {
-                        self.equivocations
-                            .entry(attempt)
-                            .or_insert_with(|| (held.clone(), message));
+                        if self.equivocations.len() < PROPOSALS_KEPT {
+                            self.equivocations
+                                .entry(attempt)
+                                .or_insert_with(|| (held.clone(), message));
+                        }
                         false
                     }
                     Some(_) => false,
                 }
             }
-            Payload::Promise(promise) => self
-                .promises
-                .entry(promise.attempt)
-                .or_default()
-                .insert(message.sender(), message)
-                .is_none(),
+            Payload::Promise(promise) => {
+                let later = self
+                    .promises
+                    .get(&message.sender())
+                    .and_then(promise_of)
+                    .is_none_or(|held| held.attempt < promise.attempt);
+                if later {
+                    self.promises.insert(message.sender(), message);
+                }
+                later
+            }
             _ => false,
         }
     }
@@ -166,20 +193,26 @@ impl AgreementLog {
         }
     }
 
+    /// How many voters' latest promise is for `attempt`.
+    pub fn promised_to(&self, attempt: u32) -> usize {
+        self.promises
+            .values()
+            .filter(|m| promise_of(m).is_some_and(|p| p.attempt == attempt))
+            .count()
+    }
+
     /// Attempts whose proposer signed two different proposals, with the evidence.
     pub fn equivocations(&self) -> &BTreeMap<u32, (SignedMessage, SignedMessage)> {
         &self.equivocations
     }
 
-    /// The last votes reported by the promises for `attempt`, by voter.
+    /// The last votes reported by the voters whose latest promise is for `attempt`.
     pub fn promises(&self, attempt: u32) -> BTreeMap<AgentId, Option<Accepted>> {
         self.promises
-            .get(&attempt)
-            .into_iter()
-            .flatten()
-            .filter_map(|(voter, message)| match message.payload() {
-                Payload::Promise(promise) => Some((*voter, promise.accepted)),
-                _ => None,
+            .iter()
+            .filter_map(|(voter, message)| {
+                let promise = promise_of(message)?;
+                (promise.attempt == attempt).then_some((*voter, promise.accepted))
             })
             .collect()
     }
@@ -191,28 +224,42 @@ impl AgreementLog {
     }
 
     /// The latest attempt some voters are provably in, so a replica behind should move to
-    /// it: one with a proposal held, or with promises (to it or later) from more voters
-    /// than a majority leaves out, at least one of whom is then not faulty.
+    /// it at once: one that more voters than a majority leaves out have promised (or gone
+    /// past). A proposal alone does not count: one signature could name any attempt.
     pub fn latest_attempt(&self) -> u32 {
-        let proposed = self.proposals.keys().next_back().copied().unwrap_or(0);
-        let enough = self.voters.len() - majority(self.voters.len()) + 1;
-        let mut voters_at_or_after = BTreeSet::new();
-        let mut promised = 0;
-        for (attempt, promises) in self.promises.iter().rev() {
-            voters_at_or_after.extend(promises.keys().copied());
-            if voters_at_or_after.len() >= enough {
-                promised = *attempt;
-                break;
-            }
-        }
-        proposed.max(promised)
+        let enough = self
+            .voters
+            .len()
+            .saturating_sub(majority(self.voters.len()))
+            + 1;
+        let mut promised: Vec<u32> = self
+            .promises
+            .values()
+            .filter_map(|m| promise_of(m).map(|p| p.attempt))
+            .collect();
+        promised.sort_unstable_by(|a, b| b.cmp(a));
+        promised.get(enough - 1).copied().unwrap_or(0)
+    }
+
+    /// The latest attempt any voter promised: where a replica that timed out goes.
+    pub fn latest_promised(&self) -> u32 {
+        self.promises
+            .values()
+            .filter_map(|m| promise_of(m).map(|p| p.attempt))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every proposal and promise held, to send again.
     pub fn messages(&self) -> impl Iterator<Item = &SignedMessage> + '_ {
-        self.proposals
-            .values()
-            .chain(self.promises.values().flat_map(BTreeMap::values))
+        self.proposals.values().chain(self.promises.values())
+    }
+}
+
+fn promise_of(message: &SignedMessage) -> Option<Promise> {
+    match message.payload() {
+        Payload::Promise(promise) => Some(*promise),
+        _ => None,
     }
 }
 

@@ -230,24 +230,33 @@ impl Net {
 
     /// Runs until `until` ms or nothing is left to do.
     fn run(&mut self, until: u64) {
-        for _ in 0..200_000 {
+        self.run_until(until, |_| false);
+    }
+
+    /// Runs until `until` ms, nothing is left to do, or `stop` holds (checked after each
+    /// event); true if `stop` held.
+    fn run_until(&mut self, until: u64, stop: impl Fn(&Net) -> bool) -> bool {
+        for _ in 0..400_000 {
+            if stop(self) {
+                return true;
+            }
             let next_message = self.queue.keys().next().copied();
             let next_timer = self.timers.keys().next().copied();
-            let take_message = match (next_message, next_timer) {
-                (Some(m), Some(t)) => m.0 <= t.0,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => return,
+            let (at, take_message) = match (next_message, next_timer) {
+                (Some(m), Some(t)) => (m.0.min(t.0), m.0 <= t.0),
+                (Some(m), None) => (m.0, true),
+                (None, Some(t)) => (t.0, false),
+                (None, None) => return false,
             };
+            if at > until {
+                return false;
+            }
+            self.now = self.now.max(at);
+            let now = self.now;
             if take_message {
-                let Some((key, (to, _from, carried))) = self.queue.pop_first() else {
-                    return;
+                let Some((_, (to, _from, carried))) = self.queue.pop_first() else {
+                    return false;
                 };
-                if key.0 > until {
-                    return;
-                }
-                self.now = self.now.max(key.0);
-                let now = self.now;
                 if let Some(engine) = self.engines[to].as_mut() {
                     match carried {
                         Carried::Message(m) => engine.handle_message(m, now),
@@ -263,20 +272,16 @@ impl Net {
                 }
                 self.drain(to);
             } else {
-                let Some((key, (h, round, phase))) = self.timers.pop_first() else {
-                    return;
+                let Some((_, (h, round, phase))) = self.timers.pop_first() else {
+                    return false;
                 };
-                if key.0 > until {
-                    return;
-                }
-                self.now = self.now.max(key.0);
-                let now = self.now;
                 if let Some(engine) = self.engines[h].as_mut() {
                     engine.handle_timeout(round, phase, now);
                 }
                 self.drain(h);
             }
         }
+        stop(self)
     }
 
     /// Delivers every vote anyone signed to every live replica (a voter that withheld
@@ -615,6 +620,218 @@ fn a_late_founding_join_never_yields_a_record_that_fails() {
         net.check_records();
         for h in 0..n {
             assert!(net.final_round_of(h) >= Some(2), "seed {seed}: host {h}");
+        }
+    }
+}
+
+// ----- Attacks found by review, each a regression test -----
+
+/// Host index of the proposer of `attempt` in `round` among `n` founders.
+fn proposer_host(n: usize, round: u64, attempt: u32) -> usize {
+    let founders: BTreeSet<AgentId> = (0..n as u8).map(|i| agent(i).id()).collect();
+    let p = slotmesh_proto::proposer(&founders, round, attempt);
+    (0..n)
+        .find(|h| Some(agent(*h as u8).id()) == p)
+        .unwrap_or(0)
+}
+
+fn in_finalize(net: &Net, h: usize, round: u64) -> bool {
+    net.engines[h]
+        .as_ref()
+        .is_some_and(|e| e.round() == round && e.phase() == Phase::Finalize)
+}
+
+/// A voter whose own engine is muted in the agreement from round 1 on: it speaks there
+/// only through what the test signs with its key.
+fn muted_agreement(b: usize) -> Nemesis {
+    Box::new(move |from, _to, m, _now| {
+        if from == b && m.is_none_or(|m| m.round() >= 1 && m.payload().kind().is_agreement()) {
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    })
+}
+
+/// One signed proposal for attempt u32::MAX from its (byzantine) proposer used to move every
+/// replica there at once and overflow the attempt counter at the next timeout.
+#[test]
+fn a_proposal_for_a_far_attempt_neither_overflows_nor_stalls() {
+    let n = 3;
+    let b = proposer_host(n, 1, u32::MAX);
+    let mut net = Net::new(n, 3, muted_agreement(b));
+    let honest: Vec<usize> = (0..n).filter(|h| *h != b).collect();
+    assert!(net.run_until(20 * TIMEOUT_MS, |net| honest
+        .iter()
+        .any(|h| in_finalize(net, *h, 1))));
+    let far = agent(b as u8).sign(
+        swarm(),
+        1,
+        Payload::Proposal(slotmesh_proto::Proposal {
+            attempt: u32::MAX,
+            digest: Digest([0xee; 32]),
+        }),
+    );
+    for h in &honest {
+        inject(&mut net, *h, far.clone());
+    }
+    net.run(net.now + 60 * TIMEOUT_MS);
+    net.check_agreement();
+    for h in &honest {
+        assert!(
+            net.final_round_of(*h) >= Some(1),
+            "host {h} never finalized round 1"
+        );
+    }
+}
+
+/// A voter that signs promises for 20,000 attempts: a replica keeps its latest only, and a
+/// timeout re-sends a bounded number of them.
+#[test]
+fn promises_for_many_attempts_are_not_kept_or_sent_again() {
+    let n = 3;
+    let b = proposer_host(n, 1, 0);
+    let mut net = Net::new(n, 9, muted_agreement(b));
+    let h = (0..n).find(|h| *h != b).unwrap_or(0);
+    assert!(net.run_until(20 * TIMEOUT_MS, |net| in_finalize(net, h, 1)));
+    let now = net.now;
+    let Some(engine) = net.engines[h].as_mut() else {
+        return;
+    };
+    for attempt in 1..=20_000u32 {
+        let promise = agent(b as u8).sign(
+            swarm(),
+            1,
+            Payload::Promise(slotmesh_proto::Promise {
+                attempt,
+                accepted: None,
+            }),
+        );
+        engine.handle_message(promise, now);
+    }
+    while engine.poll_output().is_some() {}
+    engine.handle_timeout(1, Phase::Finalize, now + 10 * TIMEOUT_MS);
+    let mut from_b = 0;
+    while let Some(output) = engine.poll_output() {
+        if matches!(&output, Output::Send(m) if m.sender() == agent(b as u8).id()) {
+            from_b += 1;
+        }
+    }
+    assert!(from_b <= 1, "one timeout re-sends {from_b} of its promises");
+}
+
+/// An answer to a fetch of inputs nobody asked for, full of far-future messages and
+/// newcomers' joins, is not held.
+#[test]
+fn unasked_inputs_are_not_held() {
+    let n = 3;
+    let mut net = Net::new(n, 11, Box::new(|_, _, _, _| Fate::Deliver));
+    assert!(net.run_until(20 * TIMEOUT_MS, |net| in_finalize(net, 0, 1)));
+    let now = net.now;
+    let Some(engine) = net.engines[0].as_mut() else {
+        return;
+    };
+    let far = 1_000_000_000u64;
+    let junk: Vec<SignedMessage> = (0..200u8)
+        .map(|i| claim(&agent(i.wrapping_add(50)), far, 1))
+        .chain((0..200u8).map(|i| join(&agent(i.wrapping_add(50)), 2, "x")))
+        .collect();
+    engine.handle_inputs(1, Digest([1; 32]), junk, now);
+    assert_eq!(engine.messages(far).map_or(0, |m| m.len()), 0);
+    assert_eq!(engine.messages(2).map_or(0, |m| m.len()), 0);
+}
+
+/// A replica restarted in a round it voted in, with its votes of that round lost, must not
+/// vote in it again: it is silenced through that round (the host driver does this from
+/// the recorded spoken round), so no second certificate can be made.
+#[test]
+fn a_replica_restarted_in_its_voting_round_cannot_certify_it_twice() {
+    let n = 3;
+    let p = proposer_host(n, 1, 0);
+    let others: Vec<usize> = (0..n).filter(|h| *h != p).collect();
+    let (y, z) = (others[0], others[1]);
+    let restarted = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = restarted.clone();
+    let nemesis: Nemesis = Box::new(move |from, to, m, _now| {
+        if flag.get() {
+            return Fate::Deliver;
+        }
+        let r1 = |m: &SignedMessage| m.round() == 1;
+        let bid = m.is_some_and(|m| {
+            r1(m) && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
+        });
+        if from == p && to == z && bid {
+            return Fate::Drop;
+        }
+        let agreement = m.is_none_or(|m| r1(m) && m.payload().kind().is_agreement());
+        if agreement && (from == p || from == y) && to == z {
+            return Fate::Drop;
+        }
+        let vote = m.is_some_and(|m| r1(m) && turn_kind(m) == PayloadKind::CheckpointVote);
+        if from == p && to == y && vote {
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let mut net = Net::new(n, 13, nemesis);
+    assert!(
+        net.run_until(20 * TIMEOUT_MS, |net| net.final_round_of(p) >= Some(1)),
+        "the schedule reaches the state the attack needs: P stored round 1"
+    );
+    net.engines[p] = None;
+    assert!(net.run_until(net.now + 20 * TIMEOUT_MS, |net| in_finalize(net, z, 1)));
+    let Some(old) = net.engines[y].take() else {
+        return;
+    };
+    let again: Vec<SignedMessage> = old
+        .messages(1)
+        .map(|m| m.iter().cloned().collect())
+        .unwrap_or_default();
+    let now = net.now;
+    let mut engine = Engine::new(
+        agent(y as u8),
+        old.config().clone(),
+        old.state().clone(),
+        now,
+    );
+    engine.silence_through(Some(1));
+    net.engines[y] = Some(engine);
+    restarted.set(true);
+    net.drain(y);
+    for m in again {
+        inject(&mut net, y, m);
+    }
+    net.run(now + 60 * TIMEOUT_MS);
+    net.check_agreement();
+    net.check_records();
+}
+
+/// Two live voters of three, one entering the agreement more than a timeout after the
+/// other: each used to move one attempt per timeout, always one attempt apart, forever.
+#[test]
+fn two_live_voters_of_three_meet_in_one_attempt() {
+    for seed in 0..6u64 {
+        for c in 0..3usize {
+            for l in (0..3).filter(|l| *l != c) {
+                let a = 3 - c - l;
+                let nemesis: Nemesis = Box::new(move |from, to, m, _now| {
+                    let bid = m.is_some_and(|m| {
+                        m.round() == 1
+                            && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
+                    });
+                    if from == c && to == l && bid {
+                        return Fate::Drop;
+                    }
+                    Fate::Deliver
+                });
+                let mut net = Net::new(3, seed, nemesis);
+                net.crash_after_reveal.insert(c, 1);
+                net.run(120 * TIMEOUT_MS);
+                net.check_agreement();
+                assert!(
+                    [a, l].iter().all(|h| net.final_round_of(*h) >= Some(1)),
+                    "seed {seed}, crashed {c}, laggard {l}: round 1 never finalized"
+                );
+            }
         }
     }
 }

@@ -72,7 +72,7 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "e498f6bd09ed2521c5d6bb0ca1bdb1b68604677ffa8f5ed58576e9b42443a62b",
+            "29e7bf8c6c117126c90462a911f2752f52d8e9df660904b7536d7699e07e809a",
             62,
         ),
         (

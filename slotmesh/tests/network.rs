@@ -115,8 +115,13 @@ fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_cat
     // Kill C mid-run, while everyone still has work.
     daemons[2].wait_until("reached round 4", |s| s.round >= 4);
     assert!(daemons.iter().all(|d| d.status().unwrap().remaining > 0));
+    let killed_at = daemons[2].status().map_or(4, |s| s.round);
     daemons[2].kill9();
-    // D is killed too, its ledger tail torn as by a crash mid-write, and restarted at once.
+    // Once C's missed round has taken its vote away (a majority of the voters is then
+    // A, B and D), D is killed too, its ledger tail torn as by a crash mid-write, and
+    // restarted at once. D takes no part in the agreement of the round it was killed in
+    // (its votes there died with it): A and B are a majority of that round's voters.
+    daemons[3].wait_until("went on without C", |s| s.round >= killed_at + 3);
     daemons[3].kill9();
     let ledger = daemons[3].dir.join("ledger.log");
     let bytes = std::fs::read(&ledger).unwrap();

@@ -39,7 +39,16 @@ pub(super) struct Finalizing {
     timeouts: u32,
     /// Digests whose inputs it asked a peer for since the last timeout.
     asked: BTreeSet<Digest>,
+    /// Digests whose inputs it asked for this round: answers for others are ignored.
+    wanted: BTreeSet<Digest>,
+    /// The last attempt in which it saw a majority promise: that attempt got a full timeout
+    /// from then on.
+    gathered: Option<u32>,
 }
+
+/// Most attempts a replica moves ahead in one step to catch up with the others (a voter
+/// that claims a far later attempt cannot push it there at once).
+const MAX_JUMP: u32 = 16;
 
 impl Engine {
     /// Resolves the current round from every message held for it that the rule consumes
@@ -86,6 +95,8 @@ impl Engine {
             proposed: None,
             timeouts: 0,
             asked: BTreeSet::new(),
+            wanted: BTreeSet::new(),
+            gathered: None,
         });
         self.phase = if self.voting().is_empty() {
             Phase::Observe
@@ -121,12 +132,32 @@ impl Engine {
         }
         let latest = log.latest_attempt();
         if latest > fin.attempt {
-            self.move_to(latest);
+            self.move_to(latest.min(fin.attempt.saturating_add(MAX_JUMP)));
         }
+        self.full_timeout_once_gathered(now);
         self.propose();
         self.vote();
         // Its own vote may have completed a certificate (a lone voter, the last of a majority).
         self.check_final(now);
+    }
+
+    /// Once a majority of the voters promised the current attempt, it gets a whole timeout
+    /// from then on: replicas that entered it at different times (one timed out later, one
+    /// caught up) then overlap in it long enough for its proposer to be heard.
+    fn full_timeout_once_gathered(&mut self, now: u64) {
+        let (Some(log), Some(tally), Some(fin)) = (&self.log, &self.tally, &self.finalizing) else {
+            return;
+        };
+        let attempt = fin.attempt;
+        let majority = crate::state::majority(tally.voters().len());
+        if attempt == 0 || fin.gathered == Some(attempt) || log.promised_to(attempt) < majority {
+            return;
+        }
+        if let Some(fin) = self.finalizing.as_mut() {
+            fin.gathered = Some(attempt);
+            fin.timeouts = 0;
+        }
+        self.schedule(now);
     }
 
     /// As the proposer of the current attempt: propose once a majority promised (attempt 0
@@ -220,6 +251,7 @@ impl Engine {
         if remote.is_empty() || !fin.asked.insert(digest) {
             return;
         }
+        fin.wanted.insert(digest);
         let peer = remote[fin.timeouts as usize % remote.len()];
         self.outputs.push_back(Output::FetchInputs {
             round,
@@ -268,7 +300,9 @@ impl Engine {
             return;
         };
         let message = local.identity.sign(swarm, round, payload);
-        local.agreement_sent.push(message.clone());
+        local
+            .agreement_sent
+            .insert(message.payload().kind(), message.clone());
         self.take_agreement(message.clone());
         self.outputs.push_back(Output::Send(message));
     }
@@ -299,8 +333,9 @@ impl Engine {
     }
 
     /// A peer's answer to [`Output::FetchInputs`]: the messages it resolved to `digest`.
-    /// Kept as a value this replica can vote for if they are of this round, consumed by the
-    /// rule, and give `digest`; merged into what it holds either way.
+    /// Taken only for a digest this replica asked for; kept as a value it can vote for if
+    /// every message is of this round, consumed by the rule, and together they give
+    /// `digest`, and then merged into what it holds.
     pub fn handle_inputs(
         &mut self,
         round: u64,
@@ -308,21 +343,27 @@ impl Engine {
         messages: Vec<SignedMessage>,
         now: u64,
     ) {
-        if round != self.round() || self.finalizing.is_none() {
+        let asked = self
+            .finalizing
+            .as_ref()
+            .is_some_and(|fin| fin.wanted.contains(&digest));
+        if round != self.round() || !asked {
             return;
         }
         let mut inputs = RoundMessages::new(round);
-        let mut exact = true;
-        for message in messages {
-            exact &= self.ledger.consumes(&message)
+        let mut exact = messages.len() <= self.config.limits.max_round_messages;
+        for message in messages.iter().take(self.config.limits.max_round_messages) {
+            exact &= self.ledger.consumes(message)
                 && matches!(
                     inputs.insert(message.clone()),
                     Inserted::New | Inserted::Equivocation
                 );
-            let active = self.ledger.is_active(&message.sender());
-            self.hold(message, active);
         }
         if exact {
+            for message in messages {
+                let active = self.ledger.is_active(&message.sender());
+                self.hold(message, active);
+            }
             let resolved = self
                 .resolutions
                 .resolve(&self.ledger, self.ledger_digest, &inputs);
@@ -382,7 +423,7 @@ impl Engine {
         let mut again: Vec<Output> = self
             .locals
             .values()
-            .flat_map(|local| local.sent.values().chain(&local.agreement_sent))
+            .flat_map(|local| local.sent.values().chain(local.agreement_sent.values()))
             .map(|message| Output::Send(message.clone()))
             .collect();
         if let Some(log) = &self.log {
@@ -406,17 +447,24 @@ impl Engine {
             {
                 let own = self.resolve_held();
                 let digest = own.digest;
+                let next = attempt.saturating_add(1);
                 if let Some(fin) = self.finalizing.as_mut() {
                     fin.values.insert(digest, Arc::clone(&own));
                     fin.own = own;
-                    fin.attempt = attempt + 1;
+                    fin.attempt = next;
                 }
-                self.cast_votes(attempt + 1, digest);
+                self.cast_votes(next, digest);
             }
         } else {
-            // No certificate in time: the next attempt. Safe whenever it happens: the next
-            // proposer is bound by what a majority reports.
-            self.move_to(attempt + 1);
+            // No certificate in time: the next attempt, or the latest any voter promised
+            // (within a bound) so that a replica behind meets the others in one attempt.
+            // Safe whenever it happens: the next proposer is bound by what a majority
+            // reports.
+            let latest = self.log.as_ref().map_or(0, AgreementLog::latest_promised);
+            let next = attempt
+                .saturating_add(1)
+                .max(latest.min(attempt.saturating_add(MAX_JUMP)));
+            self.move_to(next);
         }
         // The round may be final elsewhere (a certificate we never received): ask again.
         self.fetch_requested_for = None;

@@ -54,8 +54,8 @@ struct Local {
     sent: BTreeMap<PayloadKind, SignedMessage>,
     opening: Option<Reveal>,
     leave_requested: Option<LeaveReason>,
-    /// Every vote, proposal and promise it signed for the current round.
-    agreement_sent: Vec<SignedMessage>,
+    /// Its latest vote, proposal and promise of the current round.
+    agreement_sent: BTreeMap<PayloadKind, SignedMessage>,
 }
 
 impl Local {
@@ -67,7 +67,7 @@ impl Local {
             sent: BTreeMap::new(),
             opening: None,
             leave_requested: None,
-            agreement_sent: Vec::new(),
+            agreement_sent: BTreeMap::new(),
         }
     }
 
