@@ -18,20 +18,20 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum LedgerError {
     /// The file system refused.
-    #[error("ledger {path}: {source}")]
+    #[error("ledger {path}: {cause}")]
     Io {
         /// The ledger file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, so not also a source: printed once).
+        cause: std::io::Error,
     },
     /// The bytes are not a usable ledger.
-    #[error("ledger {path}: {source}; refusing to guess")]
+    #[error("ledger {path}: {cause}; refusing to guess")]
     Format {
         /// The ledger file.
         path: PathBuf,
-        /// What is wrong.
-        source: LedgerFileError,
+        /// What is wrong (in the message, so not also a source: printed once).
+        cause: LedgerFileError,
     },
     /// The ledger belongs to another swarm.
     #[error(
@@ -66,9 +66,9 @@ impl Ledger {
         swarm: SwarmId,
         limits: &Limits,
     ) -> Result<(Ledger, Loaded), LedgerError> {
-        let io = |source| LedgerError::Io {
+        let io = |cause| LedgerError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -108,18 +108,18 @@ impl Ledger {
     /// Reads the records of a ledger without changing the file (for `verify` and reports).
     /// A torn last record is left out and counted, as on open.
     pub fn read(path: &Path, limits: &Limits) -> Result<Loaded, LedgerError> {
-        let bytes = std::fs::read(path).map_err(|source| LedgerError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| LedgerError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         parse(path, &bytes, limits)
     }
 
     /// Appends a record and flushes it to disk.
     pub fn append(&mut self, record: &FinalRound) -> Result<(), LedgerError> {
-        let io = |source| LedgerError::Io {
+        let io = |cause| LedgerError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         };
         let framed = ledger_file::frame(record)
             .ok_or_else(|| io(std::io::Error::other("record larger than 4 GiB")))?;
@@ -131,9 +131,9 @@ impl Ledger {
 }
 
 fn parse(path: &Path, bytes: &[u8], limits: &Limits) -> Result<Loaded, LedgerError> {
-    let parsed = ledger_file::parse(bytes, limits).map_err(|source| LedgerError::Format {
+    let parsed = ledger_file::parse(bytes, limits).map_err(|cause| LedgerError::Format {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     if let Some(reason) = &parsed.torn_tail {
         tracing::warn!(
@@ -218,7 +218,7 @@ mod tests {
         assert!(matches!(
             Ledger::open(&path, swarm, &limits),
             Err(LedgerError::Format {
-                source: LedgerFileError::Corrupt { .. },
+                cause: LedgerFileError::Corrupt { .. },
                 ..
             })
         ));

@@ -452,3 +452,45 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     let output = run(&["--burst", "2", "--data-dir", data]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
+
+/// A ledger written by protocol version 1 (its certificates came from the old agreement) is
+/// refused with a sentence that says so, by `verify` and by the daemon alike.
+#[test]
+fn a_version_1_ledger_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("old");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut bytes = b"SLMLEDG1".to_vec();
+    bytes.extend_from_slice(&[7u8; 32]);
+    std::fs::write(data.join("ledger.log"), bytes).unwrap();
+    let output = slotmesh(&["verify", data.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let said = format!(
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("protocol version 1") && said.contains("version 2"),
+        "{said}"
+    );
+    let output = slotmesh(&[
+        "daemon",
+        "--name",
+        "old",
+        "--burst",
+        "2",
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("protocol version 1").count(),
+        1,
+        "said once: {stderr}"
+    );
+}

@@ -125,6 +125,13 @@ impl Daemon {
         }
     }
 
+    /// Sends `signal` to the daemon's process (by its pid): SIGSTOP freezes it, SIGCONT
+    /// thaws it.
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
     pub(crate) fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
