@@ -177,6 +177,9 @@ impl CertifiedRound {
     }
 }
 
+/// Votes kept per voter in a tally: those of its latest attempts.
+const VOTES_KEPT: usize = 2;
+
 /// Collects the votes of one round, per attempt and digest, from its voters only.
 /// A certificate forms when [`votes_needed`] of them signed one digest in one attempt.
 #[derive(Debug, Clone)]
@@ -213,6 +216,8 @@ impl VoteTally {
 
     /// Adds a verified vote. Votes from non-voters, for other rounds, or second votes in an
     /// attempt are not counted (a different second vote marks the voter an equivocator).
+    /// Of each voter only the votes of its two latest attempts are kept: a voter
+    /// that signs votes for many attempts cannot make the tally grow.
     pub fn add(&mut self, vote: SignedMessage) -> bool {
         let Payload::CheckpointVote(cast) = vote.payload() else {
             return false;
@@ -224,8 +229,12 @@ impl VoteTally {
         if self.equivocators.contains(&voter) {
             return false;
         }
-        let held = self.votes.entry(attempt).or_default();
-        match held.get(&voter).map(vote_digest) {
+        let earlier = self
+            .votes
+            .get(&attempt)
+            .and_then(|held| held.get(&voter))
+            .map(vote_digest);
+        match earlier {
             Some(Some(earlier)) if earlier != digest => {
                 // Two different votes in one attempt: neither counts any more.
                 self.equivocators.insert(voter);
@@ -240,10 +249,43 @@ impl VoteTally {
             }
             Some(_) => false,
             None => {
-                held.insert(voter, vote);
+                let mut attempts: Vec<u32> = self
+                    .votes
+                    .iter()
+                    .filter(|(_, held)| held.contains_key(&voter))
+                    .map(|(a, _)| *a)
+                    .collect();
+                if attempts.len() >= VOTES_KEPT && attempts.iter().all(|a| *a > attempt) {
+                    return false;
+                }
+                self.votes.entry(attempt).or_default().insert(voter, vote);
                 *self.counts.entry((attempt, digest)).or_default() += 1;
+                attempts.push(attempt);
+                attempts.sort_unstable();
+                while attempts.len() > VOTES_KEPT {
+                    let oldest = attempts.remove(0);
+                    self.forget(oldest, voter);
+                }
                 true
             }
+        }
+    }
+
+    /// Drops `voter`'s vote in `attempt` from the tally.
+    fn forget(&mut self, attempt: u32, voter: AgentId) {
+        let Some(held) = self.votes.get_mut(&attempt) else {
+            return;
+        };
+        if let Some(Some(d)) = held.remove(&voter).as_ref().map(vote_digest) {
+            if let Some(n) = self.counts.get_mut(&(attempt, d)) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.counts.remove(&(attempt, d));
+                }
+            }
+        }
+        if held.is_empty() {
+            self.votes.remove(&attempt);
         }
     }
 

@@ -835,3 +835,117 @@ fn two_live_voters_of_three_meet_in_one_attempt() {
         }
     }
 }
+
+fn votes_at(net: &Net, h: usize, round: u64, attempt: u32) -> usize {
+    net.engines[h]
+        .as_ref()
+        .filter(|e| e.round() == round)
+        .and_then(|e| e.finality())
+        .map_or(0, |f| f.votes.iter().filter(|v| v.1 == attempt).count())
+}
+
+/// A replica holds a certificate for a digest whose inputs it lacks, and the certificate's
+/// first voter has crashed: it used to ask that voter, and only it, for ever.
+#[test]
+fn a_certificate_whose_first_voter_crashed_still_completes() {
+    let n = 5;
+    let p = proposer_host(n, 1, 0);
+    let rest: Vec<usize> = (0..n).filter(|h| *h != p).collect();
+    let x = rest
+        .iter()
+        .copied()
+        .min_by_key(|h| agent(*h as u8).id())
+        .unwrap_or(0);
+    let others: Vec<usize> = rest.iter().copied().filter(|h| *h != x).collect();
+    let (y, z, w) = (others[0], others[1], others[2]);
+    let crashed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = crashed.clone();
+    let nemesis: Nemesis = Box::new(move |from, to, m, _now| {
+        if flag.get() {
+            return Fate::Deliver;
+        }
+        let r1 = |m: &SignedMessage| m.round() == 1;
+        let bid = m.is_some_and(|m| {
+            r1(m) && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
+        });
+        if from == p && bid && (to == z || to == w) {
+            return Fate::Drop;
+        }
+        let agreement = m.is_none_or(|m| r1(m) && m.payload().kind().is_agreement());
+        if (from == p || from == x) && agreement {
+            let vote = m.is_some_and(|m| turn_kind(m) == PayloadKind::CheckpointVote);
+            if (to == y && vote) || to == w || (to == z && !vote) {
+                return Fate::Drop;
+            }
+        }
+        Fate::Deliver
+    });
+    let mut net = Net::new(n, 21, nemesis);
+    assert!(
+        net.run_until(30 * TIMEOUT_MS, |net| votes_at(net, z, 1, 0) >= 3),
+        "Z holds the attempt-0 certificate"
+    );
+    assert!(net.final_round_of(z) < Some(1) && net.final_round_of(y) < Some(1));
+    net.engines[p] = None;
+    net.engines[x] = None;
+    crashed.set(true);
+    let live = [y, z, w];
+    net.run_until(net.now + 100 * TIMEOUT_MS, |net| {
+        live.iter().all(|h| net.final_round_of(*h) >= Some(1))
+    });
+    net.check_agreement();
+    for h in live {
+        assert!(
+            net.final_round_of(h) >= Some(1),
+            "host {h} never finalized round 1 with 3 of 5 voters alive"
+        );
+    }
+}
+
+/// A voter that signs votes for 40,000 attempts: the tally keeps a few of them.
+#[test]
+fn votes_for_many_attempts_are_not_kept() {
+    let n = 3;
+    let b = proposer_host(n, 1, 0);
+    let mut net = Net::new(n, 9, muted_agreement(b));
+    let h = (0..n).find(|h| *h != b).unwrap_or(0);
+    assert!(net.run_until(20 * TIMEOUT_MS, |net| in_finalize(net, h, 1)));
+    let now = net.now;
+    let Some(engine) = net.engines[h].as_mut() else {
+        return;
+    };
+    for attempt in 1..=40_000u32 {
+        let vote = agent(b as u8).sign(
+            swarm(),
+            1,
+            Payload::CheckpointVote(slotmesh_proto::CheckpointVote {
+                attempt,
+                digest: Digest([7; 32]),
+            }),
+        );
+        engine.handle_message(vote, now);
+        while engine.poll_output().is_some() {}
+    }
+    let kept = engine.finality().map_or(0, |f| f.votes.len());
+    assert!(kept <= 4 * n, "one voter's votes kept: {kept}");
+}
+
+/// Every message takes 0.6 phase timeouts: within the liveness assumption, but two live
+/// voters of three whose timers are out of phase used to leave each attempt before the
+/// other's promise or proposal arrived, for ever. Timeouts that grow with the attempt let
+/// them meet.
+#[test]
+fn two_live_voters_out_of_phase_meet_as_timeouts_grow() {
+    let n = 3;
+    for seed in 0..6u64 {
+        let mut net = Net::new(n, seed, Box::new(|_, _, _, _| Fate::Delay(600)));
+        let crashed = seed as usize % n;
+        net.crash_after_reveal.insert(crashed, 1);
+        let live: Vec<usize> = (0..n).filter(|h| *h != crashed).collect();
+        let done = net.run_until(300 * TIMEOUT_MS, |net| {
+            live.iter().all(|h| net.final_round_of(*h) >= Some(2))
+        });
+        net.check_agreement();
+        assert!(done, "seed {seed}: round 2 never finalized");
+    }
+}

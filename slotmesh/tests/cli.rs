@@ -39,8 +39,8 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// and its faults, one host per agent and several agents per host. A change that alters any
 /// decision, message or schedule alters them; such a change must say so and record the new
 /// ones. Recorded again for protocol version 2 (per-round Paxos): every message id changed
-/// with the version byte; the schedules and round counts stayed, except the faulty run
-/// (seed 3), which takes 62 rounds instead of 61.
+/// with the version byte; the round counts stayed (the faulty run of seed 3 took a round
+/// more until finalize timeouts grew with the attempt).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
@@ -72,8 +72,8 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "29e7bf8c6c117126c90462a911f2752f52d8e9df660904b7536d7699e07e809a",
-            62,
+            "8d7b099a1a122338ccb031733931a70026215aa8e8e9083257a702499099d5f6",
+            61,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],

@@ -37,14 +37,23 @@ pub(super) struct Finalizing {
     proposed: Option<u32>,
     /// Finalize timeouts spent in the current attempt.
     timeouts: u32,
-    /// Digests whose inputs it asked a peer for since the last timeout.
-    asked: BTreeSet<Digest>,
+    /// (digest, peer) pairs it asked for inputs since the last timeout.
+    asked: BTreeSet<(Digest, AgentId)>,
+    /// Asks for inputs made this round: the next ask goes to the next holder.
+    asks: usize,
     /// Digests whose inputs it asked for this round: answers for others are ignored.
     wanted: BTreeSet<Digest>,
     /// The last attempt in which it saw a majority promise: that attempt got a full timeout
     /// from then on.
     gathered: Option<u32>,
 }
+
+/// A finalize timeout grows with the attempt, by one phase timeout every this many attempts
+/// (up to [`MAX_BACKOFF`] more): replicas whose timers are out of phase by up to a message
+/// delay then come to overlap in one attempt.
+const BACKOFF_EVERY: u32 = 3;
+/// Most extra phase timeouts a finalize timeout grows by.
+const MAX_BACKOFF: u32 = 8;
 
 /// Most attempts a replica moves ahead in one step to catch up with the others (a voter
 /// that claims a far later attempt cannot push it there at once).
@@ -95,6 +104,7 @@ impl Engine {
             proposed: None,
             timeouts: 0,
             asked: BTreeSet::new(),
+            asks: 0,
             wanted: BTreeSet::new(),
             gathered: None,
         });
@@ -141,6 +151,14 @@ impl Engine {
         self.check_final(now);
     }
 
+    /// How long the current attempt waits: a phase timeout, and one more every
+    /// [`BACKOFF_EVERY`] attempts (at most [`MAX_BACKOFF`] more).
+    fn attempt_timeout(&self) -> u64 {
+        let attempt = self.finalizing.as_ref().map_or(0, |f| f.attempt);
+        let factor = 1 + u64::from((attempt / BACKOFF_EVERY).min(MAX_BACKOFF));
+        self.config.phase_timeout_ms.saturating_mul(factor)
+    }
+
     /// Once a majority of the voters promised the current attempt, it gets a whole timeout
     /// from then on: replicas that entered it at different times (one timed out later, one
     /// caught up) then overlap in it long enough for its proposer to be heard.
@@ -157,7 +175,7 @@ impl Engine {
             fin.gathered = Some(attempt);
             fin.timeouts = 0;
         }
-        self.schedule(now);
+        self.schedule_in(now, self.attempt_timeout());
     }
 
     /// As the proposer of the current attempt: propose once a majority promised (attempt 0
@@ -236,8 +254,8 @@ impl Engine {
         self.cast_votes(attempt, digest);
     }
 
-    /// Asks one of `holders` (not hosted here) for the inputs that give `digest`, once per
-    /// timeout.
+    /// Asks one of `holders` (not hosted here) for the inputs that give `digest`: each
+    /// holder at most once per timeout, the next holder each time (one may have crashed).
     fn ask_inputs(&mut self, digest: Digest, holders: &[AgentId]) {
         let round = self.round();
         let Some(fin) = self.finalizing.as_mut() else {
@@ -248,11 +266,19 @@ impl Engine {
             .filter(|h| !self.locals.contains_key(h))
             .copied()
             .collect();
-        if remote.is_empty() || !fin.asked.insert(digest) {
+        if remote.is_empty() {
             return;
         }
+        let start = fin.asks % remote.len();
+        let Some(peer) = (0..remote.len())
+            .map(|i| remote[(start + i) % remote.len()])
+            .find(|peer| !fin.asked.contains(&(digest, *peer)))
+        else {
+            return;
+        };
+        fin.asked.insert((digest, peer));
+        fin.asks = fin.asks.wrapping_add(1);
         fin.wanted.insert(digest);
-        let peer = remote[fin.timeouts as usize % remote.len()];
         self.outputs.push_back(Output::FetchInputs {
             round,
             digest,
@@ -469,8 +495,20 @@ impl Engine {
         // The round may be final elsewhere (a certificate we never received): ask again.
         self.fetch_requested_for = None;
         self.request_fetch(round);
-        self.schedule(now);
+        self.schedule_in(now, self.attempt_timeout());
         self.progress(now);
+    }
+
+    /// A replica that observes the round (none of its agents votes) timed out: it asks again
+    /// for the record and for the inputs of a certificate it holds.
+    pub(super) fn observe_timed_out(&mut self, now: u64) {
+        if let Some(fin) = self.finalizing.as_mut() {
+            fin.asked.clear();
+        }
+        self.fetch_requested_for = None;
+        self.request_fetch(self.round());
+        self.schedule(now);
+        self.check_final(now);
     }
 
     pub(super) fn complete_round(

@@ -318,11 +318,7 @@ impl Engine {
             }
             Phase::Reveal => self.resolve(now),
             Phase::Finalize => self.finalize_timed_out(now),
-            Phase::Observe => {
-                self.fetch_requested_for = None;
-                self.request_fetch(round);
-                self.schedule(now);
-            }
+            Phase::Observe => self.observe_timed_out(now),
         }
     }
 
@@ -526,7 +522,12 @@ impl Engine {
     }
 
     fn schedule(&mut self, now: u64) {
-        self.deadline = now.saturating_add(self.config.phase_timeout_ms);
+        self.schedule_in(now, self.config.phase_timeout_ms);
+    }
+
+    /// Asks for a timer of the current round and phase `ms` from `now`.
+    fn schedule_in(&mut self, now: u64, ms: u64) {
+        self.deadline = now.saturating_add(ms);
         self.outputs.push_back(Output::ScheduleTimeout {
             round: self.round(),
             phase: self.phase,
