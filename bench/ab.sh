@@ -55,13 +55,7 @@ done
   echo "| binary | run | rounds | wall ms | violations | agreement | transcript |"
   echo "|---|---|---:|---:|---:|---:|---|"
 } >> "$out"
-sim_row() {
-  python3 -c '
-import json, sys
-r = json.loads(sys.stdin.read().strip().splitlines()[-1])
-print(f"| {sys.argv[1]} | {sys.argv[2]} | {r[\"rounds\"]} | {r[\"wall_ms\"]} | {r[\"invariant_violations\"]} | {r[\"agreement\"]:.3f} | {r[\"transcript\"][:8]}… |")
-' "$1" "$2"
-}
+sim_row() { python3 bench/sim_row.py "$1" "$2"; }
 for seed in 1 2; do
   for which in A B; do
     bin=$a

@@ -32,6 +32,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// How many phase timeouts a host whose leave is final stays at most to help the others.
 pub const LINGER_TIMEOUTS: u64 = 4;
+/// Phase timeouts a finished host stays while a member that left is still connected.
+pub const LEFT_PEER_TIMEOUTS: u64 = 2;
 
 /// The rules a host runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,11 +419,24 @@ impl HostDriver {
 
     /// Whether a host whose agents' leave is final may go: once every remaining member
     /// that `reachable` says is still connected has spoken in the next round (so each has
-    /// finalized this one), or after [`LINGER_TIMEOUTS`] phase timeouts.
+    /// finalized this one), and, while a member that left is still connected (it may still
+    /// lack the certificate of the round it left in: the votes this host sent last can be
+    /// lost with its exit), after [`LEFT_PEER_TIMEOUTS`] phase timeouts, in which that member
+    /// fetches the record from it; or after [`LINGER_TIMEOUTS`] phase timeouts in any case.
     pub fn lingered(&mut self, now: u64, reachable: impl Fn(&AgentId) -> bool) -> bool {
         let since = *self.finished_at.get_or_insert(now);
         if now >= since + LINGER_TIMEOUTS * self.rules.phase_timeout_ms {
             return true;
+        }
+        let left_and_connected = self.engine.state().members.iter().any(|(id, member)| {
+            matches!(
+                member.status,
+                MemberStatus::Completed | MemberStatus::Departed
+            ) && !self.minds.contains_key(id)
+                && reachable(id)
+        });
+        if left_and_connected && now < since + LEFT_PEER_TIMEOUTS * self.rules.phase_timeout_ms {
+            return false;
         }
         let round = self.engine.round();
         let spoken: BTreeSet<AgentId> = self

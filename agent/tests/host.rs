@@ -12,8 +12,8 @@ use slotmesh_agent::{
     Answer, Decision, DecisionKind, Effect, HostDriver, HostRules, Input, Job, Mind, Strategy, View,
 };
 use slotmesh_proto::{
-    AgentId, Engine, EngineConfig, Finalized, Identity, LeaveReason, LedgerState, Limits, Phase,
-    SwarmId,
+    resolve_round, AgentId, Engine, EngineConfig, Finalized, Identity, Join, Leave, LeaveReason,
+    LedgerState, Limits, Payload, Phase, RoundMessages, SwarmId,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -356,5 +356,66 @@ fn a_finished_host_lingers_for_reachable_members() {
     assert!(
         d.lingered(now + 4 * TIMEOUT, |id| *id == me),
         "goes after four phase timeouts"
+    );
+}
+
+/// A finished host stays two phase timeouts while a member that left is still connected:
+/// that member may still lack the certificate of its leave round (the last votes this host
+/// sent can be lost with its exit), and fetches the record from it meanwhile. Seen on
+/// loopback: a three-node swarm whose last two members left in consecutive rounds hung.
+#[test]
+fn a_finished_host_waits_for_a_member_that_left_and_is_still_connected() {
+    let swarm = SwarmId::from_name("review");
+    let me = Identity::from_secret([7; 32]);
+    let other = Identity::from_secret([8; 32]);
+    let mut round0 = RoundMessages::new(0);
+    for (who, name) in [(&me, "a"), (&other, "b")] {
+        round0.insert(who.sign(swarm, 0, Payload::Join(Join { name: name.into() })));
+    }
+    let (state, _) = resolve_round(&LedgerState::genesis(swarm), &round0);
+    let mut round1 = RoundMessages::new(1);
+    round1.insert(other.sign(
+        swarm,
+        1,
+        Payload::Leave(Leave {
+            reason: LeaveReason::Completed,
+        }),
+    ));
+    let (state, _) = resolve_round(&state, &round1);
+    let config = EngineConfig {
+        swarm,
+        name: "a".into(),
+        limits: Limits::default(),
+        phase_timeout_ms: TIMEOUT,
+        founder: false,
+        min_members: 1,
+        expected_members: 1,
+    };
+    let engine = Engine::new(me.clone(), config, state, 0);
+    let mind = Mind::new(
+        me.id(),
+        Job {
+            burst: 1,
+            remaining: 1,
+        },
+        heuristic(),
+        Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(1)),
+    );
+    let rules = HostRules {
+        phase_timeout_ms: TIMEOUT,
+        slot_ms: None,
+        spoken_round: None,
+    };
+    let mut d = HostDriver::new(engine, mind, rules);
+    let left = other.id();
+    assert!(!d.lingered(0, |id| *id == left), "it left and is connected");
+    assert!(!d.lingered(TIMEOUT, |id| *id == left));
+    assert!(
+        d.lingered(2 * TIMEOUT, |id| *id == left),
+        "two phase timeouts"
+    );
+    assert!(
+        d.lingered(1, |_| false),
+        "once it is gone, nothing to wait for"
     );
 }
