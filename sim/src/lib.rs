@@ -128,6 +128,8 @@ struct Sim {
     next_ticket: u64,
     /// Won slots that started executing on their host (with [`SimConfig::slot_ms`]).
     slots_executed: u64,
+    records_fetched: u64,
+    inputs_fetched: u64,
     /// Host restarts still to come.
     restarts: Vec<Restart>,
     /// Messages restarted hosts published again for a round they had spoken in before.
@@ -229,6 +231,8 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         pending: BTreeMap::new(),
         next_ticket: 0,
         slots_executed: 0,
+        records_fetched: 0,
+        inputs_fetched: 0,
         restarts: config.restarts.clone(),
         restart_repeats: 0,
         forgeries_refused: 0,
@@ -462,6 +466,7 @@ impl Sim {
                 Effect::FetchRounds { from, .. } => {
                     match self.archive.record(from) {
                         Some(record) => {
+                            self.records_fetched += 1;
                             self.input(h, Input::FinalRound(record));
                         }
                         None if self.archive.first_round().is_some_and(|first| from < first) => {
@@ -499,6 +504,7 @@ impl Sim {
             return;
         };
         let messages: Arc<[SignedMessage]> = inputs.iter().cloned().collect();
+        self.inputs_fetched += 1;
         self.net.answer_inputs(j, h, round, digest, messages);
     }
 

@@ -88,6 +88,10 @@ pub struct SimReport {
     pub simulated_ms: u64,
     /// Won slots that started executing on their host (0 without a slot length).
     pub slots_executed: u64,
+    /// Certified records hosts fetched (each verified whole on arrival, as a daemon does).
+    pub records_fetched: u64,
+    /// Answers hosts gave to fetches of a digest's inputs.
+    pub inputs_fetched: u64,
     /// Messages that restarted hosts published again for a round they had already spoken
     /// in (what the restart guard prevents: a second, different message is equivocation).
     pub restart_repeats: u64,
@@ -240,6 +244,8 @@ impl Sim {
             coalitions_formed: self.coalitions_formed,
             simulated_ms: self.net.now(),
             slots_executed: self.slots_executed,
+            records_fetched: self.records_fetched,
+            inputs_fetched: self.inputs_fetched,
             restart_repeats: self.restart_repeats,
             forgeries_refused: self.forgeries_refused,
             network: self.net.stats,

@@ -35,6 +35,9 @@ pub(super) struct Finalizing {
     pub(super) acceptor: Acceptor,
     /// The last attempt it proposed in.
     proposed: Option<u32>,
+    /// The last attempt it found it does not propose in (none of its agents is the
+    /// proposer): not looked up again for every message.
+    not_proposer: Option<u32>,
     /// Finalize timeouts spent in the current attempt.
     timeouts: u32,
     /// (digest, peer) pairs it asked for inputs since the last timeout.
@@ -64,22 +67,29 @@ impl Engine {
     /// (or takes the resolution another replica made of the same state and messages).
     fn resolve_held(&self) -> Arc<Resolved> {
         let round = self.round();
-        let mut held = match self.inbox.get(&round) {
-            Some(held) => held.clone(),
-            None => RoundMessages::new(round),
+        let empty;
+        let held = match self.inbox.get(&round) {
+            Some(held) => held,
+            None => {
+                empty = RoundMessages::new(round);
+                &empty
+            }
         };
-        if held.iter().any(|m| !self.ledger.consumes(m)) {
-            held = held
-                .iter()
-                .filter(|m| self.ledger.consumes(m))
-                .cloned()
-                .fold(RoundMessages::new(round), |mut set, m| {
-                    set.insert(m);
-                    set
-                });
+        if held.iter().all(|m| self.ledger.consumes(m)) {
+            return self
+                .resolutions
+                .resolve(&self.ledger, self.ledger_digest, held);
         }
+        let consumed = held
+            .iter()
+            .filter(|m| self.ledger.consumes(m))
+            .cloned()
+            .fold(RoundMessages::new(round), |mut set, m| {
+                set.insert(m);
+                set
+            });
         self.resolutions
-            .resolve(&self.ledger, self.ledger_digest, &held)
+            .resolve(&self.ledger, self.ledger_digest, &consumed)
     }
 
     pub(super) fn resolve(&mut self, now: u64) {
@@ -102,6 +112,7 @@ impl Engine {
             attempt: 0,
             acceptor: Acceptor::default(),
             proposed: None,
+            not_proposer: None,
             timeouts: 0,
             asked: BTreeSet::new(),
             asks: 0,
@@ -186,10 +197,16 @@ impl Engine {
             return;
         };
         let attempt = fin.attempt;
+        if fin.proposed == Some(attempt) || fin.not_proposer == Some(attempt) {
+            return;
+        }
         let Some(proposer) = proposer(tally.voters(), round, attempt) else {
             return;
         };
-        if fin.proposed == Some(attempt) || !self.locals.contains_key(&proposer) {
+        if !self.locals.contains_key(&proposer) {
+            if let Some(fin) = self.finalizing.as_mut() {
+                fin.not_proposer = Some(attempt);
+            }
             return;
         }
         let choice = if attempt == 0 {
@@ -208,7 +225,7 @@ impl Engine {
                         .filter(|(_, a)| a.is_some_and(|a| a.digest == digest))
                         .map(|(voter, _)| voter)
                         .collect();
-                    self.ask_inputs(digest, &holders);
+                    let _ = self.ask_inputs(digest, &holders);
                     return;
                 }
                 digest
@@ -248,7 +265,7 @@ impl Engine {
             let from: Vec<AgentId> = proposer(tally.voters(), round, attempt)
                 .into_iter()
                 .collect();
-            self.ask_inputs(digest, &from);
+            let _ = self.ask_inputs(digest, &from);
             return;
         }
         self.cast_votes(attempt, digest);
@@ -256,10 +273,11 @@ impl Engine {
 
     /// Asks one of `holders` (not hosted here) for the inputs that give `digest`: each
     /// holder at most once per timeout, the next holder each time (one may have crashed).
-    fn ask_inputs(&mut self, digest: Digest, holders: &[AgentId]) {
+    /// True if an answer may come (asked now, or every holder asked since the last timeout).
+    fn ask_inputs(&mut self, digest: Digest, holders: &[AgentId]) -> bool {
         let round = self.round();
         let Some(fin) = self.finalizing.as_mut() else {
-            return;
+            return false;
         };
         let remote: Vec<AgentId> = holders
             .iter()
@@ -267,14 +285,15 @@ impl Engine {
             .copied()
             .collect();
         if remote.is_empty() {
-            return;
+            return false;
         }
         let start = fin.asks % remote.len();
         let Some(peer) = (0..remote.len())
             .map(|i| remote[(start + i) % remote.len()])
             .find(|peer| !fin.asked.contains(&(digest, *peer)))
         else {
-            return;
+            // Every holder was asked since the last timeout: an answer may still come.
+            return true;
         };
         fin.asked.insert((digest, peer));
         fin.asks = fin.asks.wrapping_add(1);
@@ -284,6 +303,7 @@ impl Engine {
             digest,
             peer,
         });
+        true
     }
 
     /// Every hosted voter votes for `digest` in `attempt`.
@@ -435,9 +455,20 @@ impl Engine {
             );
             return true;
         }
+        // The certificate's voters hold its inputs: ask one (cheap: the messages only). The
+        // record (every signature verified again) is asked for only when no voter can be
+        // asked, and at timeouts.
+        let round = self.round();
+        if self.finalizing.is_none() && round > 0 {
+            // Decided while this replica was still in its turns: they no longer matter.
+            // Resolve now, which comes back here able to ask for the inputs.
+            self.resolve(now);
+            return self.round() != round;
+        }
         let voters: Vec<AgentId> = certificate.votes.iter().map(|v| v.sender()).collect();
-        self.ask_inputs(certificate.digest, &voters);
-        self.request_fetch(self.round());
+        if !self.ask_inputs(certificate.digest, &voters) {
+            self.request_fetch(round);
+        }
         false
     }
 
