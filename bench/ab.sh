@@ -44,7 +44,7 @@ for n in 3 8 16; do
   for which in A B; do
     # shellcheck disable=SC2086
     row=$(python3 bench/daemon_summary.py "$n" 0 "${failed[$which]}" ${runs[$which]})
-    echo "| $which ${row#|}" >> "$out"
+    echo "| $which $row" >> "$out"
     tail -n 1 "$out"
   done
 done
