@@ -495,3 +495,27 @@ fn a_version_1_ledger_is_refused_with_a_clear_message() {
         "said once: {stderr}"
     );
 }
+
+/// `sim --nemesis` as a user types it: every nemesis acts, and the run still agrees.
+#[test]
+fn sim_nemeses_act_and_the_run_agrees() {
+    let report = sim_report(&[
+        "--agents",
+        "12",
+        "--seed",
+        "4",
+        "--nemesis",
+        "one-way,slow-votes,pause",
+        "--lying-samples",
+        "0",
+    ]);
+    assert_eq!(report["invariant_violations"], 0);
+    assert_eq!(report["agreement"], 1.0);
+    let network = &report["network"];
+    assert!(network["one_way"].as_u64().unwrap() > 0, "{network}");
+    assert!(network["delayed_votes"].as_u64().unwrap() > 0, "{network}");
+    let all = sim_report(&["--agents", "12", "--seed", "4", "--nemesis", "all"]);
+    assert_eq!(all["invariant_violations"], 0);
+    let output = slotmesh(&["sim", "--nemesis", "gremlins"]);
+    assert!(!output.status.success());
+}
