@@ -23,8 +23,8 @@ pub(crate) trait Misbehaviour {
     );
 }
 
-/// Sends a second, different commit to half of its peers each round; gossip forwarding
-/// brings each commit to everyone a heartbeat later.
+/// Sends three different commits each round, each to a third of its peers first; gossip
+/// forwarding brings every variant to everyone a heartbeat later.
 pub(crate) struct Equivocator;
 
 /// Commits but never reveals.
@@ -57,22 +57,31 @@ impl Misbehaviour for Equivocator {
             net.broadcast(from, to.into_iter(), message);
             return;
         };
-        let mut other = commit.commitment.0;
-        other[0] ^= 0xff;
-        let twin = signer.sign(
-            swarm,
-            message.round(),
-            Payload::Commit(Commit {
-                commitment: Digest(other),
-                deposit: commit.deposit,
-            }),
-        );
-        // Half the hosts get one commit first and the other half the other.
-        let (odd, even): (Vec<usize>, Vec<usize>) = to.into_iter().partition(|j| j % 2 == 1);
-        net.broadcast(from, even.iter().copied(), message);
-        net.broadcast(from, odd.iter().copied(), &twin);
-        net.forward(from, odd.into_iter(), message);
-        net.forward(from, even.into_iter(), &twin);
+        // Two twins besides the original: three signed variants of one turn, each reaching
+        // a third of the hosts first and the rest a heartbeat later, so every host sees them
+        // in its own order.
+        let twins: Vec<SignedMessage> = [0usize, 1]
+            .iter()
+            .map(|byte| {
+                let mut other = commit.commitment.0;
+                other[*byte] ^= 0xff;
+                signer.sign(
+                    swarm,
+                    message.round(),
+                    Payload::Commit(Commit {
+                        commitment: Digest(other),
+                        deposit: commit.deposit,
+                    }),
+                )
+            })
+            .collect();
+        let variants = [message, &twins[0], &twins[1]];
+        for (k, variant) in variants.iter().enumerate() {
+            let first: Vec<usize> = to.iter().copied().filter(|j| j % 3 == k).collect();
+            let later: Vec<usize> = to.iter().copied().filter(|j| j % 3 != k).collect();
+            net.broadcast(from, first.into_iter(), variant);
+            net.forward(from, later.into_iter(), variant);
+        }
     }
 }
 
