@@ -166,6 +166,11 @@ impl CertifiedRound {
         &self.inputs
     }
 
+    /// The messages the round was resolved from, shared.
+    pub fn shared_inputs(&self) -> Arc<RoundMessages> {
+        Arc::clone(&self.inputs)
+    }
+
     /// The certificate.
     pub fn certificate(&self) -> &CertifiedVotes {
         &self.certificate

@@ -1,5 +1,7 @@
 //! Exhaustive model check of the per-round agreement (`proto/src/agreement.rs`) with the
-//! `stateright` crate: every interleaving of 3–5 voters over several attempts.
+//! `stateright` crate: every interleaving of 3 voters over 4 attempts and of 4 over 3 (5
+//! voters over 3 attempts ran out of 24 GiB breadth first and did not end in 15 minutes
+//! depth first).
 //!
 //! The model runs the engine's own agreement code — [`Acceptor`] (promises and votes),
 //! [`choose`] (what a proposer may propose) and [`proposer`] (whose turn an attempt is) —
@@ -235,10 +237,4 @@ fn three_voters_four_attempts() {
 #[test]
 fn four_voters_three_attempts() {
     assert!(check(4, 3) > 1_000);
-}
-
-#[test]
-#[ignore = "minutes: the soak runs it"]
-fn five_voters_three_attempts() {
-    assert!(check(5, 3) > 1_000);
 }

@@ -53,7 +53,7 @@ fn pinned_seeds_give_the_recorded_transcripts() {
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "05242deee80415c222dfbcd0a504575231d638073962dc4635b1a38481acf476",
+            "fa0ceb953a00ddd0e4a72201f205c9aae37d7c3544a12eef3b50ec5269fac47d",
             159,
         ),
         (
@@ -74,7 +74,7 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "1b2207b7751e945ead0356c616738c4953ae96c37454b423fae371e4132a1802",
+            "8b53abcf3d1871d70b05837730b4261ecb9416a9988d93237b40b0ebb137bfe4",
             61,
         ),
         (

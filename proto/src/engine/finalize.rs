@@ -382,9 +382,15 @@ impl Engine {
             .collect()
     }
 
-    /// The inputs this replica resolved to `digest` in the current round, for a peer that
-    /// asks ([`Output::FetchInputs`]).
+    /// The inputs this replica resolved to `digest` in the current round, or certified in
+    /// the round it just completed, for a peer that asks ([`Output::FetchInputs`]).
     pub fn inputs(&self, round: u64, digest: Digest) -> Option<Arc<RoundMessages>> {
+        if let Some(previous) = &self.previous {
+            if previous.round() == round && previous.digest() == digest {
+                // The round just completed here: a peer a round behind asks for it.
+                return Some(previous.shared_inputs());
+            }
+        }
         if round != self.round() {
             return None;
         }
@@ -473,6 +479,11 @@ impl Engine {
         // record (every signature verified again) is asked for only when no voter can be
         // asked, and at timeouts.
         let round = self.round();
+        if self.phase == Phase::Observe && self.finalizing.is_none() {
+            // Not a member this round (a newcomer, say): the record, as a late joiner gets it.
+            self.request_fetch(round);
+            return false;
+        }
         if self.finalizing.is_none() && round > 0 {
             // Decided while this replica was still in its turns: they no longer matter.
             // Resolve now, which comes back here able to ask for the inputs.
@@ -567,6 +578,7 @@ impl Engine {
         // checked that the certificate's digest is the state's.
         self.ledger_digest = certified.digest();
         self.ledger = Arc::clone(&state);
+        self.previous = Some(certified.clone());
         self.outputs.push_back(Output::Final(Box::new(Finalized {
             certified,
             outcome,

@@ -21,7 +21,7 @@
 use crate::agreement::AgreementLog;
 use crate::commit::commitment;
 use crate::envelope::{Identity, SignedMessage};
-use crate::finality::{FinalRound, FinalRoundError, VoteTally};
+use crate::finality::{CertifiedRound, FinalRound, FinalRoundError, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::shared_resolution::SharedResolutions;
@@ -110,6 +110,8 @@ pub struct Engine {
     finalizing: Option<Finalizing>,
     /// Rounds up to this one take no part in agreement ([`Engine::silence_through`]).
     silent_through: Option<u64>,
+    /// The last round this replica completed: peers a round behind ask for its inputs.
+    previous: Option<CertifiedRound>,
     fetch_requested_for: Option<u64>,
     outputs: VecDeque<Output>,
 }
@@ -137,6 +139,7 @@ impl Engine {
             log: None,
             finalizing: None,
             silent_through: None,
+            previous: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
         };
