@@ -155,14 +155,16 @@ fn parse(path: &Path, bytes: &[u8], limits: &Limits) -> Result<Loaded, LedgerErr
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use slotmesh_proto::{CheckpointCertificate, Digest};
+    use slotmesh_proto::{CheckpointCertificate, Digest, Stage};
 
     fn record(round: u64) -> FinalRound {
         FinalRound {
             round,
             messages: Vec::new(),
+            seal: None,
             certificate: CheckpointCertificate {
                 round,
+                stage: Stage::Outcome,
                 digest: Digest([round as u8; 32]),
                 attempt: 0,
                 votes: Vec::new(),

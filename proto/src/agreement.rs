@@ -13,7 +13,7 @@
 use crate::envelope::SignedMessage;
 use crate::ids::{AgentId, Digest};
 use crate::state::majority;
-use crate::wire::{Accepted, Payload, Promise};
+use crate::wire::{Accepted, Payload, Promise, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The proposer of `attempt` in `round`: the round's voters in id order, taken in turn from
@@ -47,13 +47,14 @@ impl Acceptor {
     }
 
     /// Moves to `attempt`, if it is later than every attempt promised so far, and returns
-    /// the promise to send; `None` if it is not later.
-    pub fn promise(&mut self, attempt: u32) -> Option<Promise> {
+    /// the promise to send (in agreement `stage`); `None` if it is not later.
+    pub fn promise(&mut self, stage: Stage, attempt: u32) -> Option<Promise> {
         if attempt <= self.promised {
             return None;
         }
         self.promised = attempt;
         Some(Promise {
+            stage,
             attempt,
             accepted: self.accepted,
         })
@@ -101,11 +102,12 @@ pub fn choose<'a>(reported: impl IntoIterator<Item = &'a Option<Accepted>>) -> C
 /// proposer signing proposals for many attempts cannot crowd out the others'.
 const PROPOSALS_KEPT: usize = 2;
 
-/// The proposals and promises received for one round, from its voters only. Bounded: each
-/// voter's latest promise and the proposals of the latest few attempts.
+/// The proposals and promises received for one agreement of one round, from its voters
+/// only. Bounded: each voter's latest promise and the proposals of the latest few attempts.
 #[derive(Debug, Clone)]
 pub struct AgreementLog {
     round: u64,
+    stage: Stage,
     voters: BTreeSet<AgentId>,
     /// The first proposal held for each of the latest attempts, from its proposer.
     proposals: BTreeMap<u32, SignedMessage>,
@@ -116,10 +118,11 @@ pub struct AgreementLog {
 }
 
 impl AgreementLog {
-    /// An empty log for `round` with these voters.
-    pub fn new(round: u64, voters: BTreeSet<AgentId>) -> AgreementLog {
+    /// An empty log for `round`'s agreement `stage` with these voters.
+    pub fn new(round: u64, stage: Stage, voters: BTreeSet<AgentId>) -> AgreementLog {
         AgreementLog {
             round,
+            stage,
             voters,
             proposals: BTreeMap::new(),
             equivocations: BTreeMap::new(),
@@ -130,7 +133,10 @@ impl AgreementLog {
     /// Adds a verified proposal or promise; true if it is new and counts (from the
     /// attempt's proposer, or a voter's promise later than its last).
     pub fn add(&mut self, message: SignedMessage) -> bool {
-        if message.round() != self.round || !self.voters.contains(&message.sender()) {
+        if message.round() != self.round
+            || message.payload().stage() != Some(self.stage)
+            || !self.voters.contains(&message.sender())
+        {
             return false;
         }
         match *message.payload() {
@@ -276,12 +282,12 @@ mod tests {
         let mut a = Acceptor::default();
         assert!(a.vote(0, digest(1)));
         assert!(!a.vote(0, digest(2)), "second vote in attempt 0");
-        let promise = a.promise(2);
+        let promise = a.promise(Stage::Outcome, 2);
         assert_eq!(
             promise.and_then(|p| p.accepted).map(|x| x.digest),
             Some(digest(1))
         );
-        assert!(a.promise(2).is_none() && a.promise(1).is_none());
+        assert!(a.promise(Stage::Outcome, 2).is_none() && a.promise(Stage::Outcome, 1).is_none());
         assert!(
             !a.vote(1, digest(3)),
             "attempt 1 is behind the promise to 2"

@@ -1,11 +1,11 @@
-//! Finality: members sign the digest of the state after a round ([`CheckpointVote`]); a
-//! majority of the round's voters (all of them for the founding round) on one digest in one
-//! attempt makes a
-//! [`CheckpointCertificate`]. A [`FinalRound`] (the round's messages and its certificate) is
-//! what the ledger stores and what peers send each other to sync: anyone holding the state
-//! before the round can check it with [`FinalRound::apply`]. A replica holds its final rounds
-//! as [`CertifiedRound`]s (verified messages, shared) and encodes a record only when one is
-//! stored or sent.
+//! Finality: members sign the digest of a round's sealed inputs, then of the state after it
+//! ([`CheckpointVote`], one per [`Stage`]); a majority of the round's voters (all of them for
+//! the founding round, which has no seal) on one digest in one attempt makes a
+//! [`CheckpointCertificate`]. A [`FinalRound`] (the round's messages and its two
+//! certificates) is what the ledger stores and what peers send each other to sync: anyone
+//! holding the state before the round can check it with [`FinalRound::apply`]. A replica
+//! holds its final rounds as [`CertifiedRound`]s (verified messages, shared) and encodes a
+//! record only when one is stored or sent.
 
 use crate::codec::{self, DecodeError};
 use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
@@ -13,17 +13,19 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::{resolve_round, RoundOutcome};
 use crate::state::{votes_needed, LedgerState};
-use crate::wire::{CheckpointVote, Limits, Payload};
+use crate::wire::{CheckpointVote, Limits, Payload, PayloadKind, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// A majority of a round's voters signing one state digest in one attempt.
+/// A majority of a round's voters signing one digest in one attempt of one agreement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointCertificate {
     /// The round.
     pub round: u64,
-    /// The certified state digest after the round.
+    /// The agreement: the sealed inputs or the outcome.
+    pub stage: Stage,
+    /// The certified digest: of the sealed inputs, or of the state after the round.
     pub digest: Digest,
     /// The voting attempt the votes belong to.
     pub attempt: u32,
@@ -78,6 +80,7 @@ impl CheckpointCertificate {
             let vote = open_envelope(envelope.clone(), swarm, limits)?;
             let sender = vote.sender();
             let expected = Payload::CheckpointVote(CheckpointVote {
+                stage: self.stage,
                 digest: self.digest,
                 attempt: self.attempt,
             });
@@ -101,6 +104,7 @@ impl CheckpointCertificate {
         }
         Ok(CertifiedVotes {
             round: self.round,
+            stage: self.stage,
             digest: self.digest,
             attempt: self.attempt,
             votes,
@@ -113,7 +117,9 @@ impl CheckpointCertificate {
 pub struct CertifiedVotes {
     /// The round.
     pub round: u64,
-    /// The certified state digest after the round.
+    /// The agreement.
+    pub stage: Stage,
+    /// The certified digest.
     pub digest: Digest,
     /// The voting attempt the votes belong to.
     pub attempt: u32,
@@ -126,6 +132,7 @@ impl CertifiedVotes {
     pub fn to_certificate(&self) -> CheckpointCertificate {
         CheckpointCertificate {
             round: self.round,
+            stage: self.stage,
             digest: self.digest,
             attempt: self.attempt,
             votes: self.votes.iter().map(SignedMessage::envelope).collect(),
@@ -134,21 +141,34 @@ impl CertifiedVotes {
 }
 
 /// A final round as a replica holds it: the verified messages it was resolved from (shared
-/// with other replicas in the process) and its certificate. Cheap to clone;
-/// [`CertifiedRound::record`] encodes it as a [`FinalRound`].
+/// with other replicas in the process), the certificate on their sealed part (rounds after
+/// the founding one) and the certificate on the outcome. Cheap to clone;
+/// [`CertifiedRound::record`] encodes it as a [`FinalRound`]. The engine also holds a
+/// round's agreed sealed inputs as one (inputs and certificate of [`Stage::Seal`]).
 #[derive(Debug, Clone)]
 pub struct CertifiedRound {
     inputs: Arc<RoundMessages>,
+    seal: Option<CertifiedVotes>,
     certificate: CertifiedVotes,
 }
 
 impl CertifiedRound {
-    /// The round's `inputs` certified by `certificate`.
-    pub fn new(inputs: Arc<RoundMessages>, certificate: CertifiedVotes) -> CertifiedRound {
+    /// The round's `inputs` certified by `certificate`, their sealed part by `seal`.
+    pub fn new(
+        inputs: Arc<RoundMessages>,
+        seal: Option<CertifiedVotes>,
+        certificate: CertifiedVotes,
+    ) -> CertifiedRound {
         CertifiedRound {
             inputs,
+            seal,
             certificate,
         }
+    }
+
+    /// The certificate on the round's sealed inputs (none for the founding round).
+    pub fn seal(&self) -> Option<&CertifiedVotes> {
+        self.seal.as_ref()
     }
 
     /// The round.
@@ -156,7 +176,7 @@ impl CertifiedRound {
         self.certificate.round
     }
 
-    /// The certified digest of the state after the round.
+    /// The certified digest (of the state after the round, for a final round).
     pub fn digest(&self) -> Digest {
         self.certificate.digest
     }
@@ -178,18 +198,25 @@ impl CertifiedRound {
 
     /// The record as the ledger stores it and peers exchange it.
     pub fn record(&self) -> FinalRound {
-        FinalRound::new(&self.inputs, self.certificate.to_certificate())
+        FinalRound {
+            round: self.inputs.round(),
+            messages: self.inputs.iter().map(|m| m.envelope()).collect(),
+            seal: self.seal.as_ref().map(CertifiedVotes::to_certificate),
+            certificate: self.certificate.to_certificate(),
+        }
     }
 }
 
 /// Votes kept per voter in a tally: those of its latest attempts.
 const VOTES_KEPT: usize = 2;
 
-/// Collects the votes of one round, per attempt and digest, from its voters only.
-/// A certificate forms when [`votes_needed`] of them signed one digest in one attempt.
+/// Collects the votes of one agreement of one round, per attempt and digest, from its
+/// voters only. A certificate forms when [`votes_needed`] of them signed one digest in one
+/// attempt.
 #[derive(Debug, Clone)]
 pub struct VoteTally {
     round: u64,
+    stage: Stage,
     voters: BTreeSet<AgentId>,
     votes: BTreeMap<u32, BTreeMap<AgentId, SignedMessage>>,
     /// Votes per (attempt, digest), not counting equivocators.
@@ -198,10 +225,11 @@ pub struct VoteTally {
 }
 
 impl VoteTally {
-    /// A tally for `round` whose votes count only from `voters`.
-    pub fn new(round: u64, voters: BTreeSet<AgentId>) -> VoteTally {
+    /// A tally for `round`'s agreement `stage` whose votes count only from `voters`.
+    pub fn new(round: u64, stage: Stage, voters: BTreeSet<AgentId>) -> VoteTally {
         VoteTally {
             round,
+            stage,
             voters,
             votes: BTreeMap::new(),
             counts: BTreeMap::new(),
@@ -227,7 +255,10 @@ impl VoteTally {
         let Payload::CheckpointVote(cast) = vote.payload() else {
             return false;
         };
-        if vote.round() != self.round || !self.voters.contains(&vote.sender()) {
+        if vote.round() != self.round
+            || cast.stage != self.stage
+            || !self.voters.contains(&vote.sender())
+        {
             return false;
         }
         let (attempt, digest, voter) = (cast.attempt, cast.digest, vote.sender());
@@ -332,6 +363,7 @@ impl VoteTally {
         let votes = self.votes.get(&attempt)?;
         Some(CertifiedVotes {
             round: self.round,
+            stage: self.stage,
             digest,
             attempt,
             votes: votes
@@ -369,13 +401,18 @@ fn vote_digest(vote: &SignedMessage) -> Option<Digest> {
 }
 
 /// A final round as stored in the ledger and exchanged when syncing: the exact messages it
-/// was resolved from and the certificate on the resulting state.
+/// was resolved from, the certificate on their sealed part, and the certificate on the
+/// resulting state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalRound {
     /// The round.
     pub round: u64,
     /// The envelopes the round was resolved from, in canonical order.
     pub messages: Vec<Envelope>,
+    /// Majority signatures on the digest of every message but the reveals
+    /// ([`RoundMessages::inputs_digest`] of [`RoundMessages::sealed_part`]), made before any
+    /// reveal counted. `None` only for the founding round, which has no bids.
+    pub seal: Option<CheckpointCertificate>,
     /// Majority signatures on the resulting state digest.
     pub certificate: CheckpointCertificate,
 }
@@ -412,30 +449,40 @@ pub enum FinalRoundError {
     /// The certificate does not verify.
     #[error("certificate: {0}")]
     Certificate(#[from] CertificateError),
+    /// The seal certificate does not verify.
+    #[error("seal certificate: {0}")]
+    Seal(CertificateError),
+    /// A round after the founding one without a seal, the founding round with one, or a
+    /// certificate of the wrong agreement.
+    #[error("round {0}: seal and outcome certificates missing or misplaced")]
+    Stages(u64),
+    /// The sealed messages are not the ones the seal certificate signs.
+    #[error("sealed messages hash to {computed}, seal says {certified}")]
+    SealMismatch {
+        /// What the messages give.
+        computed: Digest,
+        /// What the seal certificate signs.
+        certified: Digest,
+    },
     /// The record does not decode.
     #[error("decode: {0}")]
     Decode(#[from] DecodeError),
 }
 
 impl FinalRound {
-    /// Builds the record of `messages` certified by `certificate`.
-    pub fn new(messages: &RoundMessages, certificate: CheckpointCertificate) -> FinalRound {
-        FinalRound {
-            round: messages.round(),
-            messages: messages.iter().map(|m| m.envelope()).collect(),
-            certificate,
-        }
-    }
-
-    /// Verifies every message, resolves them from `state`, checks the digest and the
-    /// certificate, and returns the next state with the round's outcome and the verified
-    /// round.
+    /// Verifies every message, checks the seal (every message but the reveals signed before
+    /// any reveal counted, every reveal of a sealed commit), resolves the messages from
+    /// `state`, checks the digest and the certificate, and returns the next state with the
+    /// round's outcome and the verified round.
     pub fn apply(
         &self,
         state: &LedgerState,
         limits: &Limits,
     ) -> Result<(LedgerState, RoundOutcome, CertifiedRound), FinalRoundError> {
-        if self.round != state.next_round || self.certificate.round != self.round {
+        if self.round != state.next_round
+            || self.certificate.round != self.round
+            || self.seal.as_ref().is_some_and(|s| s.round != self.round)
+        {
             return Err(FinalRoundError::WrongRound {
                 got: self.round,
                 expected: state.next_round,
@@ -457,6 +504,31 @@ impl FinalRound {
                 return Err(FinalRoundError::StrayMessage(id));
             }
         }
+        let founding = self.round == 0;
+        let seal = match &self.seal {
+            Some(seal) if !founding && seal.stage == Stage::Seal => Some(seal),
+            None if founding => None,
+            _ => return Err(FinalRoundError::Stages(self.round)),
+        };
+        if self.certificate.stage != Stage::Outcome {
+            return Err(FinalRoundError::Stages(self.round));
+        }
+        if let Some(seal) = seal {
+            let sealed = inputs.sealed_part();
+            let computed = sealed.inputs_digest();
+            if computed != seal.digest {
+                return Err(FinalRoundError::SealMismatch {
+                    computed,
+                    certified: seal.digest,
+                });
+            }
+            if let Some(stray) = inputs.iter().find(|m| {
+                m.payload().kind() == PayloadKind::Reveal
+                    && !sealed.has_spoken(&m.sender(), PayloadKind::Commit)
+            }) {
+                return Err(FinalRoundError::StrayMessage(stray.id()));
+            }
+        }
         let (next, outcome) = resolve_round(state, &inputs);
         let computed = next.digest();
         if computed != self.certificate.digest {
@@ -465,10 +537,17 @@ impl FinalRound {
                 certified: self.certificate.digest,
             });
         }
-        let votes = self
-            .certificate
-            .verify(state.swarm, &state.voters_for(&next), limits)?;
-        Ok((next, outcome, CertifiedRound::new(Arc::new(inputs), votes)))
+        let voters = state.voters_for(&next);
+        let seal = seal
+            .map(|seal| seal.verify(state.swarm, &voters, limits))
+            .transpose()
+            .map_err(FinalRoundError::Seal)?;
+        let votes = self.certificate.verify(state.swarm, &voters, limits)?;
+        Ok((
+            next,
+            outcome,
+            CertifiedRound::new(Arc::new(inputs), seal, votes),
+        ))
     }
 
     /// Encodes the record (for the ledger file and sync answers).

@@ -62,5 +62,6 @@ pub use trust::{
 pub use wire::{
     check_text, Accepted, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId,
     CoalitionProposal, Commit, Join, Leave, LeaveReason, Limits, Message, Negotiation,
-    NegotiationLine, Payload, PayloadKind, Promise, Proposal, Reveal, Support, PROTOCOL_VERSION,
+    NegotiationLine, Payload, PayloadKind, Promise, Proposal, Reveal, Stage, Support,
+    PROTOCOL_VERSION,
 };

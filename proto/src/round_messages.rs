@@ -192,6 +192,14 @@ impl RoundMessages {
         }
     }
 
+    /// Whether this very message is held.
+    pub fn contains(&self, message: &SignedMessage) -> bool {
+        let key = (message.sender(), message.payload().kind());
+        self.turns
+            .get(&key)
+            .is_some_and(|held| held.iter().any(|m| m.id() == message.id()))
+    }
+
     /// Whether `sender` sent anything for `kind`.
     pub fn has_spoken(&self, sender: &AgentId, kind: PayloadKind) -> bool {
         self.turns.contains_key(&(*sender, kind))
@@ -241,6 +249,16 @@ impl RoundMessages {
         self.round == other.round
             && self.count == other.count
             && self.iter().zip(other.iter()).all(|(a, b)| a.id() == b.id())
+    }
+
+    /// Every held message but the reveals: what a round's seal agreement fixes.
+    pub fn sealed_part(&self) -> RoundMessages {
+        self.iter()
+            .filter(|m| m.payload().kind() != PayloadKind::Reveal)
+            .fold(RoundMessages::new(self.round), |mut set, m| {
+                set.insert(m.clone());
+                set
+            })
     }
 
     /// Hash of the ids of all held messages, in canonical order.

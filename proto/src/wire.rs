@@ -9,7 +9,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.
@@ -246,9 +246,26 @@ pub struct Leave {
     pub reason: LeaveReason,
 }
 
-/// A member's vote on the state digest after resolving the message's round.
+/// The two agreements of a round (rounds after the founding one): first on its sealed
+/// inputs, every message but the reveals ([`crate::seal_digest`]), then, once reveals of the
+/// sealed commits are in, on the state after the round.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Stage {
+    /// The round's inputs before any reveal: which commits count is fixed here.
+    Seal,
+    /// The state after the round ([`crate::LedgerState::digest`]).
+    #[default]
+    Outcome,
+}
+
+/// A member's vote in one of a round's agreements ([`Stage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointVote {
+    /// The agreement: the sealed inputs or the outcome.
+    pub stage: Stage,
+    /// The value voted for: [`crate::seal_digest`] of the sealed inputs, or
     /// [`crate::LedgerState::digest`] after the round.
     pub digest: Digest,
     /// The attempt (ballot) whose proposal this vote accepts.
@@ -258,9 +275,11 @@ pub struct CheckpointVote {
 /// An attempt's proposal ([`Payload::Proposal`]), signed by that attempt's proposer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
+    /// The agreement.
+    pub stage: Stage,
     /// The attempt.
     pub attempt: u32,
-    /// The state digest after the round, as the inputs the proposer chose give it.
+    /// The value the inputs the proposer chose give (as in [`CheckpointVote::digest`]).
     pub digest: Digest,
 }
 
@@ -276,6 +295,8 @@ pub struct Accepted {
 /// A voter's promise for an attempt ([`Payload::Promise`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Promise {
+    /// The agreement.
+    pub stage: Stage,
     /// The attempt the voter moves to; it never votes in an earlier one afterwards.
     pub attempt: u32,
     /// Its last vote of the round, if any (an earlier attempt).
@@ -283,6 +304,16 @@ pub struct Promise {
 }
 
 impl Payload {
+    /// The agreement a vote, proposal or promise belongs to; `None` for a turn.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            Payload::CheckpointVote(vote) => Some(vote.stage),
+            Payload::Proposal(proposal) => Some(proposal.stage),
+            Payload::Promise(promise) => Some(promise.stage),
+            _ => None,
+        }
+    }
+
     /// This payload's kind.
     pub fn kind(&self) -> PayloadKind {
         match self {

@@ -23,7 +23,7 @@
 //! digest is the certified one; and (reachability, so the check is not vacuous) a value
 //! can be decided in a later attempt.
 
-use slotmesh_proto::{choose, proposer, Accepted, Acceptor, AgentId, Choice, Digest};
+use slotmesh_proto::{choose, proposer, Accepted, Acceptor, AgentId, Choice, Digest, Stage};
 use stateright::{Checker, Model, Property};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -178,7 +178,7 @@ impl Model for Agreement {
         let mut next = state.clone();
         match action {
             Action::Promise(v, a) => {
-                let promise = next.acceptors[v].promise(a)?;
+                let promise = next.acceptors[v].promise(Stage::Outcome, a)?;
                 next.promises.insert((a, v), promise.accepted);
             }
             Action::Propose(a, d) => {

@@ -6,7 +6,7 @@ mod net;
 
 use common::*;
 use net::*;
-use slotmesh_proto::{Digest, Engine, Output, Payload, PayloadKind, Phase, SignedMessage};
+use slotmesh_proto::{Digest, Engine, Output, Payload, PayloadKind, Phase, SignedMessage, Stage};
 
 /// One signed proposal for attempt u32::MAX from its (byzantine) proposer used to move every
 /// replica there at once and overflow the attempt counter at the next timeout.
@@ -23,6 +23,7 @@ fn a_proposal_for_a_far_attempt_neither_overflows_nor_stalls() {
         swarm(),
         1,
         Payload::Proposal(slotmesh_proto::Proposal {
+            stage: Stage::Outcome,
             attempt: u32::MAX,
             digest: Digest([0xee; 32]),
         }),
@@ -54,6 +55,7 @@ fn promises_for_many_attempts_are_not_kept_or_sent_again() {
             swarm(),
             1,
             Payload::Promise(slotmesh_proto::Promise {
+                stage: Stage::Outcome,
                 attempt,
                 accepted: None,
             }),
@@ -107,18 +109,19 @@ fn a_replica_restarted_in_its_voting_round_cannot_certify_it_twice() {
         if flag.get() {
             return Fate::Deliver;
         }
+        // Round 1 is sealed alike everywhere; then Z misses P's reveal, and the outcome's
+        // agreement is cut as the attack needs.
         let r1 = |m: &SignedMessage| m.round() == 1;
-        let bid = m.is_some_and(|m| {
-            r1(m) && matches!(turn_kind(m), PayloadKind::Commit | PayloadKind::Reveal)
-        });
-        if from == p && to == z && bid {
+        let outcome = |m: &SignedMessage| r1(m) && m.payload().stage() == Some(Stage::Outcome);
+        let reveal = m.is_some_and(|m| r1(m) && turn_kind(m) == PayloadKind::Reveal);
+        if from == p && to == z && reveal {
             return Fate::Drop;
         }
-        let agreement = m.is_none_or(|m| r1(m) && m.payload().kind().is_agreement());
+        let agreement = m.is_none_or(outcome);
         if agreement && (from == p || from == y) && to == z {
             return Fate::Drop;
         }
-        let vote = m.is_some_and(|m| r1(m) && turn_kind(m) == PayloadKind::CheckpointVote);
+        let vote = m.is_some_and(|m| outcome(m) && turn_kind(m) == PayloadKind::CheckpointVote);
         if from == p && to == y && vote {
             return Fate::Drop;
         }
@@ -134,9 +137,17 @@ fn a_replica_restarted_in_its_voting_round_cannot_certify_it_twice() {
     let Some(old) = net.engines[y].take() else {
         return;
     };
+    // It comes back holding what Z holds (P's reveal lost with its memory), so any proposer
+    // may propose Z's digest.
+    let p_id = agent(p as u8).id();
     let again: Vec<SignedMessage> = old
         .messages(1)
-        .map(|m| m.iter().cloned().collect())
+        .map(|m| {
+            m.iter()
+                .filter(|m| !(m.sender() == p_id && turn_kind(m) == PayloadKind::Reveal))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     let now = net.now;
     let mut engine = Engine::new(
@@ -259,6 +270,7 @@ fn votes_for_many_attempts_are_not_kept() {
             swarm(),
             1,
             Payload::CheckpointVote(slotmesh_proto::CheckpointVote {
+                stage: Stage::Outcome,
                 attempt,
                 digest: Digest([7; 32]),
             }),

@@ -42,18 +42,21 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// with the version byte, and a replica that sees a round decided while still in its turns
 /// stops sending them, and the equivocator sends three variants of its commit instead of
 /// two; the round counts stayed, and the printed summaries of the preset and of seed 7 are
-/// the same as version 1's line for line.
+/// the same as version 1's line for line. Recorded again for protocol version 3 (sealed
+/// bids: a seal agreement before the reveals): every message id changed with the version
+/// byte, reveals wait for the seal, and a newcomer asks to join in the next round as well
+/// (the arrivals of the fault seed); the round counts stayed.
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "9a36d616082e7d62aeda4f303705dff31fd1ef72c7218544d941f6b06de07442",
+            "4ac011f6d2b2834b482f828778bbbb029d16e5ef7c999d53bbbde7bb385c1859",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "fa0ceb953a00ddd0e4a72201f205c9aae37d7c3544a12eef3b50ec5269fac47d",
+            "ef2070376988f1aeafb9f9c010ba486c99397af4a36abacf0c1a4abfd39b7d4e",
             159,
         ),
         (
@@ -74,12 +77,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "8b53abcf3d1871d70b05837730b4261ecb9416a9988d93237b40b0ebb137bfe4",
+            "68b2159f07665e9c424a94c26a8c3c317858f530e015b979bbb8f6d1731e5e89",
             61,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "aaf05670791b7d9e1c0401def0ebb5cf45958d2b3303c6652bacbfceb36182fe",
+            "2b54ef9b144137e282ecee032809147be5a12f1e94d33b81f88cb1357d3a4b9b",
             41,
         ),
     ];
@@ -455,14 +458,14 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 1 (its certificates came from the old agreement) is
-/// refused with a sentence that says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 2 (its records carry no seal certificates) is refused
+/// with a sentence that says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_1_ledger_is_refused_with_a_clear_message() {
+fn a_version_2_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG1".to_vec();
+    let mut bytes = b"SLMLEDG2".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -473,7 +476,7 @@ fn a_version_1_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 1") && said.contains("version 2"),
+        said.contains("protocol version 2") && said.contains("version 3"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -491,7 +494,7 @@ fn a_version_1_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 1").count(),
+        stderr.matches("protocol version 2").count(),
         1,
         "said once: {stderr}"
     );

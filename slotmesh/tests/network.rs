@@ -535,14 +535,16 @@ fn a_restarted_daemon_finds_the_swarm_when_its_peer_is_gone() {
 /// Voters frozen (SIGSTOP) for many phase timeouts and thawed (SIGCONT) while the swarm
 /// runs, overlapping so that two of five are frozen at times: a thawed daemon wakes to stale
 /// messages and timers long past. Every ledger verifies and all agree; the daemons never
-/// frozen complete their jobs.
+/// frozen complete their jobs. Their jobs are long enough that the swarm still runs when
+/// the last daemon thaws: one thawed after every other member has gone has nobody to learn
+/// its fate from (a stranded member is issue 18's).
 #[test]
 fn voters_frozen_and_thawed_never_split_the_ledger() {
     use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
     let dir = tempfile::tempdir().unwrap();
     let mut daemons = start_swarm(
         dir.path(),
-        &[("A", 6), ("B", 6), ("C", 6), ("D", 6), ("E", 6)],
+        &[("A", 20), ("B", 6), ("C", 6), ("D", 6), ("E", 20)],
         &[],
     );
     daemons[0].wait_until("reached round 2", |s| s.round >= 2);
@@ -571,6 +573,6 @@ fn voters_frozen_and_thawed_never_split_the_ledger() {
     let verdict = verify(&daemons.iter().collect::<Vec<_>>());
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&daemons.iter().collect::<Vec<_>>());
-    assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 6));
-    assert_eq!(member_status(&history, "E"), (MemberStatus::Completed, 6));
+    assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 20));
+    assert_eq!(member_status(&history, "E"), (MemberStatus::Completed, 20));
 }

@@ -1,12 +1,16 @@
-//! The end of a round: resolving the messages held, agreeing on the outcome, gathering the
-//! certificate, and completing the round.
+//! The end of a round: sealing its inputs, resolving the messages held, agreeing on the
+//! outcome, gathering the certificates, and completing the round.
 //!
-//! Rounds after the founding one agree by single-decree Paxos ([`crate::agreement`]): the
-//! proposer of each attempt proposes a digest, voters vote for it once they hold inputs that
-//! give it (fetching the proposer's when theirs differ), and a replica that times out moves
-//! to the next attempt with a promise that reports its last vote; the next proposer proposes
-//! the latest vote a majority reports, or its own resolution if none. The founding round,
-//! whose voters are only known from its own outcome, needs every founder it admits
+//! Rounds after the founding one agree twice by single-decree Paxos ([`crate::agreement`]),
+//! each agreement a [`Stage`]: first on the sealed inputs (every message but the reveals,
+//! valued by their [`RoundMessages::inputs_digest`]), after which hosted agents reveal the
+//! bids of sealed commits only, then on the outcome (the state digest that the sealed inputs
+//! and the reveals of sealed commits give). In each, the proposer of each attempt proposes a
+//! digest, voters vote for it once they hold inputs that give it (fetching the proposer's
+//! when theirs differ), and a replica that times out moves to the next attempt with a
+//! promise that reports its last vote; the next proposer proposes the latest vote a majority
+//! reports, or its own value if none. The founding round, whose voters are only known from
+//! its own outcome and which has no bids, has no seal: it needs every founder it admits
 //! (unanimity) and moves to a new attempt only when the last one provably cannot finish.
 
 use super::{Engine, Finalized, Output, Phase};
@@ -16,19 +20,19 @@ use crate::finality::{CertifiedRound, CertifiedVotes, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::RoundOutcome;
-use crate::shared_resolution::Resolved;
 use crate::state::{votes_needed, LedgerState};
-use crate::wire::{CheckpointVote, Payload, Proposal};
+use crate::wire::{CheckpointVote, Payload, Proposal, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// This replica's side of the current round's agreement, once it resolved the round.
+/// This replica's side of the agreement in progress, once it valued what it holds.
 #[derive(Debug, Clone)]
 pub(super) struct Finalizing {
-    /// Its latest resolution of what it holds (what it proposes when free to).
-    pub(super) own: Arc<Resolved>,
-    /// Resolutions it can vote for, by digest: its own, and inputs fetched from peers.
-    values: BTreeMap<Digest, Arc<Resolved>>,
+    /// The digest of its latest value of what it holds (what it proposes when free to).
+    pub(super) own: Digest,
+    /// Inputs it can vote for, by the digest they give: its own, and inputs fetched from
+    /// peers.
+    values: BTreeMap<Digest, Arc<RoundMessages>>,
     /// The attempt it is in.
     pub(super) attempt: u32,
     /// Its hosted voters' promise and last vote (they act alike: one view).
@@ -63,52 +67,35 @@ const MAX_BACKOFF: u32 = 8;
 const MAX_JUMP: u32 = 16;
 
 impl Engine {
-    /// Resolves the current round from every message held for it that the rule consumes
-    /// (or takes the resolution another replica made of the same state and messages).
-    fn resolve_held(&self) -> Arc<Resolved> {
-        let round = self.round();
-        let empty;
-        let held = match self.inbox.get(&round) {
-            Some(held) => held,
-            None => {
-                empty = RoundMessages::new(round);
-                &empty
-            }
-        };
-        if held.iter().all(|m| self.ledger.consumes(m)) {
-            return self
-                .resolutions
-                .resolve(&self.ledger, self.ledger_digest, held);
-        }
-        let consumed = held
-            .iter()
-            .filter(|m| self.ledger.consumes(m))
-            .cloned()
-            .fold(RoundMessages::new(round), |mut set, m| {
-                set.insert(m);
-                set
-            });
-        self.resolutions
-            .resolve(&self.ledger, self.ledger_digest, &consumed)
-    }
-
+    /// The reveals are in (or their time is up): resolve the round and agree on its outcome.
     pub(super) fn resolve(&mut self, now: u64) {
         let round = self.round();
-        let resolved = self.resolve_held();
-        let digest = resolved.digest;
-        self.outputs.push_back(Output::Resolved { round, digest });
         if self.tally.is_none() {
             // The founding round: its voters are the founders its outcome admits.
+            let resolved =
+                self.resolutions
+                    .resolve(&self.ledger, self.ledger_digest, &self.held_inputs());
             let voters = self.ledger.voters_for(&resolved.state);
-            self.log = Some(AgreementLog::new(round, voters.clone()));
-            self.tally = Some(VoteTally::new(round, voters));
-            for message in self.early_votes.remove(&round).unwrap_or_default() {
-                self.take_agreement(message);
-            }
+            self.start_agreement(round, voters);
+        }
+        self.phase = if !self.votes_here() {
+            Phase::Observe
+        } else {
+            Phase::Finalize
+        };
+        self.begin_agreement(now);
+    }
+
+    /// This replica values what it holds and takes part in the agreement in progress.
+    pub(super) fn begin_agreement(&mut self, now: u64) {
+        let round = self.round();
+        let (digest, inputs) = self.value_of(self.held_inputs());
+        if self.stage == Stage::Outcome {
+            self.outputs.push_back(Output::Resolved { round, digest });
         }
         self.finalizing = Some(Finalizing {
-            own: Arc::clone(&resolved),
-            values: BTreeMap::from([(digest, resolved)]),
+            own: digest,
+            values: BTreeMap::from([(digest, inputs)]),
             attempt: 0,
             acceptor: Acceptor::default(),
             proposed: None,
@@ -119,11 +106,6 @@ impl Engine {
             wanted: BTreeSet::new(),
             gathered: None,
         });
-        self.phase = if !self.votes_here() {
-            Phase::Observe
-        } else {
-            Phase::Finalize
-        };
         self.schedule(now);
         if round == 0 {
             self.cast_votes(0, digest);
@@ -232,19 +214,31 @@ impl Engine {
             }
             Some(Choice::Free) => {
                 // Free: everything held now (a later attempt may hold more than the first).
-                let own = self.resolve_held();
-                let digest = own.digest;
-                if let Some(fin) = self.finalizing.as_mut() {
-                    fin.values.insert(digest, Arc::clone(&own));
-                    fin.own = own;
-                }
-                digest
+                self.revalue()
             }
         };
         if let Some(fin) = self.finalizing.as_mut() {
             fin.proposed = Some(attempt);
         }
-        self.sign_agreement(proposer, Payload::Proposal(Proposal { attempt, digest }));
+        let stage = self.stage;
+        self.sign_agreement(
+            proposer,
+            Payload::Proposal(Proposal {
+                stage,
+                attempt,
+                digest,
+            }),
+        );
+    }
+
+    /// Values what this replica holds now, as its own value; returns the digest.
+    fn revalue(&mut self) -> Digest {
+        let (digest, inputs) = self.value_of(self.held_inputs());
+        if let Some(fin) = self.finalizing.as_mut() {
+            fin.values.insert(digest, inputs);
+            fin.own = digest;
+        }
+        digest
     }
 
     /// Votes for the current attempt's proposal if the acceptor allows it and this replica
@@ -315,10 +309,15 @@ impl Engine {
         if !voted {
             return;
         }
+        let stage = self.stage;
         for agent in self.voting() {
             self.sign_agreement(
                 agent,
-                Payload::CheckpointVote(CheckpointVote { digest, attempt }),
+                Payload::CheckpointVote(CheckpointVote {
+                    stage,
+                    digest,
+                    attempt,
+                }),
             );
         }
     }
@@ -328,7 +327,7 @@ impl Engine {
         let Some(fin) = self.finalizing.as_mut() else {
             return;
         };
-        let Some(promise) = fin.acceptor.promise(attempt) else {
+        let Some(promise) = fin.acceptor.promise(self.stage, attempt) else {
             return;
         };
         fin.attempt = attempt;
@@ -355,7 +354,7 @@ impl Engine {
 
     /// Whether some hosted agent votes in the current round (cheaper than [`Engine::voting`]:
     /// it stops at the first).
-    fn votes_here(&self) -> bool {
+    pub(super) fn votes_here(&self) -> bool {
         let Some(tally) = &self.tally else {
             return false;
         };
@@ -382,26 +381,36 @@ impl Engine {
             .collect()
     }
 
-    /// The inputs this replica resolved to `digest` in the current round, or certified in
-    /// the round it just completed, for a peer that asks ([`Output::FetchInputs`]).
+    /// The inputs that give `digest` in the current round (valued here, or sealed), or
+    /// that were certified in the round this replica just completed (with their sealed
+    /// part), for a peer that asks ([`Output::FetchInputs`]).
     pub fn inputs(&self, round: u64, digest: Digest) -> Option<Arc<RoundMessages>> {
         if let Some(previous) = &self.previous {
-            if previous.round() == round && previous.digest() == digest {
+            if previous.round() == round {
                 // The round just completed here: a peer a round behind asks for it.
-                return Some(previous.shared_inputs());
+                if previous.digest() == digest {
+                    return Some(previous.shared_inputs());
+                }
+                if previous.seal().is_some_and(|s| s.digest == digest) {
+                    return Some(Arc::new(previous.inputs().sealed_part()));
+                }
             }
         }
         if round != self.round() {
             return None;
         }
+        if let Some(seal) = self.seal.as_ref().filter(|s| s.digest() == digest) {
+            return Some(seal.shared_inputs());
+        }
         let value = self.finalizing.as_ref()?.values.get(&digest)?;
-        Some(Arc::clone(&value.inputs))
+        Some(Arc::clone(value))
     }
 
-    /// A peer's answer to [`Output::FetchInputs`]: the messages it resolved to `digest`.
-    /// Taken only for a digest this replica asked for; kept as a value it can vote for if
-    /// every message is of this round, consumed by the rule, and together they give
-    /// `digest`, and then merged into what it holds.
+    /// A peer's answer to [`Output::FetchInputs`]: the messages that give `digest`. Taken
+    /// only for a digest this replica asked for; kept as a value it can vote for if every
+    /// message is of this round and an input of the agreement in progress (in the outcome
+    /// stage: the sealed inputs, all of them, and reveals of sealed commits), and together
+    /// they give `digest`, and then merged into what it holds.
     pub fn handle_inputs(
         &mut self,
         round: u64,
@@ -419,66 +428,88 @@ impl Engine {
         let mut inputs = RoundMessages::new(round);
         let mut exact = messages.len() <= self.config.limits.max_round_messages;
         for message in messages.iter().take(self.config.limits.max_round_messages) {
-            exact &= self.ledger.consumes(message)
+            exact &= self.admits(message)
                 && matches!(
                     inputs.insert(message.clone()),
                     Inserted::New | Inserted::Equivocation
                 );
+        }
+        if let (Stage::Outcome, Some(seal)) = (self.stage, &self.seal) {
+            exact &= inputs.sealed_part().same_set(seal.inputs());
         }
         if exact {
             for message in messages {
                 let active = self.ledger.is_active(&message.sender());
                 self.hold(message, active);
             }
-            let resolved = self
-                .resolutions
-                .resolve(&self.ledger, self.ledger_digest, &inputs);
-            if resolved.digest == digest {
+            let (value, inputs) = self.value_of(inputs);
+            if value == digest {
                 if let Some(fin) = self.finalizing.as_mut() {
-                    fin.values.insert(digest, resolved);
+                    fin.values.insert(digest, inputs);
                 }
             }
         }
         self.progress(now);
     }
 
-    /// Completes the round if a certificate formed for a digest this replica can resolve
-    /// (and whose voters it verifies against); asks for the record otherwise. True if the
-    /// round completed.
+    /// Ends the agreement in progress if a certificate formed for a digest whose inputs
+    /// this replica holds (and, for the outcome, whose voters it verifies against): seals
+    /// the inputs, or completes the round. Asks for the inputs, or the record, otherwise.
+    /// True if the agreement in progress ended.
     pub(super) fn check_final(&mut self, now: u64) -> bool {
         let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
             return false;
         };
+        let (round, stage) = (self.round(), self.stage);
         let known = self
             .finalizing
             .as_ref()
             .and_then(|fin| fin.values.get(&certificate.digest).cloned());
-        let resolved = match known {
-            Some(resolved) => resolved,
-            None => self.resolve_held(),
+        let value = match known {
+            Some(inputs) => Some(inputs),
+            None if self.phase == Phase::Observe && self.finalizing.is_none() => None,
+            None => {
+                let (digest, inputs) = self.value_of(self.held_inputs());
+                (digest == certificate.digest).then_some(inputs)
+            }
         };
-        // A record this replica writes must pass its own verification: the certificate's
-        // voters are those of the state it certifies (they differ in the founding round
-        // when founders saw different joins).
-        if resolved.digest == certificate.digest
-            && covers(
-                &certificate,
-                &self.ledger.voters_for(&resolved.state),
-                self.round(),
-            )
-        {
-            self.complete_round(
-                CertifiedRound::new(Arc::clone(&resolved.inputs), certificate),
-                Arc::clone(&resolved.state),
-                resolved.outcome.clone(),
-                now,
-            );
-            return true;
+        match (stage, value) {
+            (Stage::Seal, Some(inputs)) => {
+                self.sealed(certificate, Some(inputs), now);
+                return true;
+            }
+            (Stage::Seal, None) if self.phase == Phase::Observe && self.finalizing.is_none() => {
+                // Not a member this round: it follows the outcome, and gets the record.
+                self.sealed(certificate, None, now);
+                return true;
+            }
+            (Stage::Outcome, Some(inputs)) => {
+                let resolved = self
+                    .resolutions
+                    .resolve(&self.ledger, self.ledger_digest, &inputs);
+                // A record this replica writes must pass its own verification: the
+                // certificate's voters are those of the state it certifies (they differ in
+                // the founding round when founders saw different joins).
+                if covers(
+                    &certificate,
+                    &self.ledger.voters_for(&resolved.state),
+                    round,
+                ) {
+                    let seal = self.seal.as_ref().map(|s| s.certificate().clone());
+                    self.complete_round(
+                        CertifiedRound::new(Arc::clone(&resolved.inputs), seal, certificate),
+                        Arc::clone(&resolved.state),
+                        resolved.outcome.clone(),
+                        now,
+                    );
+                    return true;
+                }
+            }
+            _ => {}
         }
         // The certificate's voters hold its inputs: ask one (cheap: the messages only). The
         // record (every signature verified again) is asked for only when no voter can be
         // asked, and at timeouts.
-        let round = self.round();
         if self.phase == Phase::Observe && self.finalizing.is_none() {
             // Not a member this round (a newcomer, say): the record, as a late joiner gets it.
             self.request_fetch(round);
@@ -486,9 +517,12 @@ impl Engine {
         }
         if self.finalizing.is_none() && round > 0 {
             // Decided while this replica was still in its turns: they no longer matter.
-            // Resolve now, which comes back here able to ask for the inputs.
-            self.resolve(now);
-            return self.round() != round;
+            // Value what it holds now, which comes back here able to ask for the inputs.
+            match stage {
+                Stage::Seal => self.begin_seal(now),
+                Stage::Outcome => self.resolve(now),
+            }
+            return (self.round(), self.stage) != (round, stage);
         }
         let voters: Vec<AgentId> = certificate.votes.iter().map(|v| v.sender()).collect();
         if !self.ask_inputs(certificate.digest, &voters) {
@@ -511,6 +545,15 @@ impl Engine {
         if let Some(log) = &self.log {
             again.extend(log.messages().map(|m| Output::Send(m.clone())));
         }
+        if let Some(seal) = &self.seal {
+            // A replica still in the seal's agreement may have missed its certificate.
+            again.extend(
+                seal.certificate()
+                    .votes
+                    .iter()
+                    .map(|m| Output::Send(m.clone())),
+            );
+        }
         self.outputs.extend(again);
         let Some(fin) = self.finalizing.as_mut() else {
             self.schedule(now);
@@ -527,12 +570,9 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|t| t.attempt_is_dead(attempt))
             {
-                let own = self.resolve_held();
-                let digest = own.digest;
+                let digest = self.revalue();
                 let next = attempt.saturating_add(1);
                 if let Some(fin) = self.finalizing.as_mut() {
-                    fin.values.insert(digest, Arc::clone(&own));
-                    fin.own = own;
                     fin.attempt = next;
                 }
                 self.cast_votes(next, digest);

@@ -1,5 +1,6 @@
 //! The round engine: one replica's state machine for the phases of each round
-//! (join → announce → negotiate → coalition → commit → reveal → resolve/finalize), sans-IO.
+//! (join → announce → negotiate → coalition → commit → seal → reveal → resolve/finalize),
+//! sans-IO.
 //!
 //! Method kinds:
 //! - getters: [`Engine::state`], [`Engine::round`], [`Engine::phase`], [`Engine::messages`], ...
@@ -28,12 +29,13 @@ use crate::shared_resolution::SharedResolutions;
 use crate::state::{LedgerState, MemberRecord};
 use crate::wire::{
     Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
-    Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Support,
+    Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Stage, Support,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 mod finalize;
+mod stage;
 mod types;
 
 use finalize::Finalizing;
@@ -102,10 +104,17 @@ pub struct Engine {
     active_count: usize,
     /// Distinct active senders per kind in the current round (joins: any sender).
     spoken: BTreeMap<PayloadKind, usize>,
-    /// Votes, proposals and promises of a round whose voters are not known yet.
-    early_votes: BTreeMap<u64, Vec<SignedMessage>>,
+    /// Votes, proposals and promises of an agreement (round, stage) not started here yet.
+    early_votes: BTreeMap<(u64, Stage), Vec<SignedMessage>>,
+    /// The agreement in progress in the current round: the seal, then the outcome.
+    stage: Stage,
+    /// The current round's sealed inputs and their certificate, once agreed.
+    seal: Option<CertifiedRound>,
+    /// Senders of sealed commits whose reveal is not held yet.
+    awaiting_reveal: BTreeSet<AgentId>,
+    /// Votes of the agreement in progress.
     tally: Option<VoteTally>,
-    /// Proposals and promises of the current round.
+    /// Proposals and promises of the agreement in progress.
     log: Option<AgreementLog>,
     finalizing: Option<Finalizing>,
     /// Rounds up to this one take no part in agreement ([`Engine::silence_through`]).
@@ -135,6 +144,9 @@ impl Engine {
             active_count: 0,
             spoken: BTreeMap::new(),
             early_votes: BTreeMap::new(),
+            stage: Stage::Outcome,
+            seal: None,
+            awaiting_reveal: BTreeSet::new(),
             tally: None,
             log: None,
             finalizing: None,
@@ -234,10 +246,11 @@ impl Engine {
     pub fn finality(&self) -> Option<FinalityStatus> {
         let tally = self.tally.as_ref()?;
         Some(FinalityStatus {
+            stage: self.stage,
             voters: tally.voters().iter().copied().collect(),
             votes: tally.votes(),
             own: self.finalizing.as_ref().map(|f| {
-                let digest = f.acceptor.accepted().map_or(f.own.digest, |a| a.digest);
+                let digest = f.acceptor.accepted().map_or(f.own, |a| a.digest);
                 (f.attempt, digest)
             }),
         })
@@ -268,14 +281,14 @@ impl Engine {
             self.request_fetch(current);
             return;
         }
-        if message.payload().kind().is_agreement() {
-            if round == current && self.tally.is_some() {
+        if let Some(stage) = message.payload().stage() {
+            if round == current && self.tally.is_some() && stage == self.stage {
                 if self.take_agreement(message) {
                     self.progress(now);
                 }
-            } else {
-                // Votes, proposals and promises: a few per voter and attempt.
-                let early = self.early_votes.entry(round).or_default();
+            } else if round > current || stage > self.stage || self.tally.is_none() {
+                // An agreement not started here yet: a few messages per voter and attempt.
+                let early = self.early_votes.entry((round, stage)).or_default();
                 if early.len() < 3 * self.config.limits.max_votes {
                     early.push(message);
                 }
@@ -320,7 +333,7 @@ impl Engine {
                 self.next_phase(now)
             }
             Phase::Reveal => self.resolve(now),
-            Phase::Finalize => self.finalize_timed_out(now),
+            Phase::Seal | Phase::Finalize => self.finalize_timed_out(now),
             Phase::Observe => self.observe_timed_out(now),
         }
     }
@@ -497,11 +510,29 @@ impl Engine {
         Ok(())
     }
 
+    /// `agent` asks to join in the current round and, past the founding round, in the next
+    /// one as well: a newcomer follows a swarm a step behind (it starts a round once it holds
+    /// the last one's certificate), so in a fast swarm its join for the current round often
+    /// arrives after the round's inputs were sealed, while the members hold a join for the
+    /// next round until that round starts.
     fn send_join(&mut self, agent: AgentId) {
         let Some(name) = self.locals.get(&agent).map(|l| l.name.clone()) else {
             return;
         };
-        let _ = self.send(agent, Payload::Join(Join { name }));
+        let join = Payload::Join(Join { name });
+        let round = self.round();
+        if round > 0 {
+            if let Some(local) = self.locals.get(&agent) {
+                let ahead = local
+                    .identity
+                    .sign(self.config.swarm, round + 1, join.clone());
+                if ahead.message().validate(&self.config.limits).is_ok() {
+                    self.hold(ahead.clone(), false);
+                    self.outputs.push_back(Output::Send(ahead));
+                }
+            }
+        }
+        let _ = self.send(agent, join);
     }
 
     /// Sends again what every hosted agent sent for `kind` this round.
@@ -553,20 +584,21 @@ impl Engine {
         self.finalizing = None;
         self.tally = None;
         self.log = None;
+        self.seal = None;
+        self.awaiting_reveal.clear();
         self.inbox = self.inbox.split_off(&round);
-        self.early_votes = self.early_votes.split_off(&round);
+        self.early_votes = self.early_votes.split_off(&(round, Stage::Seal));
         self.inbox
             .entry(round)
             .or_insert_with(|| RoundMessages::new(round));
         self.recount_spoken();
+        self.stage = Stage::Outcome;
         if round > 0 {
-            // Past the founding round, the voters follow from the state before the round.
+            // Past the founding round, the voters follow from the state before the round,
+            // and the round's inputs are sealed before its bids are revealed.
+            self.stage = Stage::Seal;
             let voters = self.ledger.voters_for(&self.ledger);
-            self.log = Some(AgreementLog::new(round, voters.clone()));
-            self.tally = Some(VoteTally::new(round, voters));
-            for message in self.early_votes.remove(&round).unwrap_or_default() {
-                self.take_agreement(message);
-            }
+            self.start_agreement(round, voters);
         }
         let founders: Vec<AgentId> = self
             .locals
@@ -632,6 +664,9 @@ impl Engine {
         let round = message.round();
         let kind = message.payload().kind();
         let counts = round == self.round() && (kind == PayloadKind::Join || active);
+        if kind == PayloadKind::Reveal && round == self.round() {
+            self.awaiting_reveal.remove(&message.sender());
+        }
         let inserted = self
             .inbox
             .entry(round)
@@ -678,8 +713,8 @@ impl Engine {
                 Phase::Negotiate => self.all_spoken(PayloadKind::Negotiation),
                 Phase::Coalition => self.all_spoken(PayloadKind::CoalitionAcceptance),
                 Phase::Commit => self.all_spoken(PayloadKind::Commit),
-                Phase::Reveal => self.all_spoken(PayloadKind::Reveal),
-                Phase::Finalize | Phase::Observe => false,
+                Phase::Reveal => self.awaiting_reveal.is_empty(),
+                Phase::Seal | Phase::Finalize | Phase::Observe => false,
             };
             if !complete {
                 return;
@@ -697,34 +732,28 @@ impl Engine {
 
     fn next_phase(&mut self, now: u64) {
         let round = self.round();
+        if self.phase == Phase::Commit {
+            self.begin_seal(now);
+            return;
+        }
         self.phase = match self.phase {
             Phase::Announce => Phase::Negotiate,
             Phase::Negotiate => Phase::Coalition,
             Phase::Coalition => Phase::Commit,
-            Phase::Commit => Phase::Reveal,
             other => other,
         };
         self.schedule(now);
-        let speaking = self.speaking();
-        match self.phase {
-            Phase::Negotiate | Phase::Coalition | Phase::Commit => {
-                for agent in speaking {
-                    self.outputs.push_back(Output::Decide {
-                        agent,
-                        round,
-                        phase: self.phase,
-                    });
-                }
+        if matches!(
+            self.phase,
+            Phase::Negotiate | Phase::Coalition | Phase::Commit
+        ) {
+            for agent in self.speaking() {
+                self.outputs.push_back(Output::Decide {
+                    agent,
+                    round,
+                    phase: self.phase,
+                });
             }
-            Phase::Reveal => {
-                for agent in speaking {
-                    let opening = self.locals.get_mut(&agent).and_then(|l| l.opening.take());
-                    if let Some(reveal) = opening {
-                        let _ = self.send(agent, Payload::Reveal(reveal));
-                    }
-                }
-            }
-            _ => {}
         }
         self.advance_if_complete(now);
     }

@@ -5,7 +5,7 @@ use crate::finality::CertifiedRound;
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::rules::RoundOutcome;
 use crate::state::LedgerState;
-use crate::wire::Limits;
+use crate::wire::{Limits, Stage};
 use std::sync::Arc;
 
 /// Phases of a round, in order.
@@ -21,6 +21,9 @@ pub enum Phase {
     Coalition,
     /// Members commit sealed bids.
     Commit,
+    /// Voters agree on the round's sealed inputs (every message but the reveals), so that
+    /// the commits that count are fixed before any bid is revealed.
+    Seal,
     /// Members reveal their bids.
     Reveal,
     /// The round is resolved; members vote on the digest and wait for a certificate.
@@ -117,6 +120,8 @@ pub struct Finalized {
 /// Where the finalization of the current round stands ([`Engine::finality`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalityStatus {
+    /// The agreement in progress: the seal, then the outcome.
+    pub stage: Stage,
     /// The round's voters.
     pub voters: Vec<AgentId>,
     /// Counted votes: (voter, attempt, digest).

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use slotmesh_proto::{
     votes_needed, AgentId, CertifiedRound, Digest, Engine, EngineConfig, Identity, LedgerState,
-    Limits, Output, Payload, PayloadKind, Phase, SignedMessage,
+    Limits, Output, Payload, PayloadKind, Phase, SignedMessage, Stage,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,8 +50,8 @@ pub(crate) struct Net {
     pub(crate) timers: BTreeMap<(u64, u64), (usize, u64, Phase)>,
     pub(crate) seq: u64,
     pub(crate) nemesis: Nemesis,
-    /// Every vote any replica signed: (round, voter, attempt, digest).
-    pub(crate) votes: BTreeSet<(u64, AgentId, u32, Digest)>,
+    /// Every vote any replica signed: (round, stage, voter, attempt, digest).
+    pub(crate) votes: BTreeSet<(u64, Stage, AgentId, u32, Digest)>,
     /// Per round, the voters every replica used (from the state before it).
     pub(crate) voters: BTreeMap<u64, BTreeSet<AgentId>>,
     /// What each replica stored, by round.
@@ -135,6 +135,7 @@ impl Net {
                     if let Payload::CheckpointVote(vote) = message.payload() {
                         self.votes.insert((
                             message.round(),
+                            vote.stage,
                             message.sender(),
                             vote.attempt,
                             vote.digest,
@@ -284,14 +285,18 @@ impl Net {
     /// Delivers every vote anyone signed to every live replica (a voter that withheld
     /// its votes publishes them; a late joiner would see them all).
     pub(crate) fn publish_all_votes(&mut self) {
-        for (round, voter, attempt, digest) in self.votes.clone() {
+        for (round, stage, voter, attempt, digest) in self.votes.clone() {
             let Some(h) = self.host_of(&voter) else {
                 continue;
             };
             let vote = agent(h as u8).sign(
                 swarm(),
                 round,
-                Payload::CheckpointVote(slotmesh_proto::CheckpointVote { digest, attempt }),
+                Payload::CheckpointVote(slotmesh_proto::CheckpointVote {
+                    stage,
+                    digest,
+                    attempt,
+                }),
             );
             for to in 0..self.engines.len() {
                 let now = self.now;
@@ -303,34 +308,52 @@ impl Net {
         }
     }
 
-    /// The invariant: at most one digest per round can be certified from all votes ever
-    /// signed, and every stored round has that digest.
+    /// The invariant: at most one digest per round and agreement (seal, outcome) can be
+    /// certified from all votes ever signed, and every stored round has that digest (and
+    /// that seal).
     pub(crate) fn check_agreement(&self) {
-        let mut certifiable: BTreeMap<u64, BTreeSet<Digest>> = BTreeMap::new();
-        let mut tally: BTreeMap<(u64, u32, Digest), usize> = BTreeMap::new();
-        for (round, voter, attempt, digest) in &self.votes {
+        let mut certifiable: BTreeMap<(u64, Stage), BTreeSet<Digest>> = BTreeMap::new();
+        let mut tally: BTreeMap<(u64, Stage, u32, Digest), usize> = BTreeMap::new();
+        for (round, stage, voter, attempt, digest) in &self.votes {
             let counts = self
                 .voters
                 .get(round)
                 .is_none_or(|voters| voters.contains(voter));
             if counts {
-                *tally.entry((*round, *attempt, *digest)).or_default() += 1;
+                *tally
+                    .entry((*round, *stage, *attempt, *digest))
+                    .or_default() += 1;
             }
         }
-        for ((round, _, digest), n) in tally {
+        for ((round, stage, _, digest), n) in tally {
             let Some(voters) = self.voters.get(&round) else {
                 continue;
             };
             if n >= votes_needed(round, voters.len()) {
-                certifiable.entry(round).or_default().insert(digest);
+                certifiable
+                    .entry((round, stage))
+                    .or_default()
+                    .insert(digest);
             }
         }
-        for (round, digests) in &certifiable {
+        for ((round, stage), digests) in &certifiable {
             assert!(
                 digests.len() <= 1,
-                "round {round}: certificates for {} digests: {digests:?}",
+                "round {round} {stage:?}: certificates for {} digests: {digests:?}",
                 digests.len()
             );
+        }
+        let mut seals: BTreeMap<u64, BTreeSet<Option<Digest>>> = BTreeMap::new();
+        for finals in &self.finals {
+            for (round, certified) in finals {
+                seals
+                    .entry(*round)
+                    .or_default()
+                    .insert(certified.seal().map(|s| s.digest));
+            }
+        }
+        for (round, digests) in &seals {
+            assert_eq!(digests.len(), 1, "round {round}: seals stored {digests:?}");
         }
         let mut stored: BTreeMap<u64, BTreeSet<Digest>> = BTreeMap::new();
         for finals in &self.finals {
