@@ -249,8 +249,9 @@ impl VoteTally {
 
     /// Adds a verified vote. Votes from non-voters, for other rounds, or second votes in an
     /// attempt are not counted (a different second vote marks the voter an equivocator).
-    /// Of each voter only the votes of its two latest attempts are kept: a voter
-    /// that signs votes for many attempts cannot make the tally grow.
+    /// Of each voter only the votes of its two latest attempts are kept, and an older one
+    /// that completes a certificate: a voter that signs votes for many attempts cannot make
+    /// the tally grow.
     pub fn add(&mut self, vote: SignedMessage) -> bool {
         let Payload::CheckpointVote(cast) = vote.payload() else {
             return false;
@@ -292,7 +293,16 @@ impl VoteTally {
                     .map(|(a, _)| *a)
                     .collect();
                 if attempts.len() >= VOTES_KEPT && attempts.iter().all(|a| *a > attempt) {
-                    return false;
+                    // Older than the voter's latest votes: kept only if it completes a
+                    // certificate (a peer re-sends the one it holds to a replica that missed
+                    // it; this tally may hold later votes of the same voter by then).
+                    let held = self.counts.get(&(attempt, digest)).copied().unwrap_or(0);
+                    if held + 1 < votes_needed(self.round, self.voters.len()) {
+                        return false;
+                    }
+                    self.votes.entry(attempt).or_default().insert(voter, vote);
+                    *self.counts.entry((attempt, digest)).or_default() += 1;
+                    return true;
                 }
                 self.votes.entry(attempt).or_default().insert(voter, vote);
                 *self.counts.entry((attempt, digest)).or_default() += 1;

@@ -537,7 +537,7 @@ fn a_restarted_daemon_finds_the_swarm_when_its_peer_is_gone() {
 /// messages and timers long past. Every ledger verifies and all agree; the daemons never
 /// frozen complete their jobs. Their jobs are long enough that the swarm still runs when
 /// the last daemon thaws: one thawed after every other member has gone has nobody to learn
-/// its fate from (a stranded member is issue 18's).
+/// its fate from (a stranded member: membership that heals is still to come).
 #[test]
 fn voters_frozen_and_thawed_never_split_the_ledger() {
     use nix::sys::signal::Signal::{SIGCONT, SIGSTOP};
@@ -567,7 +567,7 @@ fn voters_frozen_and_thawed_never_split_the_ledger() {
     }
     for i in [1, 2, 3] {
         // A thawed daemon may have been failed for its silence (membership that heals is
-        // issue 18's): it ends either way, and its ledger must agree.
+        // still to come): it ends either way, and its ledger must agree.
         let _ = daemons[i].wait_exit();
     }
     let verdict = verify(&daemons.iter().collect::<Vec<_>>());

@@ -286,8 +286,16 @@ impl Engine {
                 if self.take_agreement(message) {
                     self.progress(now);
                 }
-            } else if round > current || stage > self.stage || self.tally.is_none() {
-                // An agreement not started here yet: a few messages per voter and attempt.
+            } else if round > current
+                || self.tally.is_none()
+                || (stage > self.stage
+                    && self
+                        .tally
+                        .as_ref()
+                        .is_some_and(|t| t.voters().contains(&message.sender())))
+            {
+                // An agreement not started here yet (of this round: from its voters only):
+                // a few messages per voter and attempt.
                 let early = self.early_votes.entry((round, stage)).or_default();
                 if early.len() < 3 * self.config.limits.max_votes {
                     early.push(message);
