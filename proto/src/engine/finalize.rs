@@ -53,6 +53,9 @@ pub(super) struct Finalizing {
     /// The last attempt in which it saw a majority promise: that attempt got a full timeout
     /// from then on.
     gathered: Option<u32>,
+    /// The key of the round's held messages ([`RoundMessages::set_key`]) when it last
+    /// valued them: nothing new is held while it is the same.
+    valued: Option<(usize, [u64; 4])>,
 }
 
 /// A finalize timeout grows with the attempt, by one phase timeout every this many attempts
@@ -89,6 +92,7 @@ impl Engine {
     /// This replica values what it holds and takes part in the agreement in progress.
     pub(super) fn begin_agreement(&mut self, now: u64) {
         let round = self.round();
+        let valued = self.held_key();
         let (digest, inputs) = self.value_of(self.held_inputs());
         if self.stage == Stage::Outcome {
             self.outputs.push_back(Output::Resolved { round, digest });
@@ -105,6 +109,7 @@ impl Engine {
             asks: 0,
             wanted: BTreeSet::new(),
             gathered: None,
+            valued,
         });
         self.schedule(now);
         if round == 0 {
@@ -233,12 +238,19 @@ impl Engine {
 
     /// Values what this replica holds now, as its own value; returns the digest.
     fn revalue(&mut self) -> Digest {
+        let valued = self.held_key();
         let (digest, inputs) = self.value_of(self.held_inputs());
         if let Some(fin) = self.finalizing.as_mut() {
             fin.values.insert(digest, inputs);
             fin.own = digest;
+            fin.valued = valued;
         }
         digest
+    }
+
+    /// The key of the current round's held messages.
+    fn held_key(&self) -> Option<(usize, [u64; 4])> {
+        self.inbox.get(&self.round()).map(RoundMessages::set_key)
     }
 
     /// Votes for the current attempt's proposal if the acceptor allows it and this replica
@@ -468,6 +480,22 @@ impl Engine {
         let value = match known {
             Some(inputs) => Some(inputs),
             None if self.phase == Phase::Observe && self.finalizing.is_none() => None,
+            // Valued already: only messages held since can give another value (every
+            // message of an agreement would otherwise rebuild the inputs again).
+            None if self
+                .finalizing
+                .as_ref()
+                .is_some_and(|fin| fin.valued == self.held_key()) =>
+            {
+                None
+            }
+            None if self.finalizing.is_some() => {
+                let digest = self.revalue();
+                self.finalizing
+                    .as_ref()
+                    .filter(|_| digest == certificate.digest)
+                    .and_then(|fin| fin.values.get(&digest).cloned())
+            }
             None => {
                 let (digest, inputs) = self.value_of(self.held_inputs());
                 (digest == certificate.digest).then_some(inputs)
