@@ -168,6 +168,7 @@ mod tests {
                 digest: Digest([round as u8; 32]),
                 attempt: 0,
                 votes: Vec::new(),
+                justification: Vec::new(),
             },
         }
     }

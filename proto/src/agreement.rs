@@ -15,6 +15,7 @@ use crate::ids::{AgentId, Digest};
 use crate::state::majority;
 use crate::wire::{Accepted, Payload, Promise, Stage};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The proposer of `attempt` in `round`: the round's voters in id order, taken in turn from
 /// position `round + attempt`. `None` without voters.
@@ -82,8 +83,8 @@ impl Acceptor {
 pub enum Choice {
     /// No promise reports a vote: any value (the proposer's own resolution).
     Free,
-    /// The digest of the latest vote reported: it may have been decided.
-    Bound(Digest),
+    /// The latest vote reported: its digest may have been decided.
+    Bound(Accepted),
 }
 
 /// What may be proposed given the last votes a majority of voters reported in their
@@ -95,15 +96,24 @@ pub fn choose<'a>(reported: impl IntoIterator<Item = &'a Option<Accepted>>) -> C
         .into_iter()
         .flatten()
         .max()
-        .map_or(Choice::Free, |latest| Choice::Bound(latest.digest))
+        .map_or(Choice::Free, |latest| Choice::Bound(*latest))
 }
 
 /// Proposals kept per proposer and round: those of its latest attempts only, so that a
 /// proposer signing proposals for many attempts cannot crowd out the others'.
 const PROPOSALS_KEPT: usize = 2;
 
+/// Promises kept per voter: those of its latest attempts (a justification may need an
+/// attempt the voter has since left).
+const PROMISES_KEPT: usize = 4;
+
+/// Justifications kept: those of the latest attempts.
+const CHAINS_KEPT: usize = 16;
+
 /// The proposals and promises received for one agreement of one round, from its voters
-/// only. Bounded: each voter's latest promise and the proposals of the latest few attempts.
+/// only, and the justifications ([`crate::check_justification`]) assembled from them.
+/// Bounded: each voter's promises of its latest few attempts, the proposals of each
+/// proposer's latest few attempts, and the justifications of the latest attempts.
 #[derive(Debug, Clone)]
 pub struct AgreementLog {
     round: u64,
@@ -113,8 +123,16 @@ pub struct AgreementLog {
     proposals: BTreeMap<u32, SignedMessage>,
     /// Proposers that signed two different proposals for one attempt, with the pair.
     equivocations: BTreeMap<u32, (SignedMessage, SignedMessage)>,
-    /// Each voter's latest promise.
-    promises: BTreeMap<AgentId, SignedMessage>,
+    /// Each voter's promises of its latest attempts, by attempt.
+    promises: BTreeMap<AgentId, BTreeMap<u32, SignedMessage>>,
+    /// Proposals older than their proposer's latest few, kept for justifications, by
+    /// attempt (the first held).
+    older_proposals: BTreeMap<u32, SignedMessage>,
+    /// Promises older than a voter's latest few, kept for justifications (a peer re-sends a
+    /// justification whose promises this log had no room for), by (attempt, voter).
+    older: BTreeMap<(u32, AgentId), SignedMessage>,
+    /// Justifications assembled, by attempt, with the digest of the attempt's proposal.
+    chains: BTreeMap<u32, (Digest, Arc<[SignedMessage]>)>,
 }
 
 impl AgreementLog {
@@ -127,11 +145,14 @@ impl AgreementLog {
             proposals: BTreeMap::new(),
             equivocations: BTreeMap::new(),
             promises: BTreeMap::new(),
+            older: BTreeMap::new(),
+            older_proposals: BTreeMap::new(),
+            chains: BTreeMap::new(),
         }
     }
 
     /// Adds a verified proposal or promise; true if it is new and counts (from the
-    /// attempt's proposer, or a voter's promise later than its last).
+    /// attempt's proposer, or a voter's promise for an attempt among its latest few).
     pub fn add(&mut self, message: SignedMessage) -> bool {
         if message.round() != self.round
             || message.payload().stage() != Some(self.stage)
@@ -140,54 +161,82 @@ impl AgreementLog {
             return false;
         }
         match *message.payload() {
-            Payload::Proposal(proposal) => {
-                let attempt = proposal.attempt;
-                if proposer(&self.voters, self.round, attempt) != Some(message.sender()) {
-                    return false;
-                }
-                let sender = message.sender();
-                let mine: Vec<u32> = self
-                    .proposals
-                    .iter()
-                    .filter(|(_, m)| m.sender() == sender)
-                    .map(|(a, _)| *a)
-                    .collect();
-                if mine.len() >= PROPOSALS_KEPT && mine.iter().all(|a| *a > attempt) {
-                    return false;
-                }
-                match self.proposals.get(&attempt) {
-                    None => {
-                        self.proposals.insert(attempt, message);
-                        if mine.len() >= PROPOSALS_KEPT {
-                            if let Some(oldest) = mine.first() {
-                                self.proposals.remove(oldest);
-                            }
-                        }
-                        true
-                    }
-                    Some(held) if held.id() != message.id() => {
-                        if self.equivocations.len() < PROPOSALS_KEPT {
-                            self.equivocations
-                                .entry(attempt)
-                                .or_insert_with(|| (held.clone(), message));
-                        }
-                        false
-                    }
-                    Some(_) => false,
-                }
-            }
+            Payload::Proposal(proposal) => self.add_proposal(proposal.attempt, message),
             Payload::Promise(promise) => {
-                let later = self
-                    .promises
-                    .get(&message.sender())
-                    .and_then(promise_of)
-                    .is_none_or(|held| held.attempt < promise.attempt);
-                if later {
-                    self.promises.insert(message.sender(), message);
+                let sender = message.sender();
+                let held = self.promises.entry(sender).or_default();
+                if held.contains_key(&promise.attempt) {
+                    return false;
                 }
-                later
+                if held.len() >= PROMISES_KEPT
+                    && held.keys().all(|attempt| *attempt > promise.attempt)
+                {
+                    // Too old to count, but a justification may need it.
+                    self.older.insert((promise.attempt, sender), message);
+                    if self.older.len() > PROMISES_KEPT * self.voters.len() {
+                        self.older.pop_first();
+                    }
+                    return false;
+                }
+                held.insert(promise.attempt, message);
+                if held.len() > PROMISES_KEPT {
+                    if let Some((attempt, old)) = held.pop_first() {
+                        self.older.insert((attempt, sender), old);
+                        if self.older.len() > PROMISES_KEPT * self.voters.len() {
+                            self.older.pop_first();
+                        }
+                    }
+                }
+                true
             }
             _ => false,
+        }
+    }
+
+    fn add_proposal(&mut self, attempt: u32, message: SignedMessage) -> bool {
+        if proposer(&self.voters, self.round, attempt) != Some(message.sender()) {
+            return false;
+        }
+        let sender = message.sender();
+        let mine: Vec<u32> = self
+            .proposals
+            .iter()
+            .filter(|(_, m)| m.sender() == sender)
+            .map(|(a, _)| *a)
+            .collect();
+        if mine.len() >= PROPOSALS_KEPT && mine.iter().all(|a| *a > attempt) {
+            // Too old to count, but a justification may need it.
+            self.keep_older_proposal(attempt, message);
+            return false;
+        }
+        match self.proposals.get(&attempt) {
+            None => {
+                self.proposals.insert(attempt, message);
+                if mine.len() >= PROPOSALS_KEPT {
+                    if let Some(oldest) = mine.first() {
+                        if let Some(old) = self.proposals.remove(oldest) {
+                            self.keep_older_proposal(*oldest, old);
+                        }
+                    }
+                }
+                true
+            }
+            Some(held) if held.id() != message.id() => {
+                if self.equivocations.len() < PROPOSALS_KEPT {
+                    self.equivocations
+                        .entry(attempt)
+                        .or_insert_with(|| (held.clone(), message));
+                }
+                false
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn keep_older_proposal(&mut self, attempt: u32, message: SignedMessage) {
+        self.older_proposals.entry(attempt).or_insert(message);
+        if self.older_proposals.len() > CHAINS_KEPT {
+            self.older_proposals.pop_first();
         }
     }
 
@@ -199,11 +248,11 @@ impl AgreementLog {
         }
     }
 
-    /// How many voters' latest promise is for `attempt`.
+    /// How many voters promised `attempt`.
     pub fn promised_to(&self, attempt: u32) -> usize {
         self.promises
             .values()
-            .filter(|m| promise_of(m).is_some_and(|p| p.attempt == attempt))
+            .filter(|held| held.contains_key(&attempt))
             .count()
     }
 
@@ -212,21 +261,105 @@ impl AgreementLog {
         &self.equivocations
     }
 
-    /// The last votes reported by the voters whose latest promise is for `attempt`.
+    /// The last votes reported by the voters that promised `attempt` (in that promise).
     pub fn promises(&self, attempt: u32) -> BTreeMap<AgentId, Option<Accepted>> {
         self.promises
             .iter()
-            .filter_map(|(voter, message)| {
-                let promise = promise_of(message)?;
-                (promise.attempt == attempt).then_some((*voter, promise.accepted))
+            .filter_map(|(voter, held)| {
+                let promise = promise_of(held.get(&attempt)?)?;
+                Some((*voter, promise.accepted))
             })
             .collect()
     }
 
-    /// What the proposer of `attempt` may propose: `None` until a majority promised.
-    pub fn choice(&self, attempt: u32) -> Option<Choice> {
+    /// What the proposer of `attempt` may propose: `None` until a majority promised. Any
+    /// majority of promises binds safely, so when the promises reporting no vote or a vote
+    /// this log can justify are a majority, only they bind: a vote nobody can justify (one a
+    /// byzantine voter made up, say) then cannot bind the proposer to a digest no voter would
+    /// vote for.
+    pub fn choice(&mut self, attempt: u32) -> Option<Choice> {
         let promises = self.promises(attempt);
-        (promises.len() >= majority(self.voters.len())).then(|| choose(promises.values()))
+        let need = majority(self.voters.len());
+        if promises.len() < need {
+            return None;
+        }
+        let reported: BTreeSet<Accepted> = promises.values().flatten().copied().collect();
+        let justified: BTreeSet<Accepted> = reported
+            .into_iter()
+            .filter(|vote| {
+                self.justify(vote.attempt).is_some()
+                    && self.chains.get(&vote.attempt).map(|(d, _)| *d) == Some(vote.digest)
+            })
+            .collect();
+        let backed: Vec<&Option<Accepted>> = promises
+            .values()
+            .filter(|r| r.is_none_or(|vote| justified.contains(&vote)))
+            .collect();
+        Some(if backed.len() >= need {
+            choose(backed)
+        } else {
+            choose(promises.values())
+        })
+    }
+
+    /// The justification of the proposal held for `attempt` ([`crate::check_justification`]):
+    /// the proposal, a majority of the promises held for its attempt that give it (none for
+    /// attempt 0), and the justification of the proposal it is bound to. Kept once
+    /// assembled. `None` while this log cannot assemble it.
+    pub fn justify(&mut self, attempt: u32) -> Option<Arc<[SignedMessage]>> {
+        if let Some((_, chain)) = self.chains.get(&attempt) {
+            return Some(Arc::clone(chain));
+        }
+        let message = self
+            .proposals
+            .get(&attempt)
+            .or_else(|| self.older_proposals.get(&attempt))?
+            .clone();
+        let Payload::Proposal(proposal) = *message.payload() else {
+            return None;
+        };
+        let mut chain = vec![message];
+        if attempt > 0 {
+            let target = proposal.bound.map(|b| Accepted {
+                attempt: b,
+                digest: proposal.digest,
+            });
+            // Promises reporting the vote the proposal is bound to come first: one is needed.
+            let older = self
+                .older
+                .range((attempt, AgentId([0; 32]))..=(attempt, AgentId([u8::MAX; 32])))
+                .map(|(_, m)| m);
+            let mut eligible: Vec<(bool, &SignedMessage)> = self
+                .promises
+                .values()
+                .filter_map(|held| held.get(&attempt))
+                .chain(older)
+                .filter_map(|message| {
+                    let reported = promise_of(message)?.accepted;
+                    (reported <= target).then_some((reported != target, message))
+                })
+                .collect();
+            eligible.sort_by_key(|(other, _)| *other);
+            let need = majority(self.voters.len());
+            if eligible.len() < need || (target.is_some() && eligible.first()?.0) {
+                return None;
+            }
+            chain.extend(eligible.into_iter().take(need).map(|(_, m)| m.clone()));
+            if let Some(bound) = proposal.bound {
+                let earlier = self.justify(bound)?;
+                if self.chains.get(&bound).map(|(d, _)| *d) != Some(proposal.digest) {
+                    return None;
+                }
+                chain.extend(earlier.iter().cloned());
+            }
+        }
+        let chain: Arc<[SignedMessage]> = chain.into();
+        self.chains
+            .insert(attempt, (proposal.digest, Arc::clone(&chain)));
+        if self.chains.len() > CHAINS_KEPT {
+            self.chains.pop_first();
+        }
+        Some(chain)
     }
 
     /// The latest attempt some voters are provably in, so a replica behind should move to
@@ -238,27 +371,43 @@ impl AgreementLog {
             .len()
             .saturating_sub(majority(self.voters.len()))
             + 1;
-        let mut promised: Vec<u32> = self
-            .promises
-            .values()
-            .filter_map(|m| promise_of(m).map(|p| p.attempt))
-            .collect();
+        let mut promised: Vec<u32> = self.latest_promises().collect();
         promised.sort_unstable_by(|a, b| b.cmp(a));
         promised.get(enough - 1).copied().unwrap_or(0)
     }
 
     /// The latest attempt any voter promised: where a replica that timed out goes.
     pub fn latest_promised(&self) -> u32 {
-        self.promises
-            .values()
-            .filter_map(|m| promise_of(m).map(|p| p.attempt))
-            .max()
-            .unwrap_or(0)
+        self.latest_promises().max().unwrap_or(0)
     }
 
-    /// Every proposal and promise held, to send again.
-    pub fn messages(&self) -> impl Iterator<Item = &SignedMessage> + '_ {
-        self.proposals.values().chain(self.promises.values())
+    /// Each voter's latest promised attempt.
+    fn latest_promises(&self) -> impl Iterator<Item = u32> + '_ {
+        self.promises
+            .values()
+            .filter_map(|held| held.last_key_value().map(|(attempt, _)| *attempt))
+    }
+
+    /// What to send again at a timeout, each message once: the proposals held, each
+    /// voter's latest promise, and the justification of the latest attempt assembled (a
+    /// replica that missed some of it cannot vote). Bounded whatever voters sign.
+    pub fn messages(&self) -> Vec<&SignedMessage> {
+        let mut seen = BTreeSet::new();
+        self.proposals
+            .values()
+            .chain(
+                self.promises
+                    .values()
+                    .filter_map(|held| held.last_key_value().map(|(_, m)| m)),
+            )
+            .chain(
+                self.chains
+                    .last_key_value()
+                    .into_iter()
+                    .flat_map(|(_, (_, chain))| chain.iter()),
+            )
+            .filter(|m| seen.insert(m.id()))
+            .collect()
     }
 }
 
@@ -309,8 +458,50 @@ mod tests {
                 digest: digest(2),
             }),
         ];
-        assert_eq!(choose(&reported), Choice::Bound(digest(2)));
+        assert_eq!(
+            choose(&reported),
+            Choice::Bound(Accepted {
+                attempt: 4,
+                digest: digest(2)
+            })
+        );
         assert_eq!(choose(&[None, None]), Choice::Free);
+    }
+
+    #[test]
+    fn a_made_up_vote_in_a_promise_does_not_bind_the_proposer() {
+        use crate::envelope::Identity;
+        use crate::ids::SwarmId;
+        let who: Vec<Identity> = (1..=3u8).map(|i| Identity::from_secret([i; 32])).collect();
+        let voters: BTreeSet<AgentId> = who.iter().map(Identity::id).collect();
+        let mut log = AgreementLog::new(1, Stage::Outcome, voters);
+        let promise = |by: &Identity, accepted| {
+            by.sign(
+                SwarmId::from_name("t"),
+                1,
+                Payload::Promise(Promise {
+                    stage: Stage::Outcome,
+                    attempt: 1,
+                    accepted,
+                }),
+            )
+        };
+        // A byzantine voter reports a vote in attempt 0 that no proposal backs.
+        let made_up = Some(Accepted {
+            attempt: 0,
+            digest: digest(9),
+        });
+        assert!(log.add(promise(&who[0], made_up)));
+        assert!(log.add(promise(&who[1], None)));
+        // Needed for a majority, the made-up vote binds (and nobody can justify it).
+        assert_eq!(log.choice(1), made_up.map(Choice::Bound));
+        // Once the honest promises are a majority without it, it does not.
+        assert!(log.add(promise(&who[2], None)));
+        assert_eq!(
+            log.choice(1),
+            Some(Choice::Free),
+            "two honest promises bind"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! holds its final rounds as [`CertifiedRound`]s (verified messages, shared) and encodes a
 //! record only when one is stored or sent.
 
+use crate::accountability::{check_justification, JustificationError};
 use crate::codec::{self, DecodeError};
 use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
@@ -31,6 +32,10 @@ pub struct CheckpointCertificate {
     pub attempt: u32,
     /// The signed votes, in voter order.
     pub votes: Vec<Envelope>,
+    /// What makes the certificate accountable (rounds after the founding one): the
+    /// proposal of its attempt and the promises that bind it, back to a free proposal
+    /// ([`crate::check_justification`]).
+    pub justification: Vec<Envelope>,
 }
 
 /// Why a certificate does not verify.
@@ -40,8 +45,8 @@ pub enum CertificateError {
     /// More votes than the limit.
     #[error("{0} votes exceed the limit")]
     TooManyVotes(usize),
-    /// A vote does not open.
-    #[error("vote does not verify: {0}")]
+    /// A vote, proposal or promise does not open.
+    #[error("a signed message does not verify: {0}")]
     BadVote(#[from] OpenError),
     /// A vote is not a checkpoint vote for this round, digest and attempt.
     #[error("vote by {0} is for another round, digest or attempt")]
@@ -52,6 +57,9 @@ pub enum CertificateError {
     /// Two votes by one voter.
     #[error("{0} voted twice")]
     DuplicateVoter(AgentId),
+    /// The justification does not justify the certificate.
+    #[error("justification: {0}")]
+    Justification(#[from] JustificationError),
     /// Fewer valid votes than needed.
     #[error("{have} votes, {need} needed")]
     NoMajority {
@@ -63,16 +71,19 @@ pub enum CertificateError {
 }
 
 impl CheckpointCertificate {
-    /// Checks every vote and that enough of `voters` signed ([`votes_needed`]); returns the
-    /// verified votes.
+    /// Checks every vote, that enough of `voters` signed ([`votes_needed`]) and the
+    /// justification (none for the founding round, whose voters vote their own resolution);
+    /// returns the verified votes.
     pub fn verify(
         &self,
         swarm: SwarmId,
         voters: &BTreeSet<AgentId>,
         limits: &Limits,
     ) -> Result<CertifiedVotes, CertificateError> {
-        if self.votes.len() > limits.max_votes {
-            return Err(CertificateError::TooManyVotes(self.votes.len()));
+        if self.votes.len() > limits.max_votes || self.justification.len() > limits.max_votes {
+            return Err(CertificateError::TooManyVotes(
+                self.votes.len().max(self.justification.len()),
+            ));
         }
         let mut signed = BTreeSet::new();
         let mut votes = Vec::with_capacity(self.votes.len());
@@ -102,12 +113,32 @@ impl CheckpointCertificate {
                 need,
             });
         }
+        let justification = self
+            .justification
+            .iter()
+            .map(|envelope| open_envelope(envelope.clone(), swarm, limits))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.round == 0 {
+            if !justification.is_empty() {
+                return Err(JustificationError::Unused(justification.len()).into());
+            }
+        } else {
+            check_justification(
+                self.round,
+                self.stage,
+                voters,
+                self.attempt,
+                self.digest,
+                &justification,
+            )?;
+        }
         Ok(CertifiedVotes {
             round: self.round,
             stage: self.stage,
             digest: self.digest,
             attempt: self.attempt,
             votes,
+            justification,
         })
     }
 }
@@ -125,6 +156,8 @@ pub struct CertifiedVotes {
     pub attempt: u32,
     /// The votes, in voter order.
     pub votes: Vec<SignedMessage>,
+    /// The proposal and promises that justify it ([`CheckpointCertificate::justification`]).
+    pub justification: Vec<SignedMessage>,
 }
 
 impl CertifiedVotes {
@@ -136,6 +169,11 @@ impl CertifiedVotes {
             digest: self.digest,
             attempt: self.attempt,
             votes: self.votes.iter().map(SignedMessage::envelope).collect(),
+            justification: self
+                .justification
+                .iter()
+                .map(SignedMessage::envelope)
+                .collect(),
         }
     }
 }
@@ -366,7 +404,8 @@ impl VoteTally {
             .collect()
     }
 
-    /// The first certificate formed, lowest attempt first.
+    /// The first certificate formed, lowest attempt first, without its justification (the
+    /// agreement's log holds that: [`crate::AgreementLog::justify`]).
     pub fn certificate(&self) -> Option<CertifiedVotes> {
         let need = votes_needed(self.round, self.voters.len());
         let (&(attempt, digest), _) = self.counts.iter().find(|(_, n)| **n >= need)?;
@@ -383,6 +422,7 @@ impl VoteTally {
                 })
                 .map(|(_, vote)| vote.clone())
                 .collect(),
+            justification: Vec::new(),
         })
     }
 

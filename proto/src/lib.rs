@@ -17,6 +17,7 @@
 //! - `shared_resolution`: one resolution for replicas in one process that hold the same
 //!   inputs ([`SharedResolutions`]).
 
+mod accountability;
 mod agreement;
 pub mod codec;
 mod commit;
@@ -33,6 +34,9 @@ mod sync;
 mod trust;
 mod wire;
 
+pub use accountability::{
+    check_justification, contradicts, culprits, Contradiction, JustificationError,
+};
 pub use agreement::{choose, proposer, Acceptor, AgreementLog, Choice};
 pub use commit::{check_reveal, commitment, RevealCheck};
 pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};

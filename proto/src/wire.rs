@@ -9,7 +9,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.
@@ -281,6 +281,10 @@ pub struct Proposal {
     pub attempt: u32,
     /// The value the inputs the proposer chose give (as in [`CheckpointVote::digest`]).
     pub digest: Digest,
+    /// The attempt of the latest vote the promises it read report (it proposes that vote's
+    /// digest); `None` when it was free to propose its own value (attempt 0, or no promise
+    /// reported a vote). A certificate's justification follows these links back.
+    pub bound: Option<u32>,
 }
 
 /// A voter's last vote in a round: the attempt and the digest it accepted.
@@ -436,10 +440,15 @@ impl Message {
                     ));
                 }
             }
-            Payload::Commit(_)
-            | Payload::Leave(_)
-            | Payload::CheckpointVote(_)
-            | Payload::Proposal(_) => {}
+            Payload::Proposal(proposal) => {
+                if proposal.bound.is_some_and(|b| b >= proposal.attempt) {
+                    return Err(out_of_bounds(
+                        "bound",
+                        "a vote in the proposed attempt or later".into(),
+                    ));
+                }
+            }
+            Payload::Commit(_) | Payload::Leave(_) | Payload::CheckpointVote(_) => {}
         }
         Ok(())
     }

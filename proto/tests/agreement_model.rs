@@ -161,8 +161,8 @@ impl Model for Agreement {
                             q.iter().map(|v| state.promises[&(a, *v)]).collect();
                         match choose(&reported) {
                             Choice::Free => choices.extend(VALUES),
-                            Choice::Bound(d) => {
-                                choices.insert(d);
+                            Choice::Bound(latest) => {
+                                choices.insert(latest.digest);
                             }
                         }
                     }

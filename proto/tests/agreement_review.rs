@@ -26,6 +26,7 @@ fn a_proposal_for_a_far_attempt_neither_overflows_nor_stalls() {
             stage: Stage::Outcome,
             attempt: u32::MAX,
             digest: Digest([0xee; 32]),
+            bound: None,
         }),
     );
     for h in &honest {

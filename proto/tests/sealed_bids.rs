@@ -176,6 +176,20 @@ fn a_record_must_carry_a_matching_seal() {
         digest,
         attempt: 0,
     });
+    let voters: std::collections::BTreeSet<_> = (0..3u8).map(|i| agent(i).id()).collect();
+    let proposer = (0..3u8)
+        .map(agent)
+        .find(|a| slotmesh_proto::proposer(&voters, 1, 0) == Some(a.id()));
+    assert!(proposer.is_some(), "no proposer among the voters");
+    let Some(proposer) = proposer else {
+        return;
+    };
+    let proposal = slotmesh_proto::Payload::Proposal(slotmesh_proto::Proposal {
+        stage: Stage::Seal,
+        attempt: 0,
+        digest,
+        bound: None,
+    });
     let mut stray = round_1.record();
     stray.messages = kept.iter().map(SignedMessage::envelope).collect();
     stray.seal = Some(slotmesh_proto::CheckpointCertificate {
@@ -186,6 +200,7 @@ fn a_record_must_carry_a_matching_seal() {
         votes: (0..3u8)
             .map(|i| sign(&agent(i), 1, vote.clone()).envelope())
             .collect(),
+        justification: vec![sign(&proposer, 1, proposal).envelope()],
     });
     assert!(matches!(
         stray.apply(&state, &limits),

@@ -45,18 +45,22 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// the same as version 1's line for line. Recorded again for protocol version 3 (sealed
 /// bids: a seal agreement before the reveals): every message id changed with the version
 /// byte, reveals wait for the seal, and a newcomer asks to join in the next round as well
-/// (the arrivals of the fault seed); the round counts stayed.
+/// (the arrivals of the fault seed); the round counts stayed. Recorded again for protocol
+/// version 4 (accountable certificates: proposals name the vote they are bound to, voters
+/// vote only for justified proposals and send the justification with their votes): every
+/// message id changed with the version byte; the round counts stayed but for the fault
+/// seed (61 to 62; its invariant checks still find no violation).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "4ac011f6d2b2834b482f828778bbbb029d16e5ef7c999d53bbbde7bb385c1859",
+            "a21fba02586628bcb8a6f40616a38c0c4c014424627b58194200f85e4fad13f2",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "ef2070376988f1aeafb9f9c010ba486c99397af4a36abacf0c1a4abfd39b7d4e",
+            "567c781ea56569becfbde5aaa81429a4567e9999a6f0554c3e5005439ba9a19f",
             159,
         ),
         (
@@ -77,12 +81,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "68b2159f07665e9c424a94c26a8c3c317858f530e015b979bbb8f6d1731e5e89",
-            61,
+            "1a840110de226db78bafdb67a5278051f5db07699b40b6fa120596725853dd5a",
+            62,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "2b54ef9b144137e282ecee032809147be5a12f1e94d33b81f88cb1357d3a4b9b",
+            "eab0226393aa0d7ab06a9c1dbe72e99c28464ed64f2b1c42564a9d02de9db9fa",
             41,
         ),
     ];
@@ -458,14 +462,14 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 2 (its records carry no seal certificates) is refused
-/// with a sentence that says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 3 (its certificates carry no justification) is
+/// refused with a sentence that says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_2_ledger_is_refused_with_a_clear_message() {
+fn a_version_3_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG2".to_vec();
+    let mut bytes = b"SLMLEDG3".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -476,7 +480,7 @@ fn a_version_2_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 2") && said.contains("version 3"),
+        said.contains("protocol version 3") && said.contains("version 4"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -494,7 +498,7 @@ fn a_version_2_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 2").count(),
+        stderr.matches("protocol version 3").count(),
         1,
         "said once: {stderr}"
     );

@@ -180,7 +180,7 @@ impl Engine {
     /// needs no promises), the digest they bind it to or its own resolution.
     fn propose(&mut self) {
         let round = self.round();
-        let (Some(log), Some(tally), Some(fin)) = (&self.log, &self.tally, &self.finalizing) else {
+        let (Some(tally), Some(fin)) = (&self.tally, &self.finalizing) else {
             return;
         };
         let attempt = fin.attempt;
@@ -199,11 +199,15 @@ impl Engine {
         let choice = if attempt == 0 {
             Some(Choice::Free)
         } else {
-            log.choice(attempt)
+            self.log.as_mut().and_then(|log| log.choice(attempt))
         };
-        let digest = match choice {
+        let (Some(log), Some(fin)) = (&self.log, &self.finalizing) else {
+            return;
+        };
+        let (digest, bound) = match choice {
             None => return,
-            Some(Choice::Bound(digest)) => {
+            Some(Choice::Bound(accepted)) => {
+                let digest = accepted.digest;
                 if !fin.values.contains_key(&digest) {
                     // A voter that reported this vote holds its inputs.
                     let holders: Vec<AgentId> = log
@@ -215,11 +219,11 @@ impl Engine {
                     let _ = self.ask_inputs(digest, &holders);
                     return;
                 }
-                digest
+                (digest, Some(accepted.attempt))
             }
             Some(Choice::Free) => {
                 // Free: everything held now (a later attempt may hold more than the first).
-                self.revalue()
+                (self.revalue(), None)
             }
         };
         if let Some(fin) = self.finalizing.as_mut() {
@@ -232,8 +236,14 @@ impl Engine {
                 stage,
                 attempt,
                 digest,
+                bound,
             }),
         );
+        // The promises behind it go along: a voter that hears the proposer can vote.
+        if let Some(chain) = self.log.as_mut().and_then(|log| log.justify(attempt)) {
+            self.outputs
+                .extend(chain.iter().skip(1).map(|m| Output::Send(m.clone())));
+        }
     }
 
     /// Values what this replica holds now, as its own value; returns the digest.
@@ -253,14 +263,26 @@ impl Engine {
         self.inbox.get(&self.round()).map(RoundMessages::set_key)
     }
 
-    /// Votes for the current attempt's proposal if the acceptor allows it and this replica
-    /// holds inputs that give it; asks the proposer for them otherwise.
+    /// Votes for the current attempt's proposal if the acceptor allows it, the promises
+    /// held justify it ([`AgreementLog::justify`]: a proposal bound by no majority is never
+    /// voted for) and this replica holds inputs that give it; asks the proposer for them
+    /// otherwise.
     fn vote(&mut self) {
         let round = self.round();
+        let Some(attempt) = self.finalizing.as_ref().map(|fin| fin.attempt) else {
+            return;
+        };
+        if self
+            .log
+            .as_mut()
+            .and_then(|log| log.justify(attempt))
+            .is_none()
+        {
+            return;
+        }
         let (Some(log), Some(tally), Some(fin)) = (&self.log, &self.tally, &self.finalizing) else {
             return;
         };
-        let attempt = fin.attempt;
         let Some(digest) = log.proposal(attempt) else {
             return;
         };
@@ -331,6 +353,14 @@ impl Engine {
                     attempt,
                 }),
             );
+        }
+        // The justification goes along with the vote: a replica that gets the votes but
+        // missed the proposal would otherwise wait a timeout to complete the certificate.
+        if self.round() > 0 {
+            if let Some(chain) = self.log.as_mut().and_then(|log| log.justify(attempt)) {
+                self.outputs
+                    .extend(chain.iter().map(|m| Output::Send(m.clone())));
+            }
         }
     }
 
@@ -469,10 +499,25 @@ impl Engine {
     /// the inputs, or completes the round. Asks for the inputs, or the record, otherwise.
     /// True if the agreement in progress ended.
     pub(super) fn check_final(&mut self, now: u64) -> bool {
-        let Some(certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
+        let Some(mut certificate) = self.tally.as_ref().and_then(VoteTally::certificate) else {
             return false;
         };
         let (round, stage) = (self.round(), self.stage);
+        if round > 0 {
+            // Accountable: the certificate carries the proposal and promises behind it.
+            let Some(chain) = self
+                .log
+                .as_mut()
+                .and_then(|log| log.justify(certificate.attempt))
+            else {
+                // Missed them: they are sent again at timeouts, and the record carries them.
+                if stage == Stage::Outcome {
+                    self.request_fetch(round);
+                }
+                return false;
+            };
+            certificate.justification = chain.to_vec();
+        }
         let known = self
             .finalizing
             .as_ref()
@@ -571,14 +616,16 @@ impl Engine {
             .map(|message| Output::Send(message.clone()))
             .collect();
         if let Some(log) = &self.log {
-            again.extend(log.messages().map(|m| Output::Send(m.clone())));
+            again.extend(log.messages().into_iter().map(|m| Output::Send(m.clone())));
         }
         if let Some(seal) = &self.seal {
             // A replica still in the seal's agreement may have missed its certificate.
+            let certificate = seal.certificate();
             again.extend(
-                seal.certificate()
+                certificate
                     .votes
                     .iter()
+                    .chain(&certificate.justification)
                     .map(|m| Output::Send(m.clone())),
             );
         }
