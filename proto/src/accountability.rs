@@ -129,6 +129,10 @@ pub fn check_justification(
         let Some(p) = proposal_of(proposal).filter(|p| p.digest == digest) else {
             return Err(JustificationError::NoProposal { attempt, digest });
         };
+        if p.bound.is_some_and(|b| b >= attempt) {
+            // Refused on decoding; checked here too so that the chain always goes back.
+            return Err(JustificationError::Unbound(attempt));
+        }
         let promises: Vec<&SignedMessage> = indexed
             .promises
             .range((attempt, AgentId([0; 32]))..=(attempt, AgentId([u8::MAX; 32])))
@@ -153,7 +157,7 @@ pub fn check_justification(
         } else if p.bound.is_some() || !promises.is_empty() {
             return Err(JustificationError::Unbound(attempt));
         }
-        // `bound < attempt` (checked when decoding): the chain goes strictly back.
+        // `bound < attempt`: the chain goes strictly back.
         at = p.bound;
         used += 1 + promises.len();
     }
@@ -207,7 +211,8 @@ pub struct Contradiction {
 
 /// The signers whose messages in two verified certificates of one round and agreement, for
 /// different digests, contradict each other, with the pairs. Never empty for two such
-/// certificates whose voters are the same set (the certificates of one round always are),
+/// certificates of a round after the founding one (whose certificates carry no
+/// justification) whose voters are the same set (the certificates of one round always are),
 /// and names only voters that broke the acceptor rule. Empty if the certificates agree or
 /// belong to different rounds or agreements.
 pub fn culprits(one: &CertifiedVotes, other: &CertifiedVotes) -> Vec<Contradiction> {

@@ -110,6 +110,9 @@ const PROMISES_KEPT: usize = 4;
 /// Justifications kept: those of the latest attempts.
 const CHAINS_KEPT: usize = 16;
 
+/// Older proposals kept per proposer, and older promises per voter, for justifications.
+const OLDER_KEPT: usize = 4;
+
 /// The proposals and promises received for one agreement of one round, from its voters
 /// only, and the justifications ([`crate::check_justification`]) assembled from them.
 /// Bounded: each voter's promises of its latest few attempts, the proposals of each
@@ -125,12 +128,13 @@ pub struct AgreementLog {
     equivocations: BTreeMap<u32, (SignedMessage, SignedMessage)>,
     /// Each voter's promises of its latest attempts, by attempt.
     promises: BTreeMap<AgentId, BTreeMap<u32, SignedMessage>>,
-    /// Proposals older than their proposer's latest few, kept for justifications, by
-    /// attempt (the first held).
+    /// Proposals older than their proposer's latest few, kept for justifications: the
+    /// latest few of each proposer, by attempt (the first held).
     older_proposals: BTreeMap<u32, SignedMessage>,
     /// Promises older than a voter's latest few, kept for justifications (a peer re-sends a
-    /// justification whose promises this log had no room for), by (attempt, voter).
-    older: BTreeMap<(u32, AgentId), SignedMessage>,
+    /// justification whose promises this log had no room for): the latest few of each
+    /// voter, so that one voter signing many cannot push out another's.
+    older: BTreeMap<AgentId, BTreeMap<u32, SignedMessage>>,
     /// Justifications assembled, by attempt, with the digest of the attempt's proposal.
     chains: BTreeMap<u32, (Digest, Arc<[SignedMessage]>)>,
 }
@@ -172,19 +176,13 @@ impl AgreementLog {
                     && held.keys().all(|attempt| *attempt > promise.attempt)
                 {
                     // Too old to count, but a justification may need it.
-                    self.older.insert((promise.attempt, sender), message);
-                    if self.older.len() > PROMISES_KEPT * self.voters.len() {
-                        self.older.pop_first();
-                    }
+                    self.keep_older_promise(sender, promise.attempt, message);
                     return false;
                 }
                 held.insert(promise.attempt, message);
                 if held.len() > PROMISES_KEPT {
                     if let Some((attempt, old)) = held.pop_first() {
-                        self.older.insert((attempt, sender), old);
-                        if self.older.len() > PROMISES_KEPT * self.voters.len() {
-                            self.older.pop_first();
-                        }
+                        self.keep_older_promise(sender, attempt, old);
                     }
                 }
                 true
@@ -234,9 +232,24 @@ impl AgreementLog {
     }
 
     fn keep_older_proposal(&mut self, attempt: u32, message: SignedMessage) {
+        let sender = message.sender();
         self.older_proposals.entry(attempt).or_insert(message);
-        if self.older_proposals.len() > CHAINS_KEPT {
-            self.older_proposals.pop_first();
+        let mine: Vec<u32> = self
+            .older_proposals
+            .iter()
+            .filter(|(_, m)| m.sender() == sender)
+            .map(|(a, _)| *a)
+            .collect();
+        if mine.len() > OLDER_KEPT {
+            self.older_proposals.remove(&mine[0]);
+        }
+    }
+
+    fn keep_older_promise(&mut self, voter: AgentId, attempt: u32, message: SignedMessage) {
+        let older = self.older.entry(voter).or_default();
+        older.entry(attempt).or_insert(message);
+        if older.len() > OLDER_KEPT {
+            older.pop_first();
         }
     }
 
@@ -318,6 +331,10 @@ impl AgreementLog {
         let Payload::Proposal(proposal) = *message.payload() else {
             return None;
         };
+        if proposal.bound.is_some_and(|b| b >= attempt) {
+            // Refused on decoding; a locally built one must not recurse for ever.
+            return None;
+        }
         let mut chain = vec![message];
         if attempt > 0 {
             let target = proposal.bound.map(|b| Accepted {
@@ -325,10 +342,7 @@ impl AgreementLog {
                 digest: proposal.digest,
             });
             // Promises reporting the vote the proposal is bound to come first: one is needed.
-            let older = self
-                .older
-                .range((attempt, AgentId([0; 32]))..=(attempt, AgentId([u8::MAX; 32])))
-                .map(|(_, m)| m);
+            let older = self.older.values().filter_map(|held| held.get(&attempt));
             let mut eligible: Vec<(bool, &SignedMessage)> = self
                 .promises
                 .values()
