@@ -566,9 +566,23 @@ fn voters_frozen_and_thawed_never_split_the_ledger() {
         assert_exits_ok(&mut daemons[i]);
     }
     for i in [1, 2, 3] {
-        // A thawed daemon may have been failed for its silence (membership that heals is
-        // still to come): it ends either way, and its ledger must agree.
-        let _ = daemons[i].wait_exit();
+        // A thawed daemon may have been failed for its silence, or be stranded behind once
+        // the others left (membership that heals is still to come, issue 18): what this test
+        // holds it to is that its ledger agrees. One that has not ended a while after the
+        // others is stopped (by its pid) and its ledger checked as it stands.
+        let started = std::time::Instant::now();
+        while daemons[i].child.try_wait().ok().flatten().is_none()
+            && started.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if daemons[i].child.try_wait().ok().flatten().is_none() {
+            eprintln!(
+                "{} stranded after the others left: stopped",
+                daemons[i].name
+            );
+            daemons[i].kill9();
+        }
     }
     let verdict = verify(&daemons.iter().collect::<Vec<_>>());
     assert!(verdict.ok, "{}", verdict.line);
