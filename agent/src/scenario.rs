@@ -18,6 +18,10 @@ pub enum Byzantine {
     /// Sends, beside each of its messages, a forged copy (its bytes altered after signing)
     /// that every receiver must refuse when it opens the bytes.
     Forger,
+    /// Signs, beside each of its checkpoint votes, a second vote of the same attempt for
+    /// another digest: a contradiction of the agreement that replicas must prove and the
+    /// record must punish by barring it from voting.
+    DoubleVoter,
 }
 
 /// One simulated agent.
@@ -73,6 +77,8 @@ pub struct Population {
     pub withholders: usize,
     /// Agents that forge messages.
     pub forgers: usize,
+    /// Agents that sign two votes for different digests in an attempt.
+    pub double_voters: usize,
     /// Whether a third of the agents arrives over time instead of at the start.
     pub arrivals: bool,
 }
@@ -124,6 +130,11 @@ pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
     for _ in 0..spec.forgers {
         if let Some(i) = faulty.next() {
             agents[i].byzantine = Some(Byzantine::Forger);
+        }
+    }
+    for _ in 0..spec.double_voters {
+        if let Some(i) = faulty.next() {
+            agents[i].byzantine = Some(Byzantine::DoubleVoter);
         }
     }
     if spec.arrivals {

@@ -100,9 +100,10 @@ impl Topics {
             PayloadKind::Negotiation => &self.negotiation,
             PayloadKind::CoalitionAcceptance => &self.coalition,
             PayloadKind::Commit | PayloadKind::Reveal => &self.bids,
-            PayloadKind::CheckpointVote | PayloadKind::Proposal | PayloadKind::Promise => {
-                &self.checkpoint
-            }
+            PayloadKind::CheckpointVote
+            | PayloadKind::Proposal
+            | PayloadKind::Promise
+            | PayloadKind::Evidence => &self.checkpoint,
         }
     }
 

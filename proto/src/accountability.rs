@@ -250,6 +250,52 @@ pub fn culprits(one: &CertifiedVotes, other: &CertifiedVotes) -> Vec<Contradicti
     found
 }
 
+/// Agreement messages a replica kept per signer and agreement in one round, and at most this
+/// many (an honest voter signs about two per attempt).
+const WATCHED_PER_SIGNER: usize = 16;
+
+/// Catches contradictions as agreement messages of one round arrive: each new message of a
+/// signer is checked against the first [`WATCHED_PER_SIGNER`] kept of that signer and
+/// agreement ([`contradicts`]). A signer that pads with harmless messages first hides only
+/// contradictions between messages it signs later, and those that decide anything meet in
+/// two certificates ([`culprits`]).
+#[derive(Debug, Clone, Default)]
+pub struct ContradictionWatch {
+    round: u64,
+    kept: BTreeMap<(AgentId, Stage), Vec<SignedMessage>>,
+}
+
+impl ContradictionWatch {
+    /// A watch over `round`'s agreement messages.
+    pub fn new(round: u64) -> ContradictionWatch {
+        ContradictionWatch {
+            round,
+            kept: BTreeMap::new(),
+        }
+    }
+
+    /// Files a verified agreement message of the round (anything else is ignored); the
+    /// contradiction it completes, if any.
+    pub fn observe(&mut self, message: &SignedMessage) -> Option<Contradiction> {
+        let stage = message.payload().stage()?;
+        if message.round() != self.round {
+            return None;
+        }
+        let kept = self.kept.entry((message.sender(), stage)).or_default();
+        if let Some(earlier) = kept.iter().find(|m| contradicts(m, message)) {
+            return Some(Contradiction {
+                signer: message.sender(),
+                first: earlier.clone(),
+                second: message.clone(),
+            });
+        }
+        if kept.len() < WATCHED_PER_SIGNER && kept.iter().all(|m| m.id() != message.id()) {
+            kept.push(message.clone());
+        }
+        None
+    }
+}
+
 fn proposal_of(message: &SignedMessage) -> Option<Proposal> {
     match message.payload() {
         Payload::Proposal(p) => Some(*p),

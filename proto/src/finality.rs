@@ -251,16 +251,27 @@ const VOTES_KEPT: usize = 2;
 /// Collects the votes of one agreement of one round, per attempt and digest, from its
 /// voters only. A certificate forms when [`votes_needed`] of them signed one digest in one
 /// attempt.
+///
+/// A voter that signs two votes in one attempt (an equivocator, punished through
+/// [`crate::Evidence`]) has both counted, each for its digest, as a certificate's
+/// verification counts them: a replica that met the two votes in another order than a peer
+/// must still complete the certificate the peer completed and re-sends. A further variant
+/// counts only if it completes a certificate.
 #[derive(Debug, Clone)]
 pub struct VoteTally {
     round: u64,
     stage: Stage,
     voters: BTreeSet<AgentId>,
-    votes: BTreeMap<u32, BTreeMap<AgentId, SignedMessage>>,
-    /// Votes per (attempt, digest), not counting equivocators.
+    /// Per attempt and voter, its votes (two digests at most, but a completing one).
+    votes: BTreeMap<u32, BTreeMap<AgentId, Vec<SignedMessage>>>,
+    /// Voters per (attempt, digest).
     counts: BTreeMap<(u32, Digest), usize>,
     equivocators: BTreeSet<AgentId>,
 }
+
+/// Votes of one voter for different digests in one attempt that the tally counts (more only
+/// when one completes a certificate).
+const VARIANTS_KEPT: usize = 2;
 
 impl VoteTally {
     /// A tally for `round`'s agreement `stage` whose votes count only from `voters`.
@@ -285,11 +296,12 @@ impl VoteTally {
         &self.equivocators
     }
 
-    /// Adds a verified vote. Votes from non-voters, for other rounds, or second votes in an
-    /// attempt are not counted (a different second vote marks the voter an equivocator).
-    /// Of each voter only the votes of its two latest attempts are kept, and an older one
-    /// that completes a certificate: a voter that signs votes for many attempts cannot make
-    /// the tally grow.
+    /// Adds a verified vote; true if it counts. Votes from non-voters, for other rounds or
+    /// agreements, and duplicates do not. Of each voter only the votes of its two latest
+    /// attempts are kept, two digests an attempt at most, and besides them a vote that
+    /// completes a certificate (a peer re-sends the certificate it holds to a replica that
+    /// missed it; this tally may hold later votes of the same voter by then): a voter that
+    /// signs votes for many attempts or digests cannot make the tally grow.
     pub fn add(&mut self, vote: SignedMessage) -> bool {
         let Payload::CheckpointVote(cast) = vote.payload() else {
             return false;
@@ -301,66 +313,51 @@ impl VoteTally {
             return false;
         }
         let (attempt, digest, voter) = (cast.attempt, cast.digest, vote.sender());
-        if self.equivocators.contains(&voter) {
+        let held = self.votes.get(&attempt).and_then(|held| held.get(&voter));
+        if held.is_some_and(|v| v.iter().any(|m| vote_digest(m) == Some(digest))) {
             return false;
         }
-        let earlier = self
+        let variants = held.map_or(0, Vec::len);
+        if variants > 0 {
+            self.equivocators.insert(voter);
+        }
+        let count = self.counts.get(&(attempt, digest)).copied().unwrap_or(0);
+        let completes = count + 1 == votes_needed(self.round, self.voters.len());
+        let mut attempts: Vec<u32> = self
             .votes
-            .get(&attempt)
-            .and_then(|held| held.get(&voter))
-            .map(vote_digest);
-        match earlier {
-            Some(Some(earlier)) if earlier != digest => {
-                // Two different votes in one attempt: neither counts any more.
-                self.equivocators.insert(voter);
-                for (a, votes) in &self.votes {
-                    if let Some(Some(d)) = votes.get(&voter).map(vote_digest) {
-                        if let Some(n) = self.counts.get_mut(&(*a, d)) {
-                            *n = n.saturating_sub(1);
-                        }
-                    }
-                }
-                false
-            }
-            Some(_) => false,
-            None => {
-                let mut attempts: Vec<u32> = self
-                    .votes
-                    .iter()
-                    .filter(|(_, held)| held.contains_key(&voter))
-                    .map(|(a, _)| *a)
-                    .collect();
-                if attempts.len() >= VOTES_KEPT && attempts.iter().all(|a| *a > attempt) {
-                    // Older than the voter's latest votes: kept only if it completes a
-                    // certificate (a peer re-sends the one it holds to a replica that missed
-                    // it; this tally may hold later votes of the same voter by then).
-                    let held = self.counts.get(&(attempt, digest)).copied().unwrap_or(0);
-                    if held + 1 < votes_needed(self.round, self.voters.len()) {
-                        return false;
-                    }
-                    self.votes.entry(attempt).or_default().insert(voter, vote);
-                    *self.counts.entry((attempt, digest)).or_default() += 1;
-                    return true;
-                }
-                self.votes.entry(attempt).or_default().insert(voter, vote);
-                *self.counts.entry((attempt, digest)).or_default() += 1;
-                attempts.push(attempt);
-                attempts.sort_unstable();
-                while attempts.len() > VOTES_KEPT {
-                    let oldest = attempts.remove(0);
-                    self.forget(oldest, voter);
-                }
-                true
+            .iter()
+            .filter(|(_, held)| held.contains_key(&voter))
+            .map(|(a, _)| *a)
+            .collect();
+        let old =
+            variants == 0 && attempts.len() >= VOTES_KEPT && attempts.iter().all(|a| *a > attempt);
+        if (old || variants >= VARIANTS_KEPT) && !completes {
+            return false;
+        }
+        self.votes
+            .entry(attempt)
+            .or_default()
+            .entry(voter)
+            .or_default()
+            .push(vote);
+        *self.counts.entry((attempt, digest)).or_default() += 1;
+        if variants == 0 && !old {
+            attempts.push(attempt);
+            attempts.sort_unstable();
+            while attempts.len() > VOTES_KEPT {
+                let oldest = attempts.remove(0);
+                self.forget(oldest, voter);
             }
         }
+        true
     }
 
-    /// Drops `voter`'s vote in `attempt` from the tally.
+    /// Drops `voter`'s votes in `attempt` from the tally.
     fn forget(&mut self, attempt: u32, voter: AgentId) {
         let Some(held) = self.votes.get_mut(&attempt) else {
             return;
         };
-        if let Some(Some(d)) = held.remove(&voter).as_ref().map(vote_digest) {
+        for d in held.remove(&voter).iter().flatten().filter_map(vote_digest) {
             if let Some(n) = self.counts.get_mut(&(attempt, d)) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -377,9 +374,9 @@ impl VoteTally {
     pub fn votes(&self) -> Vec<(AgentId, u32, Digest)> {
         let mut out = Vec::new();
         for (attempt, votes) in &self.votes {
-            for (voter, vote) in votes {
-                if let Payload::CheckpointVote(cast) = vote.payload() {
-                    out.push((*voter, *attempt, cast.digest));
+            for (voter, held) in votes {
+                for digest in held.iter().filter_map(vote_digest) {
+                    out.push((*voter, *attempt, digest));
                 }
             }
         }
@@ -391,8 +388,8 @@ impl VoteTally {
     pub fn disagreeing(&self, own: Digest) -> Vec<AgentId> {
         let mut latest: BTreeMap<AgentId, Digest> = BTreeMap::new();
         for votes in self.votes.values() {
-            for (voter, vote) in votes {
-                if let Some(digest) = vote_digest(vote) {
+            for (voter, held) in votes {
+                if let Some(digest) = held.first().and_then(vote_digest) {
                     latest.insert(*voter, digest);
                 }
             }
@@ -416,11 +413,10 @@ impl VoteTally {
             digest,
             attempt,
             votes: votes
-                .iter()
-                .filter(|(voter, vote)| {
-                    !self.equivocators.contains(*voter) && vote_digest(vote) == Some(digest)
-                })
-                .map(|(_, vote)| vote.clone())
+                .values()
+                .flatten()
+                .filter(|vote| vote_digest(vote) == Some(digest))
+                .cloned()
                 .collect(),
             justification: Vec::new(),
         })

@@ -35,14 +35,15 @@ mod trust;
 mod wire;
 
 pub use accountability::{
-    check_justification, contradicts, culprits, Contradiction, JustificationError,
+    check_justification, contradicts, culprits, Contradiction, ContradictionWatch,
+    JustificationError,
 };
 pub use agreement::{choose, proposer, Acceptor, AgreementLog, Choice};
 pub use commit::{check_reveal, commitment, RevealCheck};
 pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 pub use envelope::{
-    message_id, open, open_envelope, Envelope, Identity, OpenError, SignedMessage, VerifyError,
-    DOMAIN_TAG,
+    message_id, open, open_carried, open_envelope, Envelope, Identity, OpenError, SignedMessage,
+    VerifyError, DOMAIN_TAG,
 };
 pub use finality::{
     CertificateError, CertifiedRound, CertifiedVotes, CheckpointCertificate, FinalRound,
@@ -60,12 +61,12 @@ pub use state::{
 };
 pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 pub use trust::{
-    after_honest_round, after_offences, trust_multiplier, Offence, INITIAL_TRUST, POWER_FLOOR, PPM,
-    REPAIR_SHIFT, TRUST_FLOOR,
+    after_honest_round, after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY,
+    INITIAL_TRUST, POWER_FLOOR, PPM, REPAIR_SHIFT, TRUST_FLOOR,
 };
 pub use wire::{
     check_text, Accepted, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId,
-    CoalitionProposal, Commit, Join, Leave, LeaveReason, Limits, Message, Negotiation,
+    CoalitionProposal, Commit, Evidence, Join, Leave, LeaveReason, Limits, Message, Negotiation,
     NegotiationLine, Payload, PayloadKind, Promise, Proposal, Reveal, Stage, Support,
     PROTOCOL_VERSION,
 };

@@ -5,16 +5,17 @@
 //! the same message set from the same state gets the same bits, whatever the arrival order.
 //! The steps, in order, are written down in docs/PROTOCOL.md ("The rule").
 
+use crate::accountability::contradicts;
 use crate::commit::{check_reveal, RevealCheck};
-use crate::envelope::SignedMessage;
-use crate::ids::{AgentId, Digest};
+use crate::envelope::{open_carried, SignedMessage};
+use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{RoundMessages, Turn};
 use crate::state::{
     ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus, DEADLOCK_ROUNDS,
     INCOME_PER_ROUND, MAX_CONSECUTIVE_MISSES,
 };
 use crate::trust::{after_honest_round, after_offences, trust_multiplier, Offence};
-use crate::wire::{CoalitionId, LeaveReason, Payload, PayloadKind};
+use crate::wire::{CoalitionId, Evidence, LeaveReason, Payload, PayloadKind};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -168,6 +169,14 @@ impl LedgerState {
     }
 }
 
+/// The signer `evidence` proves broke the acceptor rule: both messages verify (signature,
+/// version, swarm) and contradict each other ([`contradicts`]).
+fn proven_contradiction(swarm: SwarmId, evidence: &Evidence) -> Option<AgentId> {
+    let first = open_carried(&evidence.first, swarm).ok()?;
+    let second = open_carried(&evidence.second, swarm).ok()?;
+    contradicts(&first, &second).then(|| first.sender())
+}
+
 /// Resolves round `previous.next_round` from its messages. Pure and deterministic.
 ///
 /// Messages of other rounds in `messages` are ignored by construction ([`RoundMessages`]
@@ -206,6 +215,31 @@ pub fn resolve_round(
                     .or_default()
                     .push(Offence::Equivocation);
             }
+        }
+    }
+
+    // 1b. Contradictions: evidence from a member that another active member, not yet
+    // barred, signed two agreement messages that break the acceptor rule. Punished once.
+    let mut contradicted: BTreeSet<AgentId> = BTreeSet::new();
+    for (sender, kind, turn) in messages.turns() {
+        let (PayloadKind::Evidence, Turn::One(message)) = (kind, turn) else {
+            continue;
+        };
+        let Payload::Evidence(evidence) = message.payload() else {
+            continue;
+        };
+        if equivocators.contains(&sender) {
+            continue;
+        }
+        let Some(culprit) = proven_contradiction(previous.swarm, evidence) else {
+            continue;
+        };
+        let barred = previous.members.get(&culprit).is_none_or(|m| !m.may_vote());
+        if !barred && contradicted.insert(culprit) {
+            offences
+                .entry(culprit)
+                .or_default()
+                .push(Offence::Contradiction);
         }
     }
 
@@ -453,6 +487,7 @@ pub fn resolve_round(
                 Offence::BadReveal => counts.bad_reveals += 1,
                 Offence::Equivocation => counts.equivocations += 1,
                 Offence::BrokenPledge => counts.broken_pledges += 1,
+                Offence::Contradiction => counts.contradictions += 1,
             }
             outcome.offences.push((*id, *offence));
         }

@@ -54,12 +54,20 @@ pub struct OffenceCounts {
     pub equivocations: u32,
     /// Broken coalition pledges.
     pub broken_pledges: u32,
+    /// Proven contradictions in the agreement (two agreement messages that break the
+    /// acceptor rule): one bars the member from voting for good.
+    pub contradictions: u32,
 }
 
 impl OffenceCounts {
     /// All offences together.
     pub fn total(&self) -> u32 {
-        self.lies + self.withheld + self.bad_reveals + self.equivocations + self.broken_pledges
+        self.lies
+            + self.withheld
+            + self.bad_reveals
+            + self.equivocations
+            + self.broken_pledges
+            + self.contradictions
     }
 }
 
@@ -111,6 +119,12 @@ impl MemberRecord {
     /// Whether it takes part in rounds.
     pub fn is_active(&self) -> bool {
         self.status == MemberStatus::Active
+    }
+
+    /// Whether it may vote: an active member never proven to have signed contradicting
+    /// agreement messages.
+    pub fn may_vote(&self) -> bool {
+        self.is_active() && self.offences.contradictions == 0
     }
 }
 
@@ -186,21 +200,27 @@ impl LedgerState {
         self.members.get(id).is_some_and(MemberRecord::is_active)
     }
 
-    /// The members whose votes finalize the next round: the active members that took full
-    /// part in the last final round (a member that missed it, crashed perhaps, counts again
-    /// once it takes part again). If there are none, all active members; for a round that
-    /// starts with no active members at all (the swarm's first), the members it admits.
+    /// The members whose votes finalize the next round: the active members that may vote
+    /// ([`MemberRecord::may_vote`]) and took full part in the last final round (a member that
+    /// missed it, crashed perhaps, counts again once it takes part again). If there are none,
+    /// all that may vote; if none may, all active members (a swarm of proven cheats still
+    /// moves on); for a round that starts with no active members at all (the swarm's first),
+    /// the members it admits.
     ///
     /// The set is a function of the agreed state before the round, so every replica uses the
     /// same one, and any two majorities of it intersect.
     pub fn voters_for(&self, resolved: &LedgerState) -> BTreeSet<AgentId> {
-        let live: BTreeSet<AgentId> = self
-            .active_members()
+        let voting = || self.members.iter().filter(|(_, m)| m.may_vote());
+        let live: BTreeSet<AgentId> = voting()
             .filter(|(_, m)| m.consecutive_misses == 0)
             .map(|(id, _)| *id)
             .collect();
         if !live.is_empty() {
             return live;
+        }
+        let entitled: BTreeSet<AgentId> = voting().map(|(id, _)| *id).collect();
+        if !entitled.is_empty() {
+            return entitled;
         }
         let active: BTreeSet<AgentId> = self.active_members().map(|(id, _)| *id).collect();
         if !active.is_empty() {

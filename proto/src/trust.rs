@@ -23,6 +23,9 @@ pub const POWER_FLOOR: u32 = 10_000;
 /// An honest round moves trust `1 / 2^REPAIR_SHIFT` of the way to 1.0.
 pub const REPAIR_SHIFT: u32 = 5;
 
+/// Halvings for a proven contradiction: enough to take any trust to the floor.
+pub const CONTRADICTION_SEVERITY: u32 = 8;
+
 /// A misbehaviour proven by signed messages in the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Offence {
@@ -42,6 +45,9 @@ pub enum Offence {
     Equivocation,
     /// A coalition member gave its beneficiary less support than it pledged.
     BrokenPledge,
+    /// Two signed agreement messages that break the acceptor rule, reported as
+    /// [`crate::Evidence`]: the signer attacked the ledger's safety.
+    Contradiction,
 }
 
 impl Offence {
@@ -58,6 +64,7 @@ impl Offence {
             Offence::BrokenPledge => 1,
             Offence::Withheld | Offence::BadReveal => 2,
             Offence::Equivocation => 3,
+            Offence::Contradiction => CONTRADICTION_SEVERITY,
         }
     }
 }

@@ -5,11 +5,12 @@
 //! one round from one sender are equivocation. Join and leave are lifecycle messages.
 
 use crate::codec::DecodeError;
+use crate::envelope::Envelope;
 use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.
@@ -100,6 +101,9 @@ pub enum Payload {
     /// A voter moves to an attempt, promising never to vote in an earlier one, and says what
     /// it last voted for.
     Promise(Promise),
+    /// A member reports two agreement messages of one signer that contradict each other
+    /// (any phase; one per member and round): the rule bars the signer from voting.
+    Evidence(Evidence),
 }
 
 /// The kinds of [`Payload`], ordered as the phases they belong to.
@@ -125,6 +129,8 @@ pub enum PayloadKind {
     Proposal,
     /// [`Payload::Promise`]
     Promise,
+    /// [`Payload::Evidence`]
+    Evidence,
 }
 
 impl PayloadKind {
@@ -307,6 +313,17 @@ pub struct Promise {
     pub accepted: Option<Accepted>,
 }
 
+/// Two signed agreement messages of one signer, as received ([`Payload::Evidence`]): the
+/// rule checks both signatures and that they contradict
+/// ([`crate::accountability::contradicts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// One message.
+    pub first: Envelope,
+    /// The other.
+    pub second: Envelope,
+}
+
 impl Payload {
     /// The agreement a vote, proposal or promise belongs to; `None` for a turn.
     pub fn stage(&self) -> Option<Stage> {
@@ -331,6 +348,7 @@ impl Payload {
             Payload::CheckpointVote(_) => PayloadKind::CheckpointVote,
             Payload::Proposal(_) => PayloadKind::Proposal,
             Payload::Promise(_) => PayloadKind::Promise,
+            Payload::Evidence(_) => PayloadKind::Evidence,
         }
     }
 }
@@ -446,6 +464,11 @@ impl Message {
                         "bound",
                         "a vote in the proposed attempt or later".into(),
                     ));
+                }
+            }
+            Payload::Evidence(evidence) => {
+                if evidence.first == evidence.second {
+                    return Err(out_of_bounds("evidence", "one message twice".into()));
                 }
             }
             Payload::Commit(_) | Payload::Leave(_) | Payload::CheckpointVote(_) => {}

@@ -50,6 +50,7 @@ fn omission_faults_never_make_two_certificates() {
                     net.publish_all_votes();
                     net.check_agreement();
                     net.check_records();
+                    net.check_no_contradictions();
                     runs += 1;
                     // The four that are heard finish round 1 and go on.
                     if (0..n)
@@ -99,6 +100,7 @@ fn a_withheld_vote_published_late_certifies_nothing_new() {
         net.publish_all_votes();
         net.check_agreement();
         net.check_records();
+        net.check_no_contradictions();
         for h in (0..n).filter(|h| *h != withholder) {
             assert!(
                 net.final_round_of(h) >= Some(2),
@@ -145,6 +147,7 @@ fn one_way_links_and_long_delays_keep_agreement() {
         net.publish_all_votes();
         net.check_agreement();
         net.check_records();
+        net.check_no_contradictions();
         for h in 0..n {
             assert!(
                 net.final_round_of(h) >= Some(4),
@@ -238,6 +241,7 @@ fn a_late_founding_join_never_yields_a_record_that_fails() {
         net.run(40 * TIMEOUT_MS);
         net.check_agreement();
         net.check_records();
+        net.check_no_contradictions();
         for h in 0..n {
             assert!(net.final_round_of(h) >= Some(2), "seed {seed}: host {h}");
         }

@@ -356,6 +356,31 @@ fn golden_envelopes() {
                 }),
             }),
         ),
+        (
+            "evidence",
+            Payload::Evidence(Evidence {
+                first: sign(
+                    &a,
+                    7,
+                    Payload::CheckpointVote(CheckpointVote {
+                        stage: Stage::Outcome,
+                        digest: Digest([4; 32]),
+                        attempt: 0,
+                    }),
+                )
+                .envelope(),
+                second: sign(
+                    &a,
+                    7,
+                    Payload::CheckpointVote(CheckpointVote {
+                        stage: Stage::Outcome,
+                        digest: Digest([6; 32]),
+                        attempt: 0,
+                    }),
+                )
+                .envelope(),
+            }),
+        ),
     ];
     let got: Vec<(&str, String)> = cases
         .into_iter()
@@ -367,16 +392,17 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "d4500a5531932b5a"),
-        ("claim", "c76e5365cbe6b276"),
-        ("negotiation", "250949b59889c1b1"),
-        ("acceptance", "d25283d8fcd1e8e0"),
-        ("commit", "ccb664a3edb721e0"),
-        ("reveal", "9dbd5e8a73f8d281"),
-        ("leave", "b751a552efe67a1a"),
-        ("vote", "b1c97c5fa5216d75"),
-        ("proposal", "3f63323f9a4bdff2"),
-        ("promise", "c1cbf9cfe3858d0b"),
+        ("join", "93682cec72ed66f0"),
+        ("claim", "a3f3125f730d292c"),
+        ("negotiation", "092a16b221756f16"),
+        ("acceptance", "449ba48e4c041ace"),
+        ("commit", "eefc830360247b4d"),
+        ("reveal", "18d4eba434d221a3"),
+        ("leave", "d40cf27b7d2dee70"),
+        ("vote", "17564609147a4991"),
+        ("proposal", "bd2e86afda59af70"),
+        ("promise", "7ca9e9a0337423d1"),
+        ("evidence", "7fc8c9f357fa5ddf"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");
@@ -386,15 +412,15 @@ fn golden_envelopes() {
 fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     // Regression from the `payload` fuzz target: bincode also decodes a small integer from a
     // longer varint form, which would give one message two byte strings, two ids and two
-    // signatures. Here the protocol version (4) is written as 0xfb 0x04 0x00 and signed.
+    // signatures. Here the protocol version (5) is written as 0xfb 0x05 0x00 and signed.
     use ed25519_dalek::Signer;
     let secret = [9u8; 32];
     let identity = slotmesh_proto::Identity::from_secret(secret);
     let swarm = SwarmId::from_name("canonical");
     let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
     let body = honest.body();
-    assert_eq!(body[0], 4, "the version comes first, in one byte");
-    let mut stretched = vec![0xfb, 0x04, 0x00];
+    assert_eq!(body[0], 5, "the version comes first, in one byte");
+    let mut stretched = vec![0xfb, 0x05, 0x00];
     stretched.extend_from_slice(&body[1..]);
     let mut signed_input = slotmesh_proto::DOMAIN_TAG.to_vec();
     signed_input.extend_from_slice(&stretched);

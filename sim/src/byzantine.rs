@@ -5,7 +5,7 @@
 
 use crate::network::Network;
 use slotmesh_agent::scenario::Byzantine;
-use slotmesh_proto::{Commit, Payload};
+use slotmesh_proto::{CheckpointVote, Commit, Payload};
 use slotmesh_proto::{Digest, Identity, SignedMessage, SwarmId};
 use std::sync::Arc;
 
@@ -34,12 +34,17 @@ pub(crate) struct Withholder;
 /// flipped) that every receiver must refuse.
 pub(crate) struct Forger;
 
+/// Sends each checkpoint vote, and a second vote of the same attempt for another digest to
+/// a third of its peers first (gossip brings both to everyone a heartbeat later).
+pub(crate) struct DoubleVoter;
+
 /// The behaviour of `byzantine`.
 pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
     match byzantine {
         Byzantine::Equivocator => &Equivocator,
         Byzantine::Withholder => &Withholder,
         Byzantine::Forger => &Forger,
+        Byzantine::DoubleVoter => &DoubleVoter,
     }
 }
 
@@ -118,5 +123,36 @@ impl Misbehaviour for Forger {
         let forged: Arc<[u8]> = forged.into();
         net.broadcast(from, to.iter().copied(), message);
         net.broadcast_bytes(from, to.into_iter(), &forged);
+    }
+}
+
+impl Misbehaviour for DoubleVoter {
+    fn transmit(
+        &self,
+        net: &mut Network,
+        from: usize,
+        to: Vec<usize>,
+        message: &SignedMessage,
+        signer: &Identity,
+        swarm: SwarmId,
+    ) {
+        net.broadcast(from, to.iter().copied(), message);
+        let Payload::CheckpointVote(vote) = message.payload() else {
+            return;
+        };
+        let mut other = vote.digest.0;
+        other[0] ^= 0xff;
+        let twin = signer.sign(
+            swarm,
+            message.round(),
+            Payload::CheckpointVote(CheckpointVote {
+                digest: Digest(other),
+                ..*vote
+            }),
+        );
+        let first: Vec<usize> = to.iter().copied().filter(|j| j % 3 == 0).collect();
+        let later: Vec<usize> = to.iter().copied().filter(|j| j % 3 != 0).collect();
+        net.broadcast(from, first.into_iter(), &twin);
+        net.forward(from, later.into_iter(), &twin);
     }
 }

@@ -37,7 +37,7 @@ use slotmesh_proto::{
     open, AgentId, Digest, Engine, EngineConfig, Identity, LedgerState, MemberStatus,
     SharedResolutions, SignedMessage, SwarmId,
 };
-use slotmesh_proto::{Limits, Payload};
+use slotmesh_proto::{Limits, Offence, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -628,6 +628,17 @@ impl Sim {
                     if let Some(left) = self.gone.get(&w) {
                         self.violation(format!(
                             "round {round}: ghost {w} won after leaving in round {left}"
+                        ));
+                    }
+                }
+                for (id, offence) in &finalized.outcome.offences {
+                    let double_voter = self.by_id.get(id).is_some_and(|i| {
+                        self.agents[*i].spec.byzantine == Some(Byzantine::DoubleVoter)
+                    });
+                    if *offence == Offence::Contradiction && !double_voter {
+                        self.violation(format!(
+                            "round {round}: {} punished for a contradiction it never signed",
+                            id.short()
                         ));
                     }
                 }

@@ -42,6 +42,9 @@ pub struct AgentResult {
     pub offences: u32,
     /// Of which equivocations: two different signed messages for one turn.
     pub equivocations: u32,
+    /// Of which contradictions in the agreement (two votes of one attempt, ...): the record
+    /// bars the agent from voting.
+    pub contradictions: u32,
     /// The fault the run injected into this agent, if any (why it may have failed).
     pub fault: Option<String>,
     /// Final credits.
@@ -126,6 +129,7 @@ impl Sim {
                     crate::Byzantine::Equivocator => "equivocator",
                     crate::Byzantine::Withholder => "withholder",
                     crate::Byzantine::Forger => "forger",
+                    crate::Byzantine::DoubleVoter => "double voter",
                 }
                 .to_string(),
             );
@@ -190,6 +194,7 @@ impl Sim {
                     lies_caught: record.map_or(0, |m| m.offences.lies),
                     offences: record.map_or(0, |m| m.offences.total()),
                     equivocations: record.map_or(0, |m| m.offences.equivocations),
+                    contradictions: record.map_or(0, |m| m.offences.contradictions),
                     credits: record.map_or(0, |m| m.credits),
                     slots: won,
                     fault: self.fault_of(i),

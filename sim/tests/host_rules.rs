@@ -16,6 +16,7 @@ fn truthful(agents: usize, seed: u64) -> SimConfig {
         equivocators: 0,
         withholders: 0,
         forgers: 0,
+        double_voters: 0,
         arrivals: false,
     };
     SimConfig::generated(population(spec, seed), seed)

@@ -31,6 +31,7 @@ fn fault_free(agents: usize, liars: f64) -> Population {
         equivocators: 0,
         withholders: 0,
         forgers: 0,
+        double_voters: 0,
         arrivals: false,
     }
 }
@@ -43,6 +44,7 @@ fn small(seed: u64) -> Population {
         equivocators: usize::from(seed.is_multiple_of(5)),
         withholders: usize::from(seed.is_multiple_of(7)),
         forgers: usize::from(seed % 4 == 1),
+        double_voters: usize::from(seed % 6 == 2),
         arrivals: seed.is_multiple_of(3),
     }
 }
@@ -154,6 +156,7 @@ fn same_seed_same_transcript() {
         equivocators: 1,
         withholders: 1,
         forgers: 0,
+        double_voters: 0,
         arrivals: true,
     };
     for hosts in [0, 4] {
@@ -284,6 +287,51 @@ fn killing_one_of_three_lets_the_other_two_finish() {
             status,
             [Some("failed"), Some("completed"), Some("completed")],
             "seed {seed}"
+        );
+    }
+}
+
+/// Agents that sign two votes for different digests in each attempt they vote in: a replica
+/// that sees both reports them, the record punishes each once (trust to the floor, from which
+/// honest rounds repair it as any member's; barred from voting for good), nobody else is
+/// punished, and the run agrees and finishes. With agents sharing
+/// replicas and without.
+#[test]
+fn double_voters_are_reported_barred_and_the_run_goes_on() {
+    for (seed, hosts) in [(1, 0), (2, 0), (3, 3)] {
+        let spec = Population {
+            double_voters: 2,
+            ..fault_free(8, 0.0)
+        };
+        let mut config = config(spec, seed, 40);
+        config.hosts = hosts;
+        let report = run(&config, |_, _| {});
+        assert_eq!(
+            report.invariant_violations, 0,
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.agreement, 1.0, "seed {seed}");
+        let double_voters: Vec<_> = report
+            .per_agent
+            .iter()
+            .filter(|a| a.fault.as_deref() == Some("double voter"))
+            .collect();
+        assert_eq!(double_voters.len(), 2, "seed {seed}");
+        for agent in &report.per_agent {
+            let expected = u32::from(agent.fault.as_deref() == Some("double voter"));
+            assert_eq!(
+                agent.contradictions, expected,
+                "seed {seed}: {}",
+                agent.name
+            );
+        }
+        assert!(
+            report
+                .per_agent
+                .iter()
+                .all(|a| a.completion_round.is_some()),
+            "seed {seed}: every job completes"
         );
     }
 }

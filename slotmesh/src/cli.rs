@@ -425,6 +425,10 @@ pub(crate) struct SimArgs {
     /// Agents that send, beside each message, a forged copy every receiver must refuse.
     #[arg(long, env = "SLOTMESH_FORGERS", default_value_t = 0)]
     pub forgers: usize,
+    /// Agents that sign, beside each checkpoint vote, another vote of the same attempt for a
+    /// different digest (the record bars them from voting once a replica reports it).
+    #[arg(long, env = "SLOTMESH_DOUBLE_VOTERS", default_value_t = 0)]
+    pub double_voters: usize,
     /// A third of the agents arrive over time instead of at the start.
     #[arg(long, env = "SLOTMESH_ARRIVALS")]
     pub arrivals: bool,

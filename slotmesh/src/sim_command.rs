@@ -32,6 +32,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
                     equivocators: args.equivocators,
                     withholders: args.withholders,
                     forgers: args.forgers,
+                    double_voters: args.double_voters,
                     arrivals: args.arrivals,
                 },
                 args.seed,

@@ -49,6 +49,7 @@ pub(crate) fn run(args: SwarmArgs) -> Result<()> {
                     equivocators: 0,
                     withholders: 0,
                     forgers: 0,
+                    double_voters: 0,
                     arrivals: false,
                 },
                 args.seed,

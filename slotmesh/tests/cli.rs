@@ -462,14 +462,14 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 3 (its certificates carry no justification) is
+/// A ledger written by protocol version 4 (its states know no contradiction offence) is
 /// refused with a sentence that says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_3_ledger_is_refused_with_a_clear_message() {
+fn a_version_4_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG3".to_vec();
+    let mut bytes = b"SLMLEDG4".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -480,7 +480,7 @@ fn a_version_3_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 3") && said.contains("version 4"),
+        said.contains("protocol version 4") && said.contains("version 5"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -498,7 +498,7 @@ fn a_version_3_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 3").count(),
+        stderr.matches("protocol version 4").count(),
         1,
         "said once: {stderr}"
     );

@@ -120,6 +120,7 @@ impl Engine {
 
     /// Files a verified vote, proposal or promise of the current round; true if it counts.
     pub(super) fn take_agreement(&mut self, message: SignedMessage) -> bool {
+        self.watch(&message);
         match message.payload() {
             Payload::CheckpointVote(_) => self.tally.as_mut().is_some_and(|t| t.add(message)),
             _ => self.log.as_mut().is_some_and(|l| l.add(message)),

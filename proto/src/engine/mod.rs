@@ -34,6 +34,7 @@ use crate::wire::{
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
+mod evidence;
 mod finalize;
 mod stage;
 mod types;
@@ -123,6 +124,8 @@ pub struct Engine {
     previous: Option<CertifiedRound>,
     fetch_requested_for: Option<u64>,
     outputs: VecDeque<Output>,
+    /// Contradictions caught in the agreement, to report.
+    reports: evidence::Reports,
 }
 
 impl Engine {
@@ -154,6 +157,7 @@ impl Engine {
             previous: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
+            reports: evidence::Reports::default(),
         };
         engine.start_round(now);
         engine
@@ -659,6 +663,7 @@ impl Engine {
                 let _ = self.send(agent, Payload::Leave(Leave { reason }));
             }
         }
+        self.report_contradictions();
         for agent in newcomers {
             self.send_join(agent);
         }

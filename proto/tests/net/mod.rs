@@ -391,6 +391,25 @@ impl Net {
         }
     }
 
+    /// Honest replicas never name anyone: no replica holds a proof of a contradiction and
+    /// no record punishes one.
+    pub(crate) fn check_no_contradictions(&self) {
+        for (h, engine) in self.engines.iter().enumerate() {
+            let Some(engine) = engine else { continue };
+            assert!(
+                engine.contradicting().is_empty(),
+                "host {h} holds proof against honest voters {:?}",
+                engine.contradicting()
+            );
+            for (id, member) in &engine.state().members {
+                assert_eq!(
+                    member.offences.contradictions, 0,
+                    "host {h}: honest {id:?} punished"
+                );
+            }
+        }
+    }
+
     pub(crate) fn final_round_of(&self, h: usize) -> Option<u64> {
         self.finals[h].keys().next_back().copied()
     }
