@@ -75,6 +75,7 @@ fn founder(strategy: Box<dyn Strategy>, rules: HostRules, burst: u32) -> HostDri
         founder: true,
         min_members: 1,
         expected_members: 1,
+        known_founders: Default::default(),
     };
     let engine = Engine::new(identity.clone(), config, LedgerState::genesis(swarm), 0);
     let mind = Mind::new(
@@ -370,7 +371,14 @@ fn a_finished_host_waits_for_a_member_that_left_and_is_still_connected() {
     let other = Identity::from_secret([8; 32]);
     let mut round0 = RoundMessages::new(0);
     for (who, name) in [(&me, "a"), (&other, "b")] {
-        round0.insert(who.sign(swarm, 0, Payload::Join(Join { name: name.into() })));
+        round0.insert(who.sign(
+            swarm,
+            0,
+            Payload::Join(Join {
+                name: name.into(),
+                founders: Vec::new(),
+            }),
+        ));
     }
     let (state, _) = resolve_round(&LedgerState::genesis(swarm), &round0);
     let mut round1 = RoundMessages::new(1);
@@ -390,6 +398,7 @@ fn a_finished_host_waits_for_a_member_that_left_and_is_still_connected() {
         founder: false,
         min_members: 1,
         expected_members: 1,
+        known_founders: Default::default(),
     };
     let engine = Engine::new(me.clone(), config, state, 0);
     let mind = Mind::new(

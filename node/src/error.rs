@@ -81,6 +81,9 @@ pub enum NodeError {
     /// The `--exec` job did not start as it must.
     #[error("{0}")]
     Job(String),
+    /// `--founder` names founders, but not this agent.
+    #[error("this agent ({0}) is not among the --founder ids; add its id or drop --founder")]
+    NotAFounder(String),
     /// Another I/O failure (the event loop's own).
     #[error(transparent)]
     Io(#[from] std::io::Error),

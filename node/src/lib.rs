@@ -96,6 +96,9 @@ pub struct NodeConfig {
     pub phase_timeout_ms: u64,
     /// Founding members the first round waits for (at least 1: the command line checks).
     pub founders: usize,
+    /// The founders by key, when the swarm is founded by known keys (then `founders` is
+    /// ignored; this agent must be one of them): a majority founds it.
+    pub known_founders: std::collections::BTreeSet<slotmesh_proto::AgentId>,
     /// Join an existing swarm rather than found one.
     pub join: bool,
     /// Pre-shared key file of a private swarm (libp2p pnet).

@@ -113,14 +113,28 @@ impl Node {
             let _ = swarm.dial(address);
         }
         let founder = loaded.records.is_empty() && !config.join;
+        let known = &config.known_founders;
+        if founder && !known.is_empty() && !known.contains(&identity.id()) {
+            return Err(NodeError::NotAFounder(identity.id().to_hex()));
+        }
+        let (min_members, expected_members) = if known.is_empty() {
+            (config.founders, config.founders)
+        } else {
+            (slotmesh_proto::majority(known.len()), known.len())
+        };
         let engine_config = EngineConfig {
             swarm: swarm_id,
             name: config.name.clone(),
             limits,
             phase_timeout_ms: config.phase_timeout_ms,
             founder,
-            min_members: config.founders,
-            expected_members: config.founders,
+            min_members,
+            expected_members,
+            known_founders: if founder {
+                known.clone()
+            } else {
+                Default::default()
+            },
         };
         let engine = Engine::new(identity.clone(), engine_config, state, 0);
         let (answers, answers_in) = mpsc::unbounded_channel();

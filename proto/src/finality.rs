@@ -13,7 +13,7 @@ use crate::envelope::{open_envelope, Envelope, OpenError, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::{resolve_round, RoundOutcome};
-use crate::state::{votes_needed, LedgerState};
+use crate::state::{LedgerState, Quorum};
 use crate::wire::{CheckpointVote, Limits, Payload, PayloadKind, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,13 +71,26 @@ pub enum CertificateError {
 }
 
 impl CheckpointCertificate {
-    /// Checks every vote, that enough of `voters` signed ([`votes_needed`]) and the
+    /// Checks every vote, that enough of `voters` signed ([`crate::votes_needed`]) and the
     /// justification (none for the founding round, whose voters vote their own resolution);
     /// returns the verified votes.
     pub fn verify(
         &self,
         swarm: SwarmId,
         voters: &BTreeSet<AgentId>,
+        limits: &Limits,
+    ) -> Result<CertifiedVotes, CertificateError> {
+        self.verify_with(swarm, voters, Quorum::for_round(self.round), limits)
+    }
+
+    /// [`CheckpointCertificate::verify`] with the round's `quorum` given
+    /// ([`LedgerState::quorum`]): a unanimous certificate carries no justification, a
+    /// majority one a justification that [`check_justification`] accepts.
+    pub fn verify_with(
+        &self,
+        swarm: SwarmId,
+        voters: &BTreeSet<AgentId>,
+        quorum: Quorum,
         limits: &Limits,
     ) -> Result<CertifiedVotes, CertificateError> {
         if self.votes.len() > limits.max_votes || self.justification.len() > limits.max_votes {
@@ -106,7 +119,7 @@ impl CheckpointCertificate {
             }
             votes.push(vote);
         }
-        let need = votes_needed(self.round, voters.len());
+        let need = quorum.of(voters.len());
         if signed.len() < need {
             return Err(CertificateError::NoMajority {
                 have: signed.len(),
@@ -118,7 +131,7 @@ impl CheckpointCertificate {
             .iter()
             .map(|envelope| open_envelope(envelope.clone(), swarm, limits))
             .collect::<Result<Vec<_>, _>>()?;
-        if self.round == 0 {
+        if quorum == Quorum::All {
             if !justification.is_empty() {
                 return Err(JustificationError::Unused(justification.len()).into());
             }
@@ -249,7 +262,7 @@ impl CertifiedRound {
 const VOTES_KEPT: usize = 2;
 
 /// Collects the votes of one agreement of one round, per attempt and digest, from its
-/// voters only. A certificate forms when [`votes_needed`] of them signed one digest in one
+/// voters only. A certificate forms when [`crate::votes_needed`] of them signed one digest in one
 /// attempt.
 ///
 /// A voter that signs two votes in one attempt (an equivocator, punished through
@@ -267,6 +280,7 @@ pub struct VoteTally {
     /// Voters per (attempt, digest).
     counts: BTreeMap<(u32, Digest), usize>,
     equivocators: BTreeSet<AgentId>,
+    quorum: Quorum,
 }
 
 /// Votes of one voter for different digests in one attempt that the tally counts (more only
@@ -283,7 +297,20 @@ impl VoteTally {
             votes: BTreeMap::new(),
             counts: BTreeMap::new(),
             equivocators: BTreeSet::new(),
+            quorum: Quorum::for_round(round),
         }
+    }
+
+    /// The same tally with another quorum (a majority for the founding round of a swarm
+    /// founded by known keys).
+    pub fn with_quorum(mut self, quorum: Quorum) -> VoteTally {
+        self.quorum = quorum;
+        self
+    }
+
+    /// How many votes of one digest in one attempt make a certificate.
+    pub fn needed(&self) -> usize {
+        self.quorum.of(self.voters.len())
     }
 
     /// The voters.
@@ -322,7 +349,7 @@ impl VoteTally {
             self.equivocators.insert(voter);
         }
         let count = self.counts.get(&(attempt, digest)).copied().unwrap_or(0);
-        let completes = count + 1 == votes_needed(self.round, self.voters.len());
+        let completes = count + 1 == self.needed();
         let mut attempts: Vec<u32> = self
             .votes
             .iter()
@@ -404,7 +431,7 @@ impl VoteTally {
     /// The first certificate formed, lowest attempt first, without its justification (the
     /// agreement's log holds that: [`crate::AgreementLog::justify`]).
     pub fn certificate(&self) -> Option<CertifiedVotes> {
-        let need = votes_needed(self.round, self.voters.len());
+        let need = self.needed();
         let (&(attempt, digest), _) = self.counts.iter().find(|(_, n)| **n >= need)?;
         let votes = self.votes.get(&attempt)?;
         Some(CertifiedVotes {
@@ -425,7 +452,7 @@ impl VoteTally {
     /// Whether `attempt` can no longer finalize: for every digest, its votes plus the
     /// voters not yet heard from fall short of what is needed.
     pub fn attempt_is_dead(&self, attempt: u32) -> bool {
-        let need = votes_needed(self.round, self.voters.len());
+        let need = self.needed();
         let heard = self.votes.get(&attempt).map_or(0, BTreeMap::len);
         let unheard = self.voters.len().saturating_sub(heard);
         let best = self
@@ -588,7 +615,9 @@ impl FinalRound {
             .map(|seal| seal.verify(state.swarm, &voters, limits))
             .transpose()
             .map_err(FinalRoundError::Seal)?;
-        let votes = self.certificate.verify(state.swarm, &voters, limits)?;
+        let votes =
+            self.certificate
+                .verify_with(state.swarm, &voters, state.quorum(&next), limits)?;
         Ok((
             next,
             outcome,

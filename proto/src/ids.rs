@@ -55,6 +55,18 @@ impl AgentId {
     }
 }
 
+impl std::str::FromStr for AgentId {
+    type Err = String;
+
+    /// 64 hex digits, as [`AgentId::to_hex`] writes them (and `slotmesh keygen` prints).
+    fn from_str(text: &str) -> Result<AgentId, String> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|e| format!("an agent id is 64 hex digits ({e})"))?;
+        Ok(AgentId(bytes))
+    }
+}
+
 impl fmt::Debug for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AgentId({})", self.short())

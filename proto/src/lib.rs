@@ -57,7 +57,8 @@ pub use rules::{
 pub use shared_resolution::{Resolved, SharedResolutions};
 pub use state::{
     majority, votes_needed, ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus,
-    OffenceCounts, DEADLOCK_ROUNDS, INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES,
+    OffenceCounts, Quorum, DEADLOCK_ROUNDS, INCOME_PER_ROUND, INITIAL_CREDITS,
+    MAX_CONSECUTIVE_MISSES,
 };
 pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 pub use trust::{

@@ -169,6 +169,22 @@ impl LedgerState {
     }
 }
 
+/// The founders the founding round's joins name, if any does: those of the first join (in
+/// sender order) that names founders. Honest founders all name the same ones, and a replica
+/// holds no other join (`Engine`'s input filter), so the choice only settles what a record
+/// made by others says.
+fn named_founders(messages: &RoundMessages) -> Option<&Vec<AgentId>> {
+    messages
+        .turns()
+        .find_map(|(_, kind, turn)| match (kind, turn) {
+            (PayloadKind::Join, Turn::One(message)) => match message.payload() {
+                Payload::Join(join) if !join.founders.is_empty() => Some(&join.founders),
+                _ => None,
+            },
+            _ => None,
+        })
+}
+
 /// The signer `evidence` proves broke the acceptor rule: both messages verify (signature,
 /// version, swarm) and contradict each other ([`contradicts`]).
 fn proven_contradiction(swarm: SwarmId, evidence: &Evidence) -> Option<AgentId> {
@@ -243,18 +259,31 @@ pub fn resolve_round(
         }
     }
 
-    // 2. Joins: unknown senders become members from the next round on.
+    // 2. Joins: unknown senders become members from the next round on. In the founding
+    // round of a swarm founded by known keys (a join names the founders), only the joins of
+    // those founders that name the same founders.
+    let founders = if round == 0 {
+        named_founders(messages)
+    } else {
+        None
+    };
     for (sender, kind, turn) in messages.turns() {
         if kind != PayloadKind::Join || previous.members.contains_key(&sender) {
             continue;
         }
         if let Turn::One(message) = turn {
             if let Payload::Join(join) = message.payload() {
+                if founders.is_some_and(|f| !f.contains(&sender) || join.founders != *f) {
+                    continue;
+                }
                 next.members
                     .insert(sender, MemberRecord::new(join.name.clone(), round + 1));
                 outcome.joined.push(sender);
             }
         }
+    }
+    if let Some(founders) = founders {
+        next.founders = founders.iter().copied().collect();
     }
 
     // 3. Leaves, claims and sealed bids of the active members.

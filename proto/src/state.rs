@@ -162,6 +162,9 @@ pub struct LedgerState {
     pub members: BTreeMap<AgentId, MemberRecord>,
     /// Coalitions in force.
     pub coalitions: BTreeMap<CoalitionId, Coalition>,
+    /// The founders a swarm founded by known keys named (the voters of its founding round);
+    /// empty for a swarm founded by whoever joined first.
+    pub founders: BTreeSet<AgentId>,
 }
 
 impl LedgerState {
@@ -175,6 +178,7 @@ impl LedgerState {
             last_winner: None,
             members: BTreeMap::new(),
             coalitions: BTreeMap::new(),
+            founders: BTreeSet::new(),
         }
     }
 
@@ -205,7 +209,7 @@ impl LedgerState {
     /// missed it, crashed perhaps, counts again once it takes part again). If there are none,
     /// all that may vote; if none may, all active members (a swarm of proven cheats still
     /// moves on); for a round that starts with no active members at all (the swarm's first),
-    /// the members it admits.
+    /// the known founders it names, or else the members it admits.
     ///
     /// The set is a function of the agreed state before the round, so every replica uses the
     /// same one, and any two majorities of it intersect.
@@ -226,7 +230,21 @@ impl LedgerState {
         if !active.is_empty() {
             return active;
         }
+        if !resolved.founders.is_empty() {
+            return resolved.founders.clone();
+        }
         resolved.active_members().map(|(id, _)| *id).collect()
+    }
+
+    /// How many of its voters the round this state starts needs to certify `resolved`:
+    /// all of them when they are only known from `resolved` itself (the founding round of a
+    /// swarm founded by whoever joined), a majority otherwise.
+    pub fn quorum(&self, resolved: &LedgerState) -> Quorum {
+        if self.next_round == 0 && resolved.founders.is_empty() {
+            Quorum::All
+        } else {
+            Quorum::Majority
+        }
     }
 }
 
@@ -235,13 +253,38 @@ pub fn majority(voters: usize) -> usize {
     voters / 2 + 1
 }
 
-/// Votes a certificate of `round` needs from its `voters`: all of them for the founding
-/// round (whose voters are the members it admits, so two replicas that saw different joins
-/// must not both finalize), a majority for every later round.
-pub fn votes_needed(round: u64, voters: usize) -> usize {
-    if round == 0 {
-        voters
-    } else {
-        majority(voters)
+/// How many of a round's voters a certificate needs ([`LedgerState::quorum`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quorum {
+    /// Every voter: the founding round of a swarm whose voters are the members it admits
+    /// (two replicas that saw different joins must not both finalize). No proposer, no
+    /// justification.
+    All,
+    /// More than half (Paxos, with an accountable justification).
+    Majority,
+}
+
+impl Quorum {
+    /// The quorum of `round` when the founders are not known in advance.
+    pub fn for_round(round: u64) -> Quorum {
+        if round == 0 {
+            Quorum::All
+        } else {
+            Quorum::Majority
+        }
     }
+
+    /// Votes needed of `voters`.
+    pub fn of(self, voters: usize) -> usize {
+        match self {
+            Quorum::All => voters,
+            Quorum::Majority => majority(voters),
+        }
+    }
+}
+
+/// Votes a certificate of `round` needs from its `voters` when the founders are not known
+/// in advance: all of them for the founding round, a majority for every later round.
+pub fn votes_needed(round: u64, voters: usize) -> usize {
+    Quorum::for_round(round).of(voters)
 }

@@ -149,6 +149,10 @@ impl PayloadKind {
 pub struct Join {
     /// Display name (not unique; the key is the identity).
     pub name: String,
+    /// The founding round of a swarm founded by known keys only: every founder, in id order,
+    /// the sender among them (empty otherwise, and always past the founding round). A
+    /// majority of them founds the swarm (docs/PROTOCOL.md §6, *The founding round*).
+    pub founders: Vec<AgentId>,
 }
 
 /// A public claim of remaining burst, in slots. Must be at least 1: a member with nothing
@@ -389,6 +393,15 @@ impl Message {
                 check_len("name", join.name.len(), limits.max_name_bytes)?;
                 if join.name.trim().is_empty() || join.name.chars().any(char::is_control) {
                     return Err(out_of_bounds("name", "empty or control characters".into()));
+                }
+                if !join.founders.is_empty() {
+                    check_sorted_distinct("founders", &join.founders)?;
+                    if self.round != 0 || !join.founders.contains(&self.sender) {
+                        return Err(out_of_bounds(
+                            "founders",
+                            "past the founding round, or without the sender".into(),
+                        ));
+                    }
                 }
             }
             Payload::Claim(claim) => {

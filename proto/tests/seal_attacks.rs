@@ -229,6 +229,7 @@ fn a_newcomer_slower_than_a_round_is_never_admitted() {
             founder: false,
             min_members: n,
             expected_members: n,
+            known_founders: Default::default(),
         };
         net.engines.push(Some(Engine::new(
             identity,

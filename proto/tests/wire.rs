@@ -33,7 +33,10 @@ fn arb_payload(sender: AgentId) -> impl Strategy<Value = Payload> {
     prop_oneof![
         "[A-Za-z0-9 _-]{1,32}"
             .prop_filter("not blank", |s| !s.trim().is_empty())
-            .prop_map(|name| Payload::Join(Join { name })),
+            .prop_map(|name| Payload::Join(Join {
+                name,
+                founders: Vec::new()
+            })),
         (1u32..=1_000_000).prop_map(|remaining| Payload::Claim(Claim { remaining })),
         (
             prop::collection::vec((prop::option::of(arb_id()), arb_text(50)), 0..=3),
@@ -246,6 +249,7 @@ fn field_limits_are_enforced_on_receipt() {
         0,
         Payload::Join(Join {
             name: "x".repeat(33),
+            founders: Vec::new(),
         }),
     );
     assert!(open(huge_name.bytes(), swarm(), &limits()).is_err());
@@ -278,7 +282,13 @@ fn golden_envelopes() {
     let a = agent(1);
     let b = agent(2);
     let cases: Vec<(&str, Payload)> = vec![
-        ("join", Payload::Join(Join { name: "A".into() })),
+        (
+            "join",
+            Payload::Join(Join {
+                name: "A".into(),
+                founders: Vec::new(),
+            }),
+        ),
         ("claim", Payload::Claim(Claim { remaining: 5 })),
         (
             "negotiation",
@@ -392,7 +402,7 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "93682cec72ed66f0"),
+        ("join", "7343437cb2e44921"),
         ("claim", "a3f3125f730d292c"),
         ("negotiation", "092a16b221756f16"),
         ("acceptance", "449ba48e4c041ace"),

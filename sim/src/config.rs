@@ -54,6 +54,9 @@ pub struct SimConfig {
     pub slot_ms: Option<u64>,
     /// Hosts that restart mid-run (a daemon killed and started again on its data dir).
     pub restarts: Vec<Restart>,
+    /// The founders (agents arriving at 0) found the swarm by known keys, as `slotmesh
+    /// swarm` does: a majority of them suffices. Otherwise unanimously, as `--founders N`.
+    pub known_founders: bool,
 }
 
 /// A host restart: right after agent `agent`'s host publishes its commit of `round`, the
@@ -119,6 +122,7 @@ impl SimConfig {
             max_rounds: None,
             slot_ms: None,
             restarts: Vec::new(),
+            known_founders: false,
         }
     }
 }

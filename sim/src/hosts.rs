@@ -45,14 +45,25 @@ impl Sim {
         now: u64,
     ) -> Engine {
         let agent = &self.agents[i];
+        let known_founders = if founder {
+            self.founder_ids.clone()
+        } else {
+            BTreeSet::new()
+        };
+        let min_members = if known_founders.is_empty() {
+            self.founders.max(1)
+        } else {
+            slotmesh_proto::majority(known_founders.len())
+        };
         let config = EngineConfig {
             swarm: self.swarm,
             name: agent.spec.name.clone(),
             limits: Limits::default(),
             phase_timeout_ms: self.config.phase_timeout_ms,
             founder,
-            min_members: self.founders.max(1),
+            min_members,
             expected_members: self.founders.max(1),
+            known_founders,
         };
         let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
         engine.share_resolutions(self.resolutions.clone());

@@ -103,6 +103,8 @@ struct Sim {
     swarm: SwarmId,
     config: SimConfig,
     founders: usize,
+    /// The founders' ids, when they found by known keys.
+    founder_ids: BTreeSet<AgentId>,
     /// One resolution for all hosts that hold the same state and inputs.
     resolutions: SharedResolutions,
     /// The last final rounds, served to replicas that fetch (and written with `--out`).
@@ -205,6 +207,15 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
     }
     let by_id = agents.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
     let founders = config.agents.iter().filter(|a| a.arrival_ms == 0).count();
+    let founder_ids = if config.known_founders {
+        agents
+            .iter()
+            .filter(|a| a.spec.arrival_ms == 0)
+            .map(|a| a.id)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut sim = Sim {
         agents,
         hosts,
@@ -214,6 +225,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         swarm,
         config: config.clone(),
         founders,
+        founder_ids,
         resolutions: SharedResolutions::new(),
         archive: Archive::new(config.archive_rounds, config.ledger.as_deref(), swarm),
         agreed: BTreeMap::new(),

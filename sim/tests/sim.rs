@@ -73,6 +73,8 @@ fn sweep_with(seeds: impl IntoIterator<Item = u64>, shared: bool, hostile: bool)
         if seed % 11 == 0 {
             config.partition = Some((3, 2));
         }
+        // Half the seeds found by known keys, as `slotmesh swarm` does.
+        config.known_founders = seed % 2 == 1;
         if hostile {
             config.faults.nemeses = Nemeses::all(4 * config.phase_timeout_ms);
         }
@@ -333,5 +335,41 @@ fn double_voters_are_reported_barred_and_the_run_goes_on() {
                 .all(|a| a.completion_round.is_some()),
             "seed {seed}: every job completes"
         );
+    }
+}
+
+/// Founders known by key: a founder that crashes at once (before it can vote in the founding
+/// round) does not stall the swarm: the others found it and every live agent completes its
+/// job. With every nemesis on top too, the run agrees and goes past founding (a member
+/// paused for 3 rounds is failed for good, which is the membership work still to come, so
+/// completion is not asked there).
+#[test]
+fn a_founder_that_crashes_before_voting_does_not_stall_known_founders() {
+    for seed in 0..6u64 {
+        let mut agents = population(fault_free(5, 0.0), seed);
+        agents[(seed % 5) as usize].crash_at_round = Some(0);
+        let mut config = SimConfig::generated(agents, seed);
+        config.known_founders = true;
+        if seed % 2 == 1 {
+            config.faults.nemeses = Nemeses::all(4 * config.phase_timeout_ms);
+        }
+        let report = run(&config, |_, _| {});
+        assert_eq!(
+            report.invariant_violations, 0,
+            "seed {seed}: {:?}",
+            report.violations
+        );
+        assert_eq!(report.agreement, 1.0, "seed {seed}");
+        assert!(report.rounds > 1, "seed {seed}: founded and went on");
+        if seed % 2 == 1 {
+            continue;
+        }
+        let unfinished: Vec<&str> = report
+            .per_agent
+            .iter()
+            .filter(|a| a.fault.is_none() && a.completion_round.is_none())
+            .map(|a| a.name.as_str())
+            .collect();
+        assert!(unfinished.is_empty(), "seed {seed}: {unfinished:?}");
     }
 }

@@ -110,9 +110,21 @@ pub(crate) struct DaemonArgs {
     /// `--strategy llm`).
     #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS")]
     pub phase_timeout_ms: Option<u64>,
-    /// Founding members the first round waits for.
+    /// Founding members the first round waits for: it needs every founder that joins, so one
+    /// that crashes before it votes stalls founding (use --founder to tolerate that).
     #[arg(long, env = "SLOTMESH_FOUNDERS", default_value_t = 2)]
     pub founders: usize,
+    /// Found the swarm with these agents, by id (repeat, or comma-separate; this daemon's
+    /// own id among them: `slotmesh keygen --out DATA_DIR/identity.key` prints it). A
+    /// majority of them founds the swarm, so a founder that crashes or never starts does
+    /// not stall it; other keys cannot join the founding round. Replaces --founders.
+    #[arg(
+        long = "founder",
+        env = "SLOTMESH_FOUNDER_IDS",
+        value_delimiter = ',',
+        value_name = "AGENT_ID"
+    )]
+    pub founder_ids: Vec<slotmesh_proto::AgentId>,
     /// Join a swarm that already runs instead of founding one (a late joiner).
     #[arg(long, env = "SLOTMESH_JOIN")]
     pub join: bool,

@@ -49,6 +49,7 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         slot_ms: args.slot_ms,
         phase_timeout_ms,
         founders: args.founders,
+        known_founders: args.founder_ids.into_iter().collect(),
         join: args.join,
         swarm_key: args.swarm_key,
         http,

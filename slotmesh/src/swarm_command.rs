@@ -81,7 +81,10 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         "starting {founders} daemons on 127.0.0.1 (data in {})",
         out.display()
     );
-    for (i, spec) in agents.into_iter().enumerate() {
+    // The founders are known before any starts: each daemon's key is made here, and a
+    // majority of them founds the swarm (one that fails to start does not stall the rest).
+    let mut founder_ids = Vec::with_capacity(founders);
+    for spec in &agents {
         let dir = out.join(&spec.name);
         if dir.join(slotmesh_node::files::LEDGER).exists() {
             bail!(
@@ -90,6 +93,17 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             );
         }
         std::fs::create_dir_all(&dir)?;
+        let key = dir.join(slotmesh_node::files::IDENTITY_KEY);
+        let identity = if key.exists() {
+            slotmesh_node::keys::load(&key)?
+        } else {
+            slotmesh_node::keys::generate(&key)?
+        };
+        founder_ids.push(identity.id().to_hex());
+    }
+    let founder_ids = founder_ids.join(",");
+    for (i, spec) in agents.into_iter().enumerate() {
+        let dir = out.join(&spec.name);
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         let mut command = Command::new(&exe);
         command
@@ -105,7 +119,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             .args(["--slot-ms", &args.slot_ms.to_string()])
             .args(["--phase-timeout-ms", &phase_timeout_ms(args).to_string()])
             .args(["--strategy", &args.strategy.to_string()])
-            .args(["--founders", &founders.to_string()])
+            .args(["--founder", &founder_ids])
             .args(["--seed", &(args.seed ^ (i as u64 + 1)).to_string()])
             .args(["--swarm", &format!("local-{}", args.seed)])
             .stdin(Stdio::null())

@@ -495,6 +495,56 @@ fn a_star_swarm_carries_on_when_its_centre_leaves_or_dies() {
     }
 }
 
+/// Founding by known keys, as a user sets it up: `slotmesh keygen` into each data dir
+/// prints the ids, every daemon gets them all with `--founder`; one of the three founders
+/// never starts, and the other two found the swarm (a majority) and finish. A daemon whose
+/// own id is not among them exits 1 and says so.
+#[test]
+fn two_of_three_known_founders_found_the_swarm_when_the_third_never_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|name| {
+            let data = dir.path().join(name);
+            std::fs::create_dir_all(&data).unwrap();
+            let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+                .args(["keygen", "--out"])
+                .arg(data.join("identity.key"))
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+            let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+            let id = stdout
+                .lines()
+                .find_map(|line| line.strip_prefix("agent id: "))
+                .unwrap_or_else(|| panic!("keygen printed no id: {stdout}"));
+            id.trim().to_string()
+        })
+        .collect();
+    let founders = ids.join(",");
+    let extra = ["--founder", founders.as_str()];
+    let mut a = Daemon::start(dir.path(), "A", 2, &[], &extra);
+    let address = a.listen();
+    let mut b = Daemon::start(dir.path(), "B", 3, std::slice::from_ref(&address), &extra);
+    assert_exits_ok(&mut a);
+    assert_exits_ok(&mut b);
+    let verdict = verify(&[&a, &b]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&a, &b]);
+    assert_eq!(member_status(&history, "A"), (MemberStatus::Completed, 2));
+    assert_eq!(member_status(&history, "B"), (MemberStatus::Completed, 3));
+    assert_eq!(history.state.founders.len(), 3);
+    // A daemon that is not one of the founders it names.
+    let mut stranger = Daemon::start(dir.path(), "D", 1, &[], &["--founder", &ids[0]]);
+    let status = stranger.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", stranger.log());
+    assert!(
+        stranger.log().contains("is not among the --founder ids"),
+        "{}",
+        stranger.log()
+    );
+}
+
 /// A daemon killed with -9 and started again on its data dir finds the swarm through the
 /// members it knew (`peers.json`), even when the only node it was told about is gone too.
 /// The centre finishes its job and leaves first: the restarted daemon takes no part in the

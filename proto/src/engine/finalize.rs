@@ -20,7 +20,7 @@ use crate::finality::{CertifiedRound, CertifiedVotes, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::RoundOutcome;
-use crate::state::{votes_needed, LedgerState};
+use crate::state::{LedgerState, Quorum};
 use crate::wire::{CheckpointVote, Payload, Proposal, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -89,6 +89,12 @@ impl Engine {
         self.begin_agreement(now);
     }
 
+    /// Whether the current round runs Paxos with an accountable certificate: every round
+    /// after the founding one, and the founding round of a swarm founded by known keys.
+    pub(super) fn paxos_round(&self) -> bool {
+        self.round() > 0 || !self.config.known_founders.is_empty()
+    }
+
     /// This replica values what it holds and takes part in the agreement in progress.
     pub(super) fn begin_agreement(&mut self, now: u64) {
         let round = self.round();
@@ -112,7 +118,7 @@ impl Engine {
             valued,
         });
         self.schedule(now);
-        if round == 0 {
+        if !self.paxos_round() {
             self.cast_votes(0, digest);
         }
         self.progress(now);
@@ -130,7 +136,7 @@ impl Engine {
     /// Moves the agreement on as far as what this replica holds allows: completes the
     /// round on a certificate, catches up with a later attempt, proposes, votes.
     pub(super) fn progress(&mut self, now: u64) {
-        if self.check_final(now) || self.round() == 0 {
+        if self.check_final(now) || !self.paxos_round() {
             return;
         }
         let (Some(log), Some(fin)) = (&self.log, &self.finalizing) else {
@@ -504,7 +510,7 @@ impl Engine {
             return false;
         };
         let (round, stage) = (self.round(), self.stage);
-        if round > 0 {
+        if self.paxos_round() {
             // Accountable: the certificate carries the proposal and promises behind it.
             let Some(chain) = self
                 .log
@@ -567,7 +573,7 @@ impl Engine {
                 if covers(
                     &certificate,
                     &self.ledger.voters_for(&resolved.state),
-                    round,
+                    self.ledger.quorum(&resolved.state),
                 ) {
                     let seal = self.seal.as_ref().map(|s| s.certificate().clone());
                     self.complete_round(
@@ -638,7 +644,7 @@ impl Engine {
         fin.timeouts += 1;
         fin.asked.clear();
         let attempt = fin.attempt;
-        if round == 0 {
+        if !self.paxos_round() {
             // Founding: unanimity, so an attempt is left only when it provably cannot finish
             // (a founder voted for another digest); then everyone votes for what it holds now.
             if self
@@ -706,10 +712,10 @@ impl Engine {
 
 /// Whether `certificate` holds enough votes of `voters` for `round`, every one of them a
 /// voter: what [`crate::CheckpointCertificate::verify`] checks besides signatures.
-fn covers(certificate: &CertifiedVotes, voters: &BTreeSet<AgentId>, round: u64) -> bool {
+fn covers(certificate: &CertifiedVotes, voters: &BTreeSet<AgentId>, quorum: Quorum) -> bool {
     certificate
         .votes
         .iter()
         .all(|vote| voters.contains(&vote.sender()))
-        && certificate.votes.len() >= votes_needed(round, voters.len())
+        && certificate.votes.len() >= quorum.of(voters.len())
 }

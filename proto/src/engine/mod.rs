@@ -309,6 +309,9 @@ impl Engine {
         }
         let member = self.ledger.members.get(&message.sender());
         let active = member.is_some_and(MemberRecord::is_active);
+        if member.is_none() && !self.founding_join(&message) {
+            return;
+        }
         if member.is_none() {
             // Newcomers: joins in this round; anything in the next (they may have joined in
             // this one). Bounded per round.
@@ -531,7 +534,12 @@ impl Engine {
         let Some(name) = self.locals.get(&agent).map(|l| l.name.clone()) else {
             return;
         };
-        let join = Payload::Join(Join { name });
+        let founders = if self.round() == 0 {
+            self.config.known_founders.iter().copied().collect()
+        } else {
+            Vec::new()
+        };
+        let join = Payload::Join(Join { name, founders });
         let round = self.round();
         if round > 0 {
             if let Some(local) = self.locals.get(&agent) {
@@ -611,6 +619,9 @@ impl Engine {
             self.stage = Stage::Seal;
             let voters = self.ledger.voters_for(&self.ledger);
             self.start_agreement(round, voters);
+        } else if !self.config.known_founders.is_empty() {
+            // Founded by known keys: they are the founding round's voters from the start.
+            self.start_agreement(round, self.config.known_founders.clone());
         }
         let founders: Vec<AgentId> = self
             .locals
@@ -668,6 +679,19 @@ impl Engine {
             self.send_join(agent);
         }
         self.advance_if_complete(now);
+    }
+
+    /// Whether a message of a non-member may be an input: anything but, in the founding round
+    /// of a swarm founded by known keys, a join from another key or that names other
+    /// founders (the rule would not admit it; outsiders must not change the digest).
+    fn founding_join(&self, message: &SignedMessage) -> bool {
+        let founders = &self.config.known_founders;
+        match message.payload() {
+            Payload::Join(join) if message.round() == 0 && !founders.is_empty() => {
+                founders.contains(&message.sender()) && join.founders.iter().eq(founders.iter())
+            }
+            _ => true,
+        }
     }
 
     /// Adds a message to the inbox, keeping the current round's speaker counts.

@@ -8,6 +8,7 @@ use crate::envelope::SignedMessage;
 use crate::finality::{CertifiedRound, CertifiedVotes, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::RoundMessages;
+use crate::state::Quorum;
 use crate::wire::{Payload, PayloadKind, Stage};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -132,7 +133,12 @@ impl Engine {
     /// proposals and promises that came early for it.
     pub(super) fn start_agreement(&mut self, round: u64, voters: BTreeSet<AgentId>) {
         self.log = Some(AgreementLog::new(round, self.stage, voters.clone()));
-        self.tally = Some(VoteTally::new(round, self.stage, voters));
+        let quorum = if self.paxos_round() {
+            Quorum::Majority
+        } else {
+            Quorum::All
+        };
+        self.tally = Some(VoteTally::new(round, self.stage, voters).with_quorum(quorum));
         let early = self
             .early_votes
             .remove(&(round, self.stage))

@@ -6,6 +6,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use crate::rules::RoundOutcome;
 use crate::state::LedgerState;
 use crate::wire::{Limits, Stage};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Phases of a round, in order.
@@ -50,6 +51,11 @@ pub struct EngineConfig {
     pub min_members: usize,
     /// Round 0 closes as soon as this many joins are held (fast path).
     pub expected_members: usize,
+    /// The founders' keys, when the swarm is founded by known keys: round 0 then runs the
+    /// agreement of every later round among them (a majority founds the swarm; a founder
+    /// that crashes or never starts does not stall it) and admits only their joins. Empty:
+    /// founded by whoever joins, unanimously.
+    pub known_founders: BTreeSet<AgentId>,
 }
 
 /// What the engine asks its caller to do.

@@ -24,7 +24,14 @@ pub fn sign(who: &Identity, round: u64, payload: Payload) -> SignedMessage {
 }
 
 pub fn join(who: &Identity, round: u64, name: &str) -> SignedMessage {
-    sign(who, round, Payload::Join(Join { name: name.into() }))
+    sign(
+        who,
+        round,
+        Payload::Join(Join {
+            name: name.into(),
+            founders: Vec::new(),
+        }),
+    )
 }
 
 pub fn claim(who: &Identity, round: u64, remaining: u32) -> SignedMessage {

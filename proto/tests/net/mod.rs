@@ -67,7 +67,21 @@ impl Net {
 
     /// `n` founders of which `min_members` are enough to close the founding round.
     pub(crate) fn founding(n: usize, min_members: usize, seed: u64, nemesis: Nemesis) -> Net {
+        Net::build(n, min_members, false, seed, nemesis)
+    }
+
+    /// `n` founders known by key to each other: a majority founds the swarm.
+    pub(crate) fn known_founders(n: usize, seed: u64, nemesis: Nemesis) -> Net {
+        Net::build(n, n / 2 + 1, true, seed, nemesis)
+    }
+
+    fn build(n: usize, min_members: usize, known: bool, seed: u64, nemesis: Nemesis) -> Net {
         let agents: Vec<Identity> = (0..n as u8).map(agent).collect();
+        let founders: BTreeSet<AgentId> = if known {
+            agents.iter().map(Identity::id).collect()
+        } else {
+            BTreeSet::new()
+        };
         let ids = agents.iter().map(Identity::id).collect();
         let mut net = Net {
             engines: Vec::new(),
@@ -92,6 +106,7 @@ impl Net {
                 founder: true,
                 min_members,
                 expected_members: n,
+                known_founders: founders.clone(),
             };
             net.engines.push(Some(Engine::new(
                 identity,
