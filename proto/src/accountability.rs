@@ -274,6 +274,16 @@ impl ContradictionWatch {
         }
     }
 
+    /// [`ContradictionWatch::observe`] for a signer already watched in this agreement only
+    /// (a late message: whether its signer was a voter is no longer known).
+    pub fn observe_known(&mut self, message: &SignedMessage) -> Option<Contradiction> {
+        let stage = message.payload().stage()?;
+        if !self.kept.contains_key(&(message.sender(), stage)) {
+            return None;
+        }
+        self.observe(message)
+    }
+
     /// Files a verified agreement message of the round (anything else is ignored); the
     /// contradiction it completes, if any.
     pub fn observe(&mut self, message: &SignedMessage) -> Option<Contradiction> {

@@ -315,6 +315,33 @@ impl AgreementLog {
         })
     }
 
+    /// Makes the proposal for `digest` the one held for `attempt`, if its proposer signed
+    /// two and the other is held: a certificate for `digest` must carry that one's
+    /// justification. False only if the proposal held is for another digest and no other
+    /// is.
+    pub fn prefer(&mut self, attempt: u32, digest: Digest) -> bool {
+        let held = self
+            .proposals
+            .get(&attempt)
+            .or_else(|| self.older_proposals.get(&attempt));
+        match held.map(SignedMessage::payload) {
+            None => return true,
+            Some(Payload::Proposal(p)) if p.digest == digest => return true,
+            _ => {}
+        }
+        let Some((first, second)) = self.equivocations.get(&attempt) else {
+            return false;
+        };
+        let for_digest =
+            |m: &SignedMessage| matches!(m.payload(), Payload::Proposal(p) if p.digest == digest);
+        let Some(chosen) = [first, second].into_iter().find(|m| for_digest(m)).cloned() else {
+            return false;
+        };
+        self.proposals.insert(attempt, chosen);
+        self.chains.remove(&attempt);
+        true
+    }
+
     /// The justification of the proposal held for `attempt` ([`crate::check_justification`]):
     /// the proposal, a majority of the promises held for its attempt that give it (none for
     /// attempt 0), and the justification of the proposal it is bound to. Kept once

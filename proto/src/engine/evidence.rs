@@ -20,8 +20,12 @@ const MAX_PENDING: usize = 64;
 pub(super) struct Reports {
     /// The current round's agreement messages, by signer.
     watch: ContradictionWatch,
-    /// One proof per signer, until the record bars it.
-    pending: BTreeMap<AgentId, Contradiction>,
+    /// The last round's, against which its late messages are still checked.
+    last_watch: ContradictionWatch,
+    /// One proof per signer, in the order caught, until the record bars it.
+    pending: BTreeMap<AgentId, (u64, Contradiction)>,
+    /// Proofs caught so far (the order of `pending`).
+    caught: u64,
 }
 
 impl Engine {
@@ -36,10 +40,28 @@ impl Engine {
         if !voter || self.reports.pending.contains_key(&signer) {
             return;
         }
-        if let Some(found) = self.reports.watch.observe(message) {
-            if self.reports.pending.len() < MAX_PENDING {
-                self.reports.pending.insert(signer, found);
-            }
+        let found = self.reports.watch.observe(message);
+        self.keep(found);
+    }
+
+    /// Checks an agreement message of the last round (too late to count) against what its
+    /// signer sent in that round, if it was watched then (a voter of that round).
+    pub(super) fn watch_late(&mut self, message: &SignedMessage) {
+        if message.payload().stage().is_none()
+            || self.reports.pending.contains_key(&message.sender())
+        {
+            return;
+        }
+        let found = self.reports.last_watch.observe_known(message);
+        self.keep(found);
+    }
+
+    fn keep(&mut self, found: Option<Contradiction>) {
+        let Some(found) = found else { return };
+        if self.reports.pending.len() < MAX_PENDING {
+            self.reports.caught += 1;
+            let order = self.reports.caught;
+            self.reports.pending.insert(found.signer, (order, found));
         }
     }
 
@@ -48,11 +70,17 @@ impl Engine {
         self.reports.pending.keys().copied().collect()
     }
 
-    /// A new round: forgets the last round's messages and proofs against signers the record
-    /// now bars (or that left), and has the first hosted active member report one proof.
-    pub(super) fn report_contradictions(&mut self) {
+    /// A new round: the current round's watch becomes the last one's, and a new one starts.
+    pub(super) fn renew_watch(&mut self) {
         let round = self.round();
-        self.reports.watch = ContradictionWatch::new(round);
+        let last = std::mem::replace(&mut self.reports.watch, ContradictionWatch::new(round));
+        self.reports.last_watch = last;
+    }
+
+    /// At the start of a round: forgets proofs against signers the record now bars (or that
+    /// left), and has the first hosted active member report the proof caught first (a
+    /// stream of later culprits cannot starve it).
+    pub(super) fn report_contradictions(&mut self) {
         let ledger = &self.ledger;
         self.reports.pending.retain(|signer, _| {
             ledger
@@ -60,7 +88,12 @@ impl Engine {
                 .get(signer)
                 .is_some_and(MemberRecord::may_vote)
         });
-        let Some(proof) = self.reports.pending.values().next() else {
+        let Some((_, proof)) = self
+            .reports
+            .pending
+            .values()
+            .min_by_key(|(order, _)| *order)
+        else {
             return;
         };
         let payload = Payload::Evidence(Evidence {

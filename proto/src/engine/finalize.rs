@@ -14,6 +14,7 @@
 //! (unanimity) and moves to a new attempt only when the last one provably cannot finish.
 
 use super::{Engine, Finalized, Output, Phase};
+use crate::accountability::check_justification;
 use crate::agreement::{proposer, Acceptor, AgreementLog, Choice};
 use crate::envelope::SignedMessage;
 use crate::finality::{CertifiedRound, CertifiedVotes, VoteTally};
@@ -512,17 +513,39 @@ impl Engine {
         let (round, stage) = (self.round(), self.stage);
         if self.paxos_round() {
             // Accountable: the certificate carries the proposal and promises behind it.
-            let Some(chain) = self
-                .log
-                .as_mut()
-                .and_then(|log| log.justify(certificate.attempt))
-            else {
+            let (attempt, digest) = (certificate.attempt, certificate.digest);
+            let Some(chain) = self.log.as_mut().and_then(|log| {
+                if log.prefer(attempt, digest) {
+                    log.justify(attempt)
+                } else {
+                    None
+                }
+            }) else {
                 // Missed them: they are sent again at timeouts, and the record carries them.
                 if stage == Stage::Outcome {
                     self.request_fetch(round);
                 }
                 return false;
             };
+            // The proposal held for the attempt may be another than the certified one (an
+            // equivocating proposer): a record must pass its own verification, so this one
+            // is not stored; a peer's record, or its messages, complete the round.
+            let voters = self.tally.as_ref().map(VoteTally::voters);
+            let justified = voters.is_some_and(|voters| {
+                check_justification(
+                    round,
+                    stage,
+                    voters,
+                    certificate.attempt,
+                    certificate.digest,
+                    &chain,
+                )
+                .is_ok()
+            });
+            if !justified {
+                self.request_fetch(round);
+                return false;
+            }
             certificate.justification = chain.to_vec();
         }
         let known = self

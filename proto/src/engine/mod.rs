@@ -279,6 +279,8 @@ impl Engine {
         let round = message.round();
         let current = self.round();
         if round < current {
+            // Too late to count; the half of a contradiction all the same.
+            self.watch_late(&message);
             return;
         }
         if round > current + MAX_ROUNDS_AHEAD {
@@ -304,6 +306,9 @@ impl Engine {
                 if early.len() < 3 * self.config.limits.max_votes {
                     early.push(message);
                 }
+            } else if round == current {
+                // An agreement of this round already over here (the seal, in the outcome).
+                self.watch(&message);
             }
             return;
         }
@@ -598,6 +603,8 @@ impl Engine {
 
     fn start_round(&mut self, now: u64) {
         let round = self.round();
+        // Before any agreement starts: early messages replayed into it are watched too.
+        self.renew_watch();
         for local in self.locals.values_mut() {
             local.start_round();
         }
