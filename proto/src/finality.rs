@@ -281,7 +281,12 @@ pub struct VoteTally {
     counts: BTreeMap<(u32, Digest), usize>,
     equivocators: BTreeSet<AgentId>,
     quorum: Quorum,
+    /// Votes not kept, held aside per attempt and digest ([`VoteTally::refuse`]).
+    refused: BTreeMap<(u32, Digest), BTreeMap<AgentId, SignedMessage>>,
 }
+
+/// Attempts and digests whose refused votes a tally holds aside.
+const REFUSED_PAIRS: usize = 4;
 
 /// Votes of one voter for different digests in one attempt that the tally counts (more only
 /// when one completes a certificate).
@@ -298,6 +303,7 @@ impl VoteTally {
             counts: BTreeMap::new(),
             equivocators: BTreeSet::new(),
             quorum: Quorum::for_round(round),
+            refused: BTreeMap::new(),
         }
     }
 
@@ -359,7 +365,7 @@ impl VoteTally {
         let old =
             variants == 0 && attempts.len() >= VOTES_KEPT && attempts.iter().all(|a| *a > attempt);
         if (old || variants >= VARIANTS_KEPT) && !completes {
-            return false;
+            return self.refuse(attempt, digest, vote);
         }
         self.votes
             .entry(attempt)
@@ -374,6 +380,48 @@ impl VoteTally {
             while attempts.len() > VOTES_KEPT {
                 let oldest = attempts.remove(0);
                 self.forget(oldest, voter);
+            }
+        }
+        true
+    }
+
+    /// Holds a vote the tally does not keep (older than its voter's latest, or a further
+    /// variant) aside with others of its attempt and digest: a peer re-sends a whole
+    /// certificate one vote at a time, and once those held aside and those counted reach a
+    /// certificate, they all count. At most [`REFUSED_PAIRS`] attempts and digests are held
+    /// aside (the one with fewest votes goes first). True if the vote now counts.
+    fn refuse(&mut self, attempt: u32, digest: Digest, vote: SignedMessage) -> bool {
+        let voter = vote.sender();
+        let aside = self.refused.entry((attempt, digest)).or_default();
+        aside.insert(voter, vote);
+        let counted = self.counts.get(&(attempt, digest)).copied().unwrap_or(0);
+        if counted + aside.len() < self.needed() {
+            if self.refused.len() > REFUSED_PAIRS {
+                let fewest = self
+                    .refused
+                    .iter()
+                    .filter(|(key, _)| **key != (attempt, digest))
+                    .min_by_key(|(_, votes)| votes.len())
+                    .map(|(key, _)| *key);
+                if let Some(key) = fewest {
+                    self.refused.remove(&key);
+                }
+            }
+            return false;
+        }
+        let Some(aside) = self.refused.remove(&(attempt, digest)) else {
+            return false;
+        };
+        for (voter, vote) in aside {
+            let held = self
+                .votes
+                .entry(attempt)
+                .or_default()
+                .entry(voter)
+                .or_default();
+            if held.iter().all(|m| vote_digest(m) != Some(digest)) {
+                held.push(vote);
+                *self.counts.entry((attempt, digest)).or_default() += 1;
             }
         }
         true
