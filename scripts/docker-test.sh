@@ -2,9 +2,10 @@
 # The real `docker compose up` on this machine's Docker engine, with no registry: builds a
 # statically linked slotmesh, wraps it in an image FROM scratch tagged slotmesh:latest (what
 # docker-compose.yml expects), starts the compose swarm (mDNS on the compose network),
-# `docker kill`s one agent mid-run, checks that the others finish (exit 0) and that their
-# ledgers, copied out of the volumes, verify and agree. Always tears down what it started.
-# Prints how long the survivors took after the kill.
+# `docker kill`s one agent mid-run, keeps it down until the others have suspended it, then
+# `docker start`s it again: it rejoins on its volume and finishes too. Checks that all five
+# finish (exit 0) and that their ledgers, copied out of the volumes, verify and agree. Always
+# tears down what it started. Prints how long the restarted agent took to take part again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 project=slotmesh-test-$$
@@ -40,12 +41,23 @@ until [ "$(round_of d)" -ge 3 ]; do
   if [ $SECONDS -gt $deadline ]; then echo "the swarm did not reach round 3" >&2; dc logs --tail 30 >&2; exit 1; fi
   sleep 0.5
 done
-echo "== docker kill d (at round $(round_of d))"
+killed_round=$(round_of d)
+echo "== docker kill d (at round $killed_round)"
 docker kill "$(cid d)" >/dev/null
 killed_at=$SECONDS
+# Down long enough to be suspended (3 missed rounds), and started again while the others
+# still have work.
+deadline=$((SECONDS + 120))
+until [ "$(round_of a)" -ge $((killed_round + 5)) ]; do
+  if [ $SECONDS -gt $deadline ]; then echo "the others did not go on without d" >&2; dc logs --tail 30 >&2; exit 1; fi
+  sleep 0.5
+done
+echo "== docker start d (the others at round $(round_of a))"
+docker start "$(cid d)" >/dev/null
+started_at=$SECONDS
 
 status=0
-for service in a b c e; do
+for service in a b c d e; do
   id=$(cid "$service")
   code=$(timeout 180 docker wait "$id" || echo timeout)
   if [ "$code" != 0 ]; then
@@ -54,15 +66,15 @@ for service in a b c e; do
     status=1
   fi
 done
-echo "survivors finished $((SECONDS - killed_at)) s after the kill"
+echo "all finished $((SECONDS - killed_at)) s after the kill, $((SECONDS - started_at)) s after d started again"
 
 echo "== ledgers out of the volumes"
-for service in a b c e; do
+for service in a b c d e; do
   mkdir -p "$work/ledgers/$service"
   docker cp "$(cid "$service"):/data/ledger.log" "$work/ledgers/$service/ledger.log"
 done
-"$bin" verify "$work"/ledgers/{a,b,c,e} || status=1
-for service in a b c e; do
+"$bin" verify "$work"/ledgers/{a,b,c,d,e} || status=1
+for service in a b c d e; do
   docker cp "$(cid "$service"):/data/status.json" "$work/ledgers/$service/status.json"
 done
 python3 - "$work/ledgers" <<'PY' || status=1

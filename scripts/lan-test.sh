@@ -5,7 +5,8 @@
 # `statistic` rule instead, and no added delay; the script says which it used.)
 # Mid-run: kill -9 of one node, then a partition (one node cut off for several rounds) that
 # heals. Checks: the majority keeps finalizing during the partition, the cut-off node
-# finalizes nothing while cut off and catches up after the heal, the survivors complete, and
+# finalizes nothing while cut off, catches up and rejoins after the heal, every node but the
+# killed one completes (the cut-off one included), and
 # every ledger verifies and agrees. Prints the fault figures. Needs root (ip netns, tc).
 # Always removes the namespaces, links and processes it made.
 set -euo pipefail
@@ -121,7 +122,10 @@ for i in $(seq 1 "$nodes"); do
   code=0; wait "$pid" || code=$?
   if [ "$i" = "$cut" ]; then
     echo "n$i (cut off) exited $code: $(tail -1 "$work/n$i/daemon.log" | cut -c1-160)"
-  elif [ "$code" != 0 ]; then
+  fi
+  # Every node that was not killed completes, the cut-off one included: suspended while cut
+  # off, it rejoins after the heal and finishes its job.
+  if [ "$code" != 0 ]; then
     echo "n$i exited $code" >&2; tail -20 "$work/n$i/daemon.log" >&2; result=1
   fi
 done

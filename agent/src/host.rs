@@ -34,6 +34,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const LINGER_TIMEOUTS: u64 = 4;
 /// Phase timeouts a finished host stays while a member that left is still connected.
 pub const LEFT_PEER_TIMEOUTS: u64 = 2;
+/// Phase timeouts a finished host stays at most while a suspended member is connected: it
+/// may be catching up to rejoin, and needs the records of the rounds it missed.
+pub const REJOIN_LINGER_TIMEOUTS: u64 = 20;
 
 /// The rules a host runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +172,12 @@ pub enum Input {
         agent: AgentId,
         /// Why.
         reason: LeaveReason,
+    },
+    /// `agent`'s process restarted and its job started over (a `--exec` daemon): said in
+    /// the record ([`Engine::job_restarted`]).
+    JobRestarted {
+        /// The agent.
+        agent: AgentId,
     },
     /// Time passed: deferred decisions and slot boundaries due by now happen.
     Wake,
@@ -355,6 +364,7 @@ impl HostDriver {
                 self.effects.push_back(Effect::Decided { agent, kind });
             }
             Input::Leave { agent, reason } => self.engine.leave(agent, reason, now)?,
+            Input::JobRestarted { agent } => self.engine.job_restarted(agent),
             Input::Wake => self.wake(now),
         }
         Ok(())
@@ -423,9 +433,20 @@ impl HostDriver {
     /// lack the certificate of the round it left in: the votes this host sent last can be
     /// lost with its exit), after [`LEFT_PEER_TIMEOUTS`] phase timeouts, in which that member
     /// fetches the record from it; or after [`LINGER_TIMEOUTS`] phase timeouts in any case.
+    /// A connected suspended member counts as a remaining one (it may be catching up to
+    /// rejoin: it speaks, with its rejoin, once it holds the records it missed), for up to
+    /// [`REJOIN_LINGER_TIMEOUTS`].
     pub fn lingered(&mut self, now: u64, reachable: impl Fn(&AgentId) -> bool) -> bool {
         let since = *self.finished_at.get_or_insert(now);
-        if now >= since + LINGER_TIMEOUTS * self.rules.phase_timeout_ms {
+        let rejoining = self.engine.state().members.iter().any(|(id, member)| {
+            member.is_suspended() && !self.minds.contains_key(id) && reachable(id)
+        });
+        let limit = if rejoining {
+            REJOIN_LINGER_TIMEOUTS
+        } else {
+            LINGER_TIMEOUTS
+        };
+        if now >= since + limit * self.rules.phase_timeout_ms {
             return true;
         }
         let left_and_connected = self.engine.state().members.iter().any(|(id, member)| {
@@ -447,7 +468,9 @@ impl HostDriver {
         let waiting_for: Vec<AgentId> = self
             .engine
             .state()
-            .active_members()
+            .members
+            .iter()
+            .filter(|(_, m)| m.is_active() || m.is_suspended())
             .map(|(id, _)| *id)
             .filter(|id| !spoken.contains(id) && reachable(id))
             .collect();
@@ -550,7 +573,7 @@ impl HostDriver {
             let status = finalized.state.members.get(id).map(|m| m.status);
             hosted.done = matches!(
                 status,
-                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
+                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Removed)
             );
         }
         if let (Some(slot_ms), Some(winner)) = (self.rules.slot_ms, finalized.outcome.winner) {

@@ -22,6 +22,9 @@ pub enum Byzantine {
     /// another digest: a contradiction of the agreement that replicas must prove and the
     /// record must punish by barring it from voting.
     DoubleVoter,
+    /// Joins, then says nothing more (a join flood's silent newcomers): it must never stall
+    /// the swarm nor earn a vote.
+    Silent,
 }
 
 /// One simulated agent.

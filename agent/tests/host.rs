@@ -76,6 +76,7 @@ fn founder(strategy: Box<dyn Strategy>, rules: HostRules, burst: u32) -> HostDri
         min_members: 1,
         expected_members: 1,
         known_founders: Default::default(),
+        absence_limit: 0,
     };
     let engine = Engine::new(identity.clone(), config, LedgerState::genesis(swarm), 0);
     let mind = Mind::new(
@@ -377,6 +378,8 @@ fn a_finished_host_waits_for_a_member_that_left_and_is_still_connected() {
             Payload::Join(Join {
                 name: name.into(),
                 founders: Vec::new(),
+                absence_limit: 0,
+                restarted: false,
             }),
         ));
     }
@@ -399,6 +402,7 @@ fn a_finished_host_waits_for_a_member_that_left_and_is_still_connected() {
         min_members: 1,
         expected_members: 1,
         known_founders: Default::default(),
+        absence_limit: 0,
     };
     let engine = Engine::new(me.clone(), config, state, 0);
     let mind = Mind::new(

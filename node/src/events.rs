@@ -89,7 +89,9 @@ impl NodeEvent {
             };
             member(id, change)
         }));
-        events.extend(outcome.failed.iter().map(|id| member(id, "failed")));
+        events.extend(outcome.rejoined.iter().map(|id| member(id, "rejoined")));
+        events.extend(outcome.suspended.iter().map(|id| member(id, "suspended")));
+        events.extend(outcome.removed.iter().map(|id| member(id, "removed")));
         for id in &outcome.coalitions_formed {
             let members = state
                 .coalitions

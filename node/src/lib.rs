@@ -99,6 +99,9 @@ pub struct NodeConfig {
     /// The founders by key, when the swarm is founded by known keys (then `founders` is
     /// ignored; this agent must be one of them): a majority founds it.
     pub known_founders: std::collections::BTreeSet<slotmesh_proto::AgentId>,
+    /// Founders only: rounds a suspended member may stay away before the swarm removes it
+    /// for good (the swarm takes the largest its founders propose).
+    pub absence_limit: u64,
     /// Join an existing swarm rather than found one.
     pub join: bool,
     /// Pre-shared key file of a private swarm (libp2p pnet).
@@ -162,9 +165,10 @@ pub enum NodeExit {
     Left,
     /// It was asked to stop and stopped before its leave became final.
     Interrupted,
-    /// The swarm marked it failed (it missed too many rounds); its job cannot finish.
-    Failed {
-        /// The round it was marked failed in.
+    /// The swarm removed it for good (suspended for longer than the absence limit); its job
+    /// cannot finish. A suspended member is not removed: it rejoins.
+    Removed {
+        /// The round it was suspended in.
         round: u64,
     },
 }
@@ -218,16 +222,25 @@ impl Node {
     pub async fn run(mut self) -> Result<NodeExit> {
         if let Some(command) = self.config.exec.clone() {
             let me = self.identity.id();
-            let finished = self
-                .driver
-                .engine()
-                .state()
-                .members
-                .get(&me)
-                .is_some_and(|m| !m.is_active());
+            let record = self.driver.engine().state().members.get(&me);
+            let finished = record.is_some_and(|m| {
+                matches!(
+                    m.status,
+                    MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Removed
+                )
+            });
+            // A job that ran in earlier slots starts over: the record is told, so that the
+            // next claim is checked afresh rather than against the lost progress.
+            let started_over = record.is_some_and(|m| m.used_slots > 0);
             if finished {
                 tracing::info!("this agent already left the swarm (ledger); not starting the job");
             } else {
+                if started_over {
+                    tracing::warn!(
+                        "the daemon restarted: its job starts over from the beginning (it ran in earlier slots); the record counts a restart"
+                    );
+                    self.input(Input::JobRestarted { agent: me });
+                }
                 let job = job::Job::start(&command).await?;
                 tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");
                 self.observer.status.job_pid = Some(job.pid());
@@ -693,7 +706,7 @@ impl Node {
             Some(MemberStatus::Departed) if self.driver.lingered(now, reachable) => {
                 Some(NodeExit::Left)
             }
-            Some(MemberStatus::Failed) => Some(NodeExit::Failed { round: left_round }),
+            Some(MemberStatus::Removed) => Some(NodeExit::Removed { round: left_round }),
             _ => match self.shutdown_requested {
                 Some(deadline) if now >= deadline => Some(NodeExit::Interrupted),
                 _ => None,

@@ -135,6 +135,7 @@ impl Node {
             } else {
                 Default::default()
             },
+            absence_limit: config.absence_limit,
         };
         let engine = Engine::new(identity.clone(), engine_config, state, 0);
         let (answers, answers_in) = mpsc::unbounded_channel();

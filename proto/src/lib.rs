@@ -56,9 +56,10 @@ pub use rules::{
 };
 pub use shared_resolution::{Resolved, SharedResolutions};
 pub use state::{
-    majority, votes_needed, ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus,
-    OffenceCounts, Quorum, DEADLOCK_ROUNDS, INCOME_PER_ROUND, INITIAL_CREDITS,
-    MAX_CONSECUTIVE_MISSES,
+    admission_limit, majority, voter_additions, votes_needed, ClaimRecord, Coalition, LedgerState,
+    MemberRecord, MemberStatus, OffenceCounts, Quorum, DEADLOCK_ROUNDS, DEFAULT_ABSENCE_LIMIT,
+    INCOME_PER_ROUND, INITIAL_CREDITS, MIN_ADMISSIONS_PER_ROUND, SUSPEND_AFTER_MISSES,
+    VOTING_STREAK,
 };
 pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 pub use trust::{

@@ -11,8 +11,9 @@ use crate::envelope::{open_carried, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{RoundMessages, Turn};
 use crate::state::{
-    ClaimRecord, Coalition, LedgerState, MemberRecord, MemberStatus, DEADLOCK_ROUNDS,
-    INCOME_PER_ROUND, MAX_CONSECUTIVE_MISSES,
+    admission_limit, voter_additions, ClaimRecord, Coalition, LedgerState, MemberRecord,
+    MemberStatus, DEADLOCK_ROUNDS, DEFAULT_ABSENCE_LIMIT, INCOME_PER_ROUND, SUSPEND_AFTER_MISSES,
+    VOTING_STREAK,
 };
 use crate::trust::{after_honest_round, after_offences, trust_multiplier, Offence};
 use crate::wire::{CoalitionId, Evidence, LeaveReason, Payload, PayloadKind};
@@ -91,10 +92,14 @@ pub struct RoundOutcome {
     pub equivocations: Vec<EquivocationEvidence>,
     /// Members admitted from the next round on.
     pub joined: Vec<AgentId>,
+    /// Suspended members active again from the next round on.
+    pub rejoined: Vec<AgentId>,
     /// Members that left.
     pub left: Vec<(AgentId, LeaveReason)>,
-    /// Members marked failed.
-    pub failed: Vec<AgentId>,
+    /// Members suspended (they missed too many rounds in a row).
+    pub suspended: Vec<AgentId>,
+    /// Suspended members removed for good (away longer than the absence limit).
+    pub removed: Vec<AgentId>,
     /// Coalitions formed this round.
     pub coalitions_formed: Vec<CoalitionId>,
     /// Coalitions dissolved at the end of this round.
@@ -158,14 +163,23 @@ fn expected_remaining(member: &MemberRecord) -> Option<i64> {
 
 impl LedgerState {
     /// Whether the rule consumes `message` in the round after this state: a turn of an
-    /// active member, or a join from a key it does not know. Nothing else enters a round's
-    /// inputs or its digest, so outsiders cannot split the votes.
+    /// active member, a join from a key it does not know or of a suspended member (a
+    /// rejoin), or an active member's join saying its job restarted. Nothing else enters a
+    /// round's inputs or its digest, so outsiders cannot split the votes.
     pub fn consumes(&self, message: &SignedMessage) -> bool {
         let sender = message.sender();
-        match message.payload().kind() {
-            PayloadKind::Join => !self.members.contains_key(&sender),
-            kind => !kind.is_agreement() && self.is_active(&sender),
+        match message.payload() {
+            Payload::Join(join) => {
+                self.may_join(&sender) || (join.restarted && self.is_active(&sender))
+            }
+            payload => !payload.kind().is_agreement() && self.is_active(&sender),
         }
+    }
+
+    /// Whether a join from `id` may admit it: a key the state does not know, or a suspended
+    /// member's.
+    pub fn may_join(&self, id: &AgentId) -> bool {
+        self.members.get(id).is_none_or(MemberRecord::is_suspended)
     }
 }
 
@@ -259,27 +273,69 @@ pub fn resolve_round(
         }
     }
 
-    // 2. Joins: unknown senders become members from the next round on. In the founding
-    // round of a swarm founded by known keys (a join names the founders), only the joins of
-    // those founders that name the same founders.
+    // 2. Joins: unknown senders become members from the next round on, and suspended
+    // members active again (a rejoin). In the founding round of a swarm founded by known keys
+    // (a join names the founders), only the joins of those founders that name the same
+    // founders, all of them; past it, at most `admission_limit` a round: rejoins first, then
+    // newcomers, each in the order of the round's tie-break hash (ids chosen in advance win
+    // no place).
     let founders = if round == 0 {
         named_founders(messages)
     } else {
         None
     };
+    let mut joins: Vec<(bool, Digest, AgentId, &crate::wire::Join)> = Vec::new();
     for (sender, kind, turn) in messages.turns() {
-        if kind != PayloadKind::Join || previous.members.contains_key(&sender) {
+        if kind != PayloadKind::Join {
             continue;
         }
         if let Turn::One(message) = turn {
             if let Payload::Join(join) = message.payload() {
+                if previous.is_active(&sender) && join.restarted {
+                    // An active member's job started over: its next claim is checked afresh.
+                    if let Some(member) = next.members.get_mut(&sender) {
+                        member.restarts += 1;
+                        member.last_claim = None;
+                    }
+                    continue;
+                }
+                if !previous.may_join(&sender) {
+                    continue;
+                }
                 if founders.is_some_and(|f| !f.contains(&sender) || join.founders != *f) {
                     continue;
                 }
-                next.members
-                    .insert(sender, MemberRecord::new(join.name.clone(), round + 1));
-                outcome.joined.push(sender);
+                let newcomer = !previous.members.contains_key(&sender);
+                joins.push((newcomer, tie_break(round, &sender), sender, join));
             }
+        }
+    }
+    joins.sort_by_key(|a| (a.0, a.1));
+    if round > 0 {
+        joins.truncate(admission_limit(active.len()));
+    }
+    for (newcomer, _, sender, join) in joins {
+        if newcomer {
+            next.members
+                .insert(sender, MemberRecord::new(join.name.clone(), round + 1));
+            outcome.joined.push(sender);
+            if round == 0 && join.absence_limit > 0 {
+                let limit = &mut next.absence_limit;
+                if *limit == DEFAULT_ABSENCE_LIMIT || join.absence_limit > *limit {
+                    *limit = join.absence_limit;
+                }
+            }
+        } else if let Some(member) = next.members.get_mut(&sender) {
+            member.status = MemberStatus::Active;
+            member.left_round = None;
+            member.consecutive_misses = 0;
+            member.streak = 0;
+            member.rejoins += 1;
+            if join.restarted {
+                member.restarts += 1;
+                member.last_claim = None;
+            }
+            outcome.rejoined.push(sender);
         }
     }
     if let Some(founders) = founders {
@@ -522,6 +578,11 @@ pub fn resolve_round(
         }
         let severity: u32 = found.iter().map(Offence::severity).sum();
         let took_part = bids.contains_key(id);
+        member.streak = if took_part {
+            member.streak.saturating_add(1)
+        } else {
+            0
+        };
         if severity > 0 {
             member.trust = after_offences(member.trust, severity);
         } else if took_part {
@@ -535,14 +596,23 @@ pub fn resolve_round(
         } else {
             member.consecutive_misses = member.consecutive_misses.saturating_add(1);
             outcome.missed.push(*id);
-            if member.consecutive_misses >= MAX_CONSECUTIVE_MISSES {
-                member.status = MemberStatus::Failed;
+            if member.consecutive_misses >= SUSPEND_AFTER_MISSES {
+                member.status = MemberStatus::Suspended;
                 member.left_round = Some(round);
-                outcome.failed.push(*id);
+                outcome.suspended.push(*id);
                 continue;
             }
         }
         member.credits = member.credits.saturating_add(INCOME_PER_ROUND);
+    }
+
+    // 8b. Suspended members away longer than the absence limit are removed for good.
+    for (id, member) in next.members.iter_mut() {
+        let away_since = member.left_round.unwrap_or(round);
+        if member.is_suspended() && round.saturating_sub(away_since) >= previous.absence_limit {
+            member.status = MemberStatus::Removed;
+            outcome.removed.push(*id);
+        }
     }
 
     // 9. Coalitions end on expiry, a member gone, deadlock or a broken pledge.
@@ -584,9 +654,53 @@ pub fn resolve_round(
         outcome.coalitions_dissolved.push((cid, reason));
     }
 
+    // 10. The voters of the next round.
+    next.voters = next_voters(previous, &next, &outcome.joined);
+
     next.next_round = round + 1;
     next.previous = previous.digest();
     next.last_inputs = messages.inputs_digest();
     next.last_winner = winner;
     (next, outcome)
+}
+
+/// The voters of the round after `next` (step 10): those of this round still active, allowed
+/// to vote and with a valid bid this round (if none bid, those still active and allowed), plus
+/// at most [`voter_additions`] members that earned the vote ([`VOTING_STREAK`] rounds in a row
+/// of full participation), longest streak first, then by the round's tie-break hash. The
+/// founding round's voters are the founders it admits. With no voter of this round left at
+/// all, every member that earned the vote.
+fn next_voters(
+    previous: &LedgerState,
+    next: &LedgerState,
+    admitted: &[AgentId],
+) -> BTreeSet<AgentId> {
+    let round = previous.next_round;
+    if round == 0 {
+        return admitted.iter().copied().collect();
+    }
+    let allowed = |id: &AgentId| next.members.get(id).is_some_and(MemberRecord::may_vote);
+    let current = previous.voters_for(previous);
+    let mut kept: BTreeSet<AgentId> = current
+        .iter()
+        .filter(|id| allowed(id) && next.members.get(*id).is_some_and(|m| m.streak > 0))
+        .copied()
+        .collect();
+    if kept.is_empty() {
+        kept = current.iter().filter(|id| allowed(id)).copied().collect();
+    }
+    let mut earned: Vec<(std::cmp::Reverse<u32>, Digest, AgentId)> = next
+        .members
+        .iter()
+        .filter(|(id, m)| m.may_vote() && m.streak >= VOTING_STREAK && !kept.contains(*id))
+        .map(|(id, m)| (std::cmp::Reverse(m.streak), tie_break(round, id), *id))
+        .collect();
+    earned.sort();
+    let room = if kept.is_empty() {
+        earned.len()
+    } else {
+        voter_additions(kept.len())
+    };
+    kept.extend(earned.into_iter().take(room).map(|(_, _, id)| id));
+    kept
 }

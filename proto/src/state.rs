@@ -12,8 +12,18 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const INITIAL_CREDITS: u64 = 1_000;
 /// Credits every active member receives at the end of each round.
 pub const INCOME_PER_ROUND: u64 = 10;
-/// Consecutive rounds with a missing claim, commit or reveal after which a member is failed.
-pub const MAX_CONSECUTIVE_MISSES: u8 = 3;
+/// Consecutive rounds with a missing claim, commit or reveal after which a member is
+/// suspended: no longer waited for nor a voter, its record kept until it rejoins.
+pub const SUSPEND_AFTER_MISSES: u8 = 3;
+/// Rounds in a row of full participation (a valid, revealed bid) a member needs before it
+/// may be admitted to the voters ([`LedgerState::voters`]).
+pub const VOTING_STREAK: u32 = 2;
+/// Joins and rejoins admitted per round at most, when the active members are few; with more,
+/// half their number ([`admission_limit`]).
+pub const MIN_ADMISSIONS_PER_ROUND: usize = 4;
+/// Rounds a suspended member may stay away before it is removed for good, unless the
+/// founders chose another bound (`Join::absence_limit`).
+pub const DEFAULT_ABSENCE_LIMIT: u64 = 10_000;
 /// A coalition whose beneficiary has not won for this many rounds is deadlocked and dissolves.
 pub const DEADLOCK_ROUNDS: u8 = 3;
 
@@ -22,12 +32,16 @@ pub const DEADLOCK_ROUNDS: u8 = 3;
 pub enum MemberStatus {
     /// Takes part in rounds.
     Active,
+    /// It missed [`SUSPEND_AFTER_MISSES`] rounds in a row (crashed, paused or cut off): not
+    /// waited for, not a voter, its record kept. A signed join from its key makes it active
+    /// again from the next round.
+    Suspended,
     /// Its job completed and it left.
     Completed,
     /// It left without completing.
     Departed,
-    /// It missed too many rounds in a row (crashed or cut off).
-    Failed,
+    /// Suspended for longer than the swarm's absence limit: gone for good.
+    Removed,
 }
 
 /// The last claim a member made.
@@ -92,6 +106,13 @@ pub struct MemberRecord {
     pub last_claim: Option<ClaimRecord>,
     /// Rounds in a row with a missing claim, commit or reveal.
     pub consecutive_misses: u8,
+    /// Rounds in a row with a valid, revealed bid (0 for a newcomer or a returning member).
+    pub streak: u32,
+    /// Times it came back after a suspension.
+    pub rejoins: u32,
+    /// Times it rejoined saying its process restarted and its job started over (a `--exec`
+    /// daemon): its claims are checked again from its next claim.
+    pub restarts: u32,
     /// Proven offences.
     pub offences: OffenceCounts,
     /// The coalition it belongs to, if any.
@@ -111,6 +132,9 @@ impl MemberRecord {
             used_slots: 0,
             last_claim: None,
             consecutive_misses: 0,
+            streak: 0,
+            rejoins: 0,
+            restarts: 0,
             offences: OffenceCounts::default(),
             coalition: None,
         }
@@ -119,6 +143,11 @@ impl MemberRecord {
     /// Whether it takes part in rounds.
     pub fn is_active(&self) -> bool {
         self.status == MemberStatus::Active
+    }
+
+    /// Whether it is suspended (and may rejoin).
+    pub fn is_suspended(&self) -> bool {
+        self.status == MemberStatus::Suspended
     }
 
     /// Whether it may vote: an active member never proven to have signed contradicting
@@ -165,6 +194,11 @@ pub struct LedgerState {
     /// The founders a swarm founded by known keys named (the voters of its founding round);
     /// empty for a swarm founded by whoever joined first.
     pub founders: BTreeSet<AgentId>,
+    /// The voters of round `next_round` (see [`LedgerState::voters_for`]).
+    pub voters: BTreeSet<AgentId>,
+    /// Rounds a suspended member may stay away before it is removed, fixed in the founding
+    /// round.
+    pub absence_limit: u64,
 }
 
 impl LedgerState {
@@ -179,6 +213,8 @@ impl LedgerState {
             members: BTreeMap::new(),
             coalitions: BTreeMap::new(),
             founders: BTreeSet::new(),
+            voters: BTreeSet::new(),
+            absence_limit: DEFAULT_ABSENCE_LIMIT,
         }
     }
 
@@ -204,36 +240,65 @@ impl LedgerState {
         self.members.get(id).is_some_and(MemberRecord::is_active)
     }
 
-    /// The members whose votes finalize the next round: the active members that may vote
-    /// ([`MemberRecord::may_vote`]) and took full part in the last final round (a member that
-    /// missed it, crashed perhaps, counts again once it takes part again). If there are none,
-    /// all that may vote; if none may, all active members (a swarm of proven cheats still
-    /// moves on); for a round that starts with no active members at all (the swarm's first),
-    /// the known founders it names, or else the members it admits.
+    /// The members whose votes finalize the next round. For the founding round: the known
+    /// founders it names, or else the members it admits (`resolved`). Past it: the agreed
+    /// [`LedgerState::voters`] (members that earned the right, admitted a few per round,
+    /// docs/PROTOCOL.md §6) still active and allowed; if none is left, the active members
+    /// that may vote; if none may, all active members (a swarm of proven cheats still moves
+    /// on); with no active member at all, the suspended members never barred that were
+    /// suspended last (their rejoins bring the swarm back); with none of those either, the
+    /// members the round admits.
     ///
     /// The set is a function of the agreed state before the round, so every replica uses the
     /// same one, and any two majorities of it intersect.
     pub fn voters_for(&self, resolved: &LedgerState) -> BTreeSet<AgentId> {
-        let voting = || self.members.iter().filter(|(_, m)| m.may_vote());
-        let live: BTreeSet<AgentId> = voting()
-            .filter(|(_, m)| m.consecutive_misses == 0)
-            .map(|(id, _)| *id)
+        let admitted = || resolved.active_members().map(|(id, _)| *id).collect();
+        if self.next_round == 0 {
+            if !resolved.founders.is_empty() {
+                return resolved.founders.clone();
+            }
+            return admitted();
+        }
+        let ids = |keep: &dyn Fn(&MemberRecord) -> bool| -> BTreeSet<AgentId> {
+            self.members
+                .iter()
+                .filter(|(_, m)| keep(m))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        let agreed: BTreeSet<AgentId> = self
+            .voters
+            .iter()
+            .filter(|id| self.members.get(id).is_some_and(MemberRecord::may_vote))
+            .copied()
             .collect();
-        if !live.is_empty() {
-            return live;
+        if !agreed.is_empty() {
+            return agreed;
         }
-        let entitled: BTreeSet<AgentId> = voting().map(|(id, _)| *id).collect();
-        if !entitled.is_empty() {
-            return entitled;
+        // With no active member: the suspended members never barred that were suspended
+        // last (the most recently heard of: a member that crashed long before them would
+        // otherwise make their majority impossible).
+        let returnable = |m: &MemberRecord| m.is_suspended() && m.offences.contradictions == 0;
+        let last_suspension = self
+            .members
+            .values()
+            .filter(|m| returnable(m))
+            .filter_map(|m| m.left_round)
+            .max();
+        let recently_suspended =
+            move |m: &MemberRecord| returnable(m) && m.left_round == last_suspension;
+        let fallbacks: [&dyn Fn(&MemberRecord) -> bool; 3] = [
+            &MemberRecord::may_vote,
+            &MemberRecord::is_active,
+            &recently_suspended,
+        ];
+        for keep in fallbacks {
+            let set = ids(keep);
+            if !set.is_empty() {
+                return set;
+            }
         }
-        let active: BTreeSet<AgentId> = self.active_members().map(|(id, _)| *id).collect();
-        if !active.is_empty() {
-            return active;
-        }
-        if !resolved.founders.is_empty() {
-            return resolved.founders.clone();
-        }
-        resolved.active_members().map(|(id, _)| *id).collect()
+        admitted()
     }
 
     /// How many of its voters the round this state starts needs to certify `resolved`:
@@ -246,6 +311,19 @@ impl LedgerState {
             Quorum::Majority
         }
     }
+}
+
+/// Joins and rejoins the round after a state with `active` members admits at most: half the
+/// active members, and at least [`MIN_ADMISSIONS_PER_ROUND`].
+pub fn admission_limit(active: usize) -> usize {
+    (active / 2).max(MIN_ADMISSIONS_PER_ROUND)
+}
+
+/// Members that earned the vote the next round may add to `kept` voters of this one: fewer
+/// than half of `kept` (one if `kept` is one or two), so that the voters of consecutive rounds
+/// overlap in a majority of the new set.
+pub fn voter_additions(kept: usize) -> usize {
+    (kept.saturating_sub(1) / 2).max(1)
 }
 
 /// Votes needed for a majority of `voters`: more than half.

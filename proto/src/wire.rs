@@ -10,7 +10,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.
@@ -153,6 +153,13 @@ pub struct Join {
     /// the sender among them (empty otherwise, and always past the founding round). A
     /// majority of them founds the swarm (docs/PROTOCOL.md §6, *The founding round*).
     pub founders: Vec<AgentId>,
+    /// The founding round only: rounds a suspended member may stay away before it is
+    /// removed for good (0: the default, `DEFAULT_ABSENCE_LIMIT`). The swarm takes the
+    /// largest its admitted founders name.
+    pub absence_limit: u64,
+    /// A suspended member's rejoin: its process restarted and its job started over (a
+    /// `--exec` daemon), so its next claim is checked afresh. Recorded as a restart.
+    pub restarted: bool,
 }
 
 /// A public claim of remaining burst, in slots. Must be at least 1: a member with nothing
@@ -402,6 +409,14 @@ impl Message {
                             "past the founding round, or without the sender".into(),
                         ));
                     }
+                }
+                if (self.round == 0 && join.restarted)
+                    || (self.round != 0 && join.absence_limit != 0)
+                {
+                    return Err(out_of_bounds(
+                        "join",
+                        "a restart in the founding round, or an absence limit past it".into(),
+                    ));
                 }
             }
             Payload::Claim(claim) => {

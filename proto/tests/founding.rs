@@ -21,6 +21,8 @@ fn founding_join(_who: &Identity, name: &str, founders: &BTreeSet<AgentId>) -> P
     Payload::Join(Join {
         name: name.into(),
         founders: founders.iter().copied().collect(),
+        absence_limit: 0,
+        restarted: false,
     })
 }
 

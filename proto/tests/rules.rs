@@ -15,7 +15,7 @@ use slotmesh_proto::{
     SignedMessage,
 };
 use slotmesh_proto::{Offence, INITIAL_TRUST, PPM, TRUST_FLOOR};
-use slotmesh_proto::{INCOME_PER_ROUND, INITIAL_CREDITS, MAX_CONSECUTIVE_MISSES};
+use slotmesh_proto::{INCOME_PER_ROUND, INITIAL_CREDITS, SUSPEND_AFTER_MISSES};
 
 fn agents(n: usize) -> Vec<Identity> {
     (0..n as u8).map(agent).collect()
@@ -170,7 +170,8 @@ proptest! {
 
     #[test]
     fn ghosts_never_win(n in 2usize..6, ghost in 0usize..6, quiet in 3usize..6, seed in any::<u64>()) {
-        // Agent `ghost` stops talking (crash) and later comes back bidding hugely.
+        // Agent `ghost` stops talking (crash) and later comes back bidding hugely, without
+        // rejoining: suspended, it never wins.
         let all = agents(n);
         let ghost = ghost % n;
         let mut state = founded(&all);
@@ -188,15 +189,15 @@ proptest! {
                 msgs.insert(c); msgs.insert(v);
             }
             let (next, outcome) = resolve_round(&state, &msgs);
-            if outcome.failed.contains(&all[ghost].id()) { failed_at = Some(step); }
+            if outcome.suspended.contains(&all[ghost].id()) { failed_at = Some(step); }
             if failed_at.is_some() {
                 prop_assert_ne!(outcome.winner, Some(all[ghost].id()));
             }
             if let Some(w) = outcome.winner { let i = all.iter().position(|a| a.id() == w).unwrap(); remaining[i] -= 1; }
             state = next;
         }
-        prop_assert_eq!(failed_at, Some(usize::from(MAX_CONSECUTIVE_MISSES) - 1));
-        prop_assert_eq!(state.members[&all[ghost].id()].status, MemberStatus::Failed);
+        prop_assert_eq!(failed_at, Some(usize::from(SUSPEND_AFTER_MISSES) - 1));
+        prop_assert_eq!(state.members[&all[ghost].id()].status, MemberStatus::Suspended);
     }
 }
 

@@ -230,6 +230,7 @@ fn a_newcomer_slower_than_a_round_is_never_admitted() {
             min_members: n,
             expected_members: n,
             known_founders: Default::default(),
+            absence_limit: 0,
         };
         net.engines.push(Some(Engine::new(
             identity,

@@ -35,7 +35,9 @@ fn arb_payload(sender: AgentId) -> impl Strategy<Value = Payload> {
             .prop_filter("not blank", |s| !s.trim().is_empty())
             .prop_map(|name| Payload::Join(Join {
                 name,
-                founders: Vec::new()
+                founders: Vec::new(),
+                absence_limit: 0,
+                restarted: false,
             })),
         (1u32..=1_000_000).prop_map(|remaining| Payload::Claim(Claim { remaining })),
         (
@@ -250,6 +252,8 @@ fn field_limits_are_enforced_on_receipt() {
         Payload::Join(Join {
             name: "x".repeat(33),
             founders: Vec::new(),
+            absence_limit: 0,
+            restarted: false,
         }),
     );
     assert!(open(huge_name.bytes(), swarm(), &limits()).is_err());
@@ -287,6 +291,8 @@ fn golden_envelopes() {
             Payload::Join(Join {
                 name: "A".into(),
                 founders: Vec::new(),
+                absence_limit: 0,
+                restarted: false,
             }),
         ),
         ("claim", Payload::Claim(Claim { remaining: 5 })),
@@ -402,17 +408,17 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "7343437cb2e44921"),
-        ("claim", "a3f3125f730d292c"),
-        ("negotiation", "092a16b221756f16"),
-        ("acceptance", "449ba48e4c041ace"),
-        ("commit", "eefc830360247b4d"),
-        ("reveal", "18d4eba434d221a3"),
-        ("leave", "d40cf27b7d2dee70"),
-        ("vote", "17564609147a4991"),
-        ("proposal", "bd2e86afda59af70"),
-        ("promise", "7ca9e9a0337423d1"),
-        ("evidence", "7fc8c9f357fa5ddf"),
+        ("join", "1dd2484b26fccfe8"),
+        ("claim", "7eaabb2abbd1864c"),
+        ("negotiation", "0ad6d19aa2a4467f"),
+        ("acceptance", "2f976581101d6cba"),
+        ("commit", "124f795968065096"),
+        ("reveal", "1a9a6e7d7060447e"),
+        ("leave", "e5f98130a2d3d95d"),
+        ("vote", "bf6fb182d65b2ec9"),
+        ("proposal", "c74c8614aeade0d8"),
+        ("promise", "3f5a428544c11fd4"),
+        ("evidence", "c1fa93568b429b39"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");
@@ -422,15 +428,15 @@ fn golden_envelopes() {
 fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     // Regression from the `payload` fuzz target: bincode also decodes a small integer from a
     // longer varint form, which would give one message two byte strings, two ids and two
-    // signatures. Here the protocol version (5) is written as 0xfb 0x05 0x00 and signed.
+    // signatures. Here the protocol version (6) is written as 0xfb 0x06 0x00 and signed.
     use ed25519_dalek::Signer;
     let secret = [9u8; 32];
     let identity = slotmesh_proto::Identity::from_secret(secret);
     let swarm = SwarmId::from_name("canonical");
     let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
     let body = honest.body();
-    assert_eq!(body[0], 5, "the version comes first, in one byte");
-    let mut stretched = vec![0xfb, 0x05, 0x00];
+    assert_eq!(body[0], 6, "the version comes first, in one byte");
+    let mut stretched = vec![0xfb, 0x06, 0x00];
     stretched.extend_from_slice(&body[1..]);
     let mut signed_input = slotmesh_proto::DOMAIN_TAG.to_vec();
     signed_input.extend_from_slice(&stretched);

@@ -38,6 +38,9 @@ pub(crate) struct Forger;
 /// a third of its peers first (gossip brings both to everyone a heartbeat later).
 pub(crate) struct DoubleVoter;
 
+/// Sends its joins and nothing else.
+pub(crate) struct Silent;
+
 /// The behaviour of `byzantine`.
 pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
     match byzantine {
@@ -45,6 +48,7 @@ pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
         Byzantine::Withholder => &Withholder,
         Byzantine::Forger => &Forger,
         Byzantine::DoubleVoter => &DoubleVoter,
+        Byzantine::Silent => &Silent,
     }
 }
 
@@ -154,5 +158,21 @@ impl Misbehaviour for DoubleVoter {
         let later: Vec<usize> = to.iter().copied().filter(|j| j % 3 != 0).collect();
         net.broadcast(from, first.into_iter(), &twin);
         net.forward(from, later.into_iter(), &twin);
+    }
+}
+
+impl Misbehaviour for Silent {
+    fn transmit(
+        &self,
+        net: &mut Network,
+        from: usize,
+        to: Vec<usize>,
+        message: &SignedMessage,
+        _signer: &Identity,
+        _swarm: SwarmId,
+    ) {
+        if matches!(message.payload(), Payload::Join(_)) {
+            net.broadcast(from, to.into_iter(), message);
+        }
     }
 }

@@ -64,6 +64,7 @@ impl Sim {
             min_members,
             expected_members: self.founders.max(1),
             known_founders,
+            absence_limit: 0,
         };
         let mut engine = Engine::new(agent.identity.clone(), config, ledger, now);
         engine.share_resolutions(self.resolutions.clone());

@@ -10,6 +10,7 @@
 mod archive;
 mod byzantine;
 mod hosts;
+mod membership;
 use archive::Archive;
 mod ask;
 mod config;
@@ -112,6 +113,8 @@ struct Sim {
     /// Agreed digest and winner of each final round.
     agreed: BTreeMap<u64, (Digest, Option<AgentId>)>,
     gone: BTreeMap<AgentId, u64>,
+    /// Membership figures and the voters of the latest round checked ([`membership`]).
+    membership: membership::Membership,
     last_state: Option<Arc<LedgerState>>,
     violations: Vec<String>,
     violation_count: u64,
@@ -230,6 +233,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         archive: Archive::new(config.archive_rounds, config.ledger.as_deref(), swarm),
         agreed: BTreeMap::new(),
         gone: BTreeMap::new(),
+        membership: membership::Membership::default(),
         last_state: None,
         violations: Vec::new(),
         violation_count: 0,
@@ -254,6 +258,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
             .schedule(spec.arrival_ms, Event::Arrive { agent: i });
     }
     sim.event_loop(&mut progress);
+    sim.check_everyone_back_completed();
     sim.report(started.elapsed())
 }
 
@@ -343,6 +348,10 @@ impl Sim {
             let now = self.net.now();
             if !self.net.partitioned() && now.saturating_sub(self.last_progress_ms) > stall_limit {
                 let round = self.agreed.keys().next_back().copied().unwrap_or(0);
+                if self.finished == self.agents.len() {
+                    // Every agent is done; hosts still lingering have nothing left to do.
+                    break;
+                }
                 if !self.can_finalize() {
                     // Too few of the voters are alive (or none are left): the fault model
                     // does not promise progress, so this is the end of the run, not a bug.
@@ -356,11 +365,12 @@ impl Sim {
                     .filter_map(|(h, host)| {
                         host.driver.as_ref().map(HostDriver::engine).map(|e| {
                             format!(
-                                "host {h} r{} {:?} holds {} own {:?}",
+                                "host {h} r{} {:?} holds {} own {:?} votes {:?}",
                                 e.round(),
                                 e.phase(),
                                 e.messages(e.round()).map_or(0, |m| m.len()),
-                                e.finality().and_then(|f| f.own)
+                                e.finality().and_then(|f| f.own),
+                                e.finality().map(|f| f.votes)
                             )
                         })
                     })
@@ -381,7 +391,8 @@ impl Sim {
         }
     }
 
-    /// Whether enough voters of the next round are alive to finalize it.
+    /// Whether enough voters of the next round are alive to finalize it (a silent newcomer
+    /// never votes).
     fn can_finalize(&self) -> bool {
         let Some(state) = &self.last_state else {
             return true;
@@ -390,9 +401,10 @@ impl Sim {
         let alive = voters
             .iter()
             .filter(|id| {
-                self.by_id
-                    .get(id)
-                    .is_some_and(|i| self.agents[*i].life == Life::Live)
+                self.by_id.get(id).is_some_and(|i| {
+                    let agent = &self.agents[*i];
+                    agent.life == Life::Live && agent.spec.byzantine != Some(Byzantine::Silent)
+                })
             })
             .count();
         !voters.is_empty() && alive >= slotmesh_proto::votes_needed(state.next_round, voters.len())
@@ -657,10 +669,20 @@ impl Sim {
                 for (id, _) in &finalized.outcome.left {
                     self.gone.insert(*id, round);
                 }
-                for id in &finalized.outcome.failed {
+                // A suspended member may win again only after it rejoins.
+                for id in finalized
+                    .outcome
+                    .suspended
+                    .iter()
+                    .chain(&finalized.outcome.removed)
+                {
                     self.gone.insert(*id, round);
                 }
+                for id in &finalized.outcome.rejoined {
+                    self.gone.remove(id);
+                }
                 self.coalitions_formed += finalized.outcome.coalitions_formed.len() as u64;
+                self.check_membership(round, &finalized);
                 self.agreed.insert(round, (digest, winner));
                 self.archive.insert(finalized.certified.clone());
                 self.last_progress_ms = self.net.now();
@@ -678,7 +700,7 @@ impl Sim {
             let status = finalized.state.members.get(&agent.id).map(|m| m.status);
             if matches!(
                 status,
-                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Failed)
+                Some(MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Removed)
             ) {
                 agent.life = Life::Done;
                 self.finished += 1;

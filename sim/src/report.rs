@@ -100,6 +100,11 @@ pub struct SimReport {
     pub restart_repeats: u64,
     /// Forged bytes (from `--forgers`) that hosts refused when they opened them.
     pub forgeries_refused: u64,
+    /// Members the agreed record suspended (they missed rounds in a row: crashed, paused,
+    /// cut off or silent).
+    pub suspensions: u64,
+    /// Suspended members that came back with their key and record.
+    pub rejoins: u64,
     /// What the simulated network did: deliveries, losses, and the nemeses' work.
     pub network: NetworkStats,
     /// The run ended because too few voters were alive to finalize (allowed by the fault
@@ -130,6 +135,7 @@ impl Sim {
                     crate::Byzantine::Withholder => "withholder",
                     crate::Byzantine::Forger => "forger",
                     crate::Byzantine::DoubleVoter => "double voter",
+                    crate::Byzantine::Silent => "silent newcomer",
                 }
                 .to_string(),
             );
@@ -253,6 +259,8 @@ impl Sim {
             inputs_fetched: self.inputs_fetched,
             restart_repeats: self.restart_repeats,
             forgeries_refused: self.forgeries_refused,
+            suspensions: self.membership.suspensions,
+            rejoins: self.membership.rejoins,
             network: self.net.stats,
             stalled: self.stalled,
             truncated: self.truncated,

@@ -130,6 +130,15 @@ pub fn render(report: &SimReport) -> String {
         report.slots_per_sec,
         report.peak_rss_kib
     );
+    if report.suspensions > 0 {
+        let _ = writeln!(
+            out,
+            "membership: {} suspensions (members that missed {} rounds in a row), {} rejoins",
+            report.suspensions,
+            slotmesh_proto::SUSPEND_AFTER_MISSES,
+            report.rejoins
+        );
+    }
     if report.stalled {
         let _ = writeln!(
             out,

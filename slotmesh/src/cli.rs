@@ -114,6 +114,11 @@ pub(crate) struct DaemonArgs {
     /// that crashes before it votes stalls founding (use --founder to tolerate that).
     #[arg(long, env = "SLOTMESH_FOUNDERS", default_value_t = 2)]
     pub founders: usize,
+    /// Founders only: rounds a suspended member (crashed, paused, cut off) may stay away and
+    /// still rejoin with its record; after that the swarm removes it for good. The swarm
+    /// takes the largest value its founders propose.
+    #[arg(long, env = "SLOTMESH_ABSENCE_LIMIT", default_value_t = slotmesh_proto::DEFAULT_ABSENCE_LIMIT)]
+    pub absence_limit: u64,
     /// Found the swarm with these agents, by id (repeat, or comma-separate; this daemon's
     /// own id among them: `slotmesh keygen --out DATA_DIR/identity.key` prints it). A
     /// majority of them founds the swarm, so a founder that crashes or never starts does

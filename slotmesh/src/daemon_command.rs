@@ -12,6 +12,9 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.bias) {
         bail!("--bias must be in [0, 1], got {}", args.bias);
     }
+    if args.absence_limit == 0 {
+        bail!("--absence-limit must be at least 1 round");
+    }
     if args.founders == 0 {
         bail!("--founders must be at least 1");
     }
@@ -50,6 +53,7 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         phase_timeout_ms,
         founders: args.founders,
         known_founders: args.founder_ids.into_iter().collect(),
+        absence_limit: args.absence_limit,
         join: args.join,
         swarm_key: args.swarm_key,
         http,
@@ -108,8 +112,8 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         NodeExit::Interrupted => {
             bail!("stopped before the leave message became final")
         }
-        NodeExit::Failed { round } => bail!(
-            "the swarm marked this agent failed in round {round} (it missed too many rounds); its job cannot finish in this swarm"
+        NodeExit::Removed { round } => bail!(
+            "the swarm removed this agent for good in round {round}: it stayed away longer than the swarm's absence limit; its job cannot finish in this swarm"
         ),
     }
 }

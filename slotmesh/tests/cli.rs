@@ -51,18 +51,21 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// message id changed with the version byte; the round counts stayed but for the fault
 /// seed (61 to 62; its invariant checks still find no violation). Recorded again for
 /// version 5 (evidence payloads, the contradiction offence and founders in the state): the
-/// same round counts.
+/// same round counts. Recorded again for version 6 (suspension and rejoin, earned voters,
+/// pacing by the members that take part): the same round counts but for the fault seed (62
+/// to 73: its crashed and cut-off members are suspended, 29 suspensions and 28 rejoins, and
+/// the cut-off ones now finish).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "f56e5039c36abef4f98d28495ae0dd45ef593ac4440d9a2ea6e5df3936ff17b8",
+            "0ccf185d3650e277f87aaa36b147be046c66c1e954d017dd556d16b5d8311c40",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "dd7e4cbf6294ffe947805ce6348b8025da7ad04e22615983980289bfa3922073",
+            "5ad9881d5dc72425803f268f0b936ad0ba3e91c3cb6601c527f9370b77c29772",
             159,
         ),
         (
@@ -83,12 +86,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "3a97e5d0035f668d1bd0bae56730350ee0603c0fc75e61c5d88b7c8af6b77558",
-            62,
+            "76735a8fd743f77e24fd9551c861e170f8c5990b5c8b9f51d4bcbd29b3683915",
+            73,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "f35ee8669495022140100ad7cebccf7fcb22a980211d13ba610116e2cb5353f0",
+            "b1974d6023be017b71a4fad82d3c0f6c10cc88870a3f7958e8c2f30a1a34204c",
             41,
         ),
     ];
@@ -464,14 +467,14 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 4 (its states know no contradiction offence) is
-/// refused with a sentence that says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 5 (its states know no suspension, no earned voters)
+/// is refused with a sentence that says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_4_ledger_is_refused_with_a_clear_message() {
+fn a_version_5_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG4".to_vec();
+    let mut bytes = b"SLMLEDG5".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -482,7 +485,7 @@ fn a_version_4_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 4") && said.contains("version 5"),
+        said.contains("protocol version 5") && said.contains("version 6"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -500,7 +503,7 @@ fn a_version_4_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 4").count(),
+        stderr.matches("protocol version 5").count(),
         1,
         "said once: {stderr}"
     );

@@ -109,6 +109,47 @@ fn eight_node_swarm_completes_and_verifies() {
 }
 
 #[test]
+fn a_daemon_killed_for_many_rounds_restarts_on_its_data_dir_rejoins_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(dir.path(), &[("A", 14), ("B", 14), ("C", 8)], &[]);
+    daemons[2].wait_until("reached round 3", |s| s.round >= 3);
+    let killed_at = daemons[2].status().map_or(3, |s| s.round);
+    daemons[2].kill9();
+    // Down for longer than the suspension threshold: the others carry on and suspend it.
+    daemons[0].wait_until("suspended C and went on", |s| s.round >= killed_at + 8);
+    let peers = vec![daemons[0].listen(), daemons[1].listen()];
+    daemons[2] = Daemon::start(dir.path(), "C", 8, &peers, &["--founders", "3"]);
+    for daemon in daemons.iter_mut() {
+        assert_exits_ok(daemon);
+    }
+    let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
+    for (name, burst) in [("A", 14), ("B", 14), ("C", 8)] {
+        assert_eq!(
+            member_status(&history, name),
+            (MemberStatus::Completed, burst)
+        );
+    }
+    let c = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "C")
+        .unwrap();
+    assert!(c.rejoins >= 1, "C came back by a rejoin: {c:?}");
+    // A crash is not an offence: no lie on its return, no contradiction, no equivocation.
+    // (A kill between its commit and its reveal forfeits the deposit as a withheld bid: the
+    // record cannot tell a crash from a withholder.)
+    let offences = c.offences;
+    assert_eq!(
+        offences.total(),
+        offences.withheld,
+        "no offence but a withheld bid: {c:?}"
+    );
+}
+
+#[test]
 fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemons = start_swarm(dir.path(), &[("A", 6), ("B", 6), ("C", 6), ("D", 6)], &[]);
@@ -144,7 +185,8 @@ fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_cat
         (MemberStatus::Completed, 6),
         "the restarted daemon finished its whole job, nothing lost"
     );
-    assert_eq!(member_status(&history, "C").0, MemberStatus::Failed);
+    // C never came back: suspended, its record kept (it could still rejoin).
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Suspended);
     // The restarted daemon never equivocated: no offences beyond what it was before.
     let d = history
         .state

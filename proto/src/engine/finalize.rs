@@ -298,9 +298,18 @@ impl Engine {
             return;
         }
         if !fin.values.contains_key(&digest) {
-            let from: Vec<AgentId> = proposer(tally.voters(), round, attempt)
+            // The proposer first; then the voters that voted for the digest (a proposer hosted
+            // here may re-propose a value it never held, chosen from the promises), then any.
+            let mut from: Vec<AgentId> = proposer(tally.voters(), round, attempt)
                 .into_iter()
                 .collect();
+            let votes = tally.votes();
+            let voted = votes.iter().filter(|v| v.2 == digest).map(|v| v.0);
+            for voter in voted.chain(tally.voters().iter().copied()) {
+                if !from.contains(&voter) {
+                    from.push(voter);
+                }
+            }
             let _ = self.ask_inputs(digest, &from);
             return;
         }

@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 mod evidence;
 mod finalize;
+mod pacing;
 mod stage;
 mod types;
 
@@ -59,6 +60,9 @@ struct Local {
     leave_requested: Option<LeaveReason>,
     /// Its latest vote, proposal and promise of the current round.
     agreement_sent: BTreeMap<PayloadKind, SignedMessage>,
+    /// Its job restarted while the record counted this many restarts: a join saying so
+    /// (`Join::restarted`) goes out each round until the record counts it.
+    restart_unrecorded: Option<u32>,
 }
 
 impl Local {
@@ -71,6 +75,7 @@ impl Local {
             opening: None,
             leave_requested: None,
             agreement_sent: BTreeMap::new(),
+            restart_unrecorded: None,
         }
     }
 
@@ -101,10 +106,12 @@ pub struct Engine {
     phase: Phase,
     deadline: u64,
     inbox: BTreeMap<u64, RoundMessages>,
-    /// Active members at the start of the current round.
-    active_count: usize,
-    /// Distinct active senders per kind in the current round (joins: any sender).
-    spoken: BTreeMap<PayloadKind, usize>,
+    /// Members each phase of the current round still waits for ([`pacing`]).
+    awaited: BTreeMap<PayloadKind, BTreeSet<AgentId>>,
+    /// Distinct senders of joins in the current round.
+    joins_heard: usize,
+    /// Rounds in a row each member skipped each optional turn, as held here ([`pacing`]).
+    skips: BTreeMap<(AgentId, PayloadKind), u32>,
     /// Votes, proposals and promises of an agreement (round, stage) not started here yet.
     early_votes: BTreeMap<(u64, Stage), Vec<SignedMessage>>,
     /// The agreement in progress in the current round: the seal, then the outcome.
@@ -144,8 +151,9 @@ impl Engine {
             phase: Phase::Observe,
             deadline: 0,
             inbox: BTreeMap::new(),
-            active_count: 0,
-            spoken: BTreeMap::new(),
+            awaited: BTreeMap::new(),
+            joins_heard: 0,
+            skips: BTreeMap::new(),
             early_votes: BTreeMap::new(),
             stage: Stage::Outcome,
             seal: None,
@@ -178,7 +186,7 @@ impl Engine {
                 self.send_join(agent);
                 self.advance_if_complete(now);
             }
-        } else if self.round() > 0 && !self.ledger.members.contains_key(&agent) {
+        } else if self.round() > 0 && self.ledger.may_join(&agent) {
             self.send_join(agent);
         }
     }
@@ -194,6 +202,24 @@ impl Engine {
     /// and voting again could contradict them. It still learns each round's outcome.
     pub fn silence_through(&mut self, round: Option<u64>) {
         self.silent_through = round;
+    }
+
+    /// `agent`'s process restarted and its job started over (a `--exec` daemon on its data
+    /// dir): it says so in the record with a signed join (`Join::restarted`), now if it is an
+    /// active member, or with its rejoin, so that its next claim is checked afresh rather than
+    /// against the job it lost. Drain [`Engine::poll_output`] afterwards.
+    pub fn job_restarted(&mut self, agent: AgentId) {
+        let Some(record) = self.ledger.members.get(&agent) else {
+            return;
+        };
+        let restarts = record.restarts;
+        let Some(local) = self.locals.get_mut(&agent) else {
+            return;
+        };
+        local.restart_unrecorded = Some(restarts);
+        if self.round() > 0 && self.phase != Phase::Observe {
+            self.send_join(agent);
+        }
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
@@ -341,7 +367,7 @@ impl Engine {
         }
         match self.phase {
             Phase::Join => {
-                let joins = self.count_spoken(PayloadKind::Join);
+                let joins = self.joins_heard;
                 if joins >= self.config.min_members.max(1) {
                     self.resolve(now);
                 } else {
@@ -536,17 +562,31 @@ impl Engine {
     /// arrives after the round's inputs were sealed, while the members hold a join for the
     /// next round until that round starts.
     fn send_join(&mut self, agent: AgentId) {
-        let Some(name) = self.locals.get(&agent).map(|l| l.name.clone()) else {
+        let Some(local) = self.locals.get(&agent) else {
             return;
         };
-        let founders = if self.round() == 0 {
+        let name = local.name.clone();
+        let restarted = local.restart_unrecorded.is_some();
+        // An active member says only that its job restarted, once a round.
+        let rejoin = self.ledger.may_join(&agent);
+        let founding = self.round() == 0;
+        let founders = if founding {
             self.config.known_founders.iter().copied().collect()
         } else {
             Vec::new()
         };
-        let join = Payload::Join(Join { name, founders });
+        let join = Payload::Join(Join {
+            name,
+            founders,
+            absence_limit: if founding {
+                self.config.absence_limit
+            } else {
+                0
+            },
+            restarted,
+        });
         let round = self.round();
-        if round > 0 {
+        if round > 0 && rejoin {
             if let Some(local) = self.locals.get(&agent) {
                 let ahead = local
                     .identity
@@ -613,6 +653,7 @@ impl Engine {
         self.log = None;
         self.seal = None;
         self.awaiting_reveal.clear();
+        self.count_skips(round);
         self.inbox = self.inbox.split_off(&round);
         self.early_votes = self.early_votes.split_off(&(round, Stage::Seal));
         self.inbox
@@ -651,17 +692,36 @@ impl Engine {
             .filter(|(agent, _)| self.ledger.is_active(agent))
             .map(|(agent, local)| (*agent, local.leave_requested))
             .collect();
+        // Newcomers and suspended members ask to join; an active member whose job restarted
+        // says so until the record counts it.
+        let ledger = Arc::clone(&self.ledger);
+        for (agent, local) in self.locals.iter_mut() {
+            let restarts = ledger.members.get(agent).map_or(0, |m| m.restarts);
+            if local.restart_unrecorded.is_some_and(|n| restarts > n) {
+                local.restart_unrecorded = None;
+            }
+        }
         let newcomers: Vec<AgentId> = self
             .locals
             .iter()
-            .filter(|(agent, local)| {
-                round > 0
-                    && !self.ledger.members.contains_key(agent)
-                    && local.leave_requested.is_none()
+            .filter(|(agent, local)| match ledger.members.get(agent) {
+                // A suspended member rejoins even to leave: only an active one can.
+                Some(member) if member.is_suspended() => round > 0,
+                Some(member) => {
+                    round > 0 && member.is_active() && local.restart_unrecorded.is_some()
+                }
+                None => round > 0 && local.leave_requested.is_none(),
             })
             .map(|(agent, _)| *agent)
             .collect();
-        self.phase = if members.is_empty() {
+        // A replica whose agents are all suspended still runs the round's phases when one of
+        // them is a voter (no member is active: their rejoins bring the swarm back).
+        let votes = self.tally.as_ref().is_some_and(|t| {
+            self.locals
+                .keys()
+                .any(|agent| round > 0 && t.voters().contains(agent))
+        });
+        self.phase = if members.is_empty() && !votes {
             Phase::Observe
         } else {
             Phase::Announce
@@ -707,7 +767,8 @@ impl Engine {
     fn hold(&mut self, message: SignedMessage, active: bool) -> Inserted {
         let round = message.round();
         let kind = message.payload().kind();
-        let counts = round == self.round() && (kind == PayloadKind::Join || active);
+        let sender = message.sender();
+        let heard = round == self.round() && (kind == PayloadKind::Join || active);
         if kind == PayloadKind::Reveal && round == self.round() {
             self.awaiting_reveal.remove(&message.sender());
         }
@@ -716,43 +777,16 @@ impl Engine {
             .entry(round)
             .or_insert_with(|| RoundMessages::new(round))
             .insert(message);
-        if counts && inserted == Inserted::New {
-            *self.spoken.entry(kind).or_default() += 1;
+        if heard && inserted == Inserted::New {
+            self.heard(sender, kind);
         }
         inserted
-    }
-
-    /// Recounts the speakers of the current round from the inbox (at the start of a round,
-    /// for messages buffered early).
-    fn recount_spoken(&mut self) {
-        let round = self.round();
-        self.active_count = self.ledger.active_members().count();
-        self.spoken.clear();
-        let Some(messages) = self.inbox.get(&round) else {
-            return;
-        };
-        for (sender, kind, _) in messages.turns() {
-            if kind == PayloadKind::Join || self.ledger.is_active(&sender) {
-                *self.spoken.entry(kind).or_default() += 1;
-            }
-        }
-    }
-
-    fn count_spoken(&self, kind: PayloadKind) -> usize {
-        self.spoken.get(&kind).copied().unwrap_or(0)
-    }
-
-    /// Whether every active member that has not left this round has spoken for `kind`.
-    fn all_spoken(&self, kind: PayloadKind) -> bool {
-        self.count_spoken(kind) + self.count_spoken(PayloadKind::Leave) >= self.active_count
     }
 
     fn advance_if_complete(&mut self, now: u64) {
         loop {
             let complete = match self.phase {
-                Phase::Join => {
-                    self.count_spoken(PayloadKind::Join) >= self.config.expected_members.max(1)
-                }
+                Phase::Join => self.joins_heard >= self.config.expected_members.max(1),
                 Phase::Announce => self.all_spoken(PayloadKind::Claim),
                 Phase::Negotiate => self.all_spoken(PayloadKind::Negotiation),
                 Phase::Coalition => self.all_spoken(PayloadKind::CoalitionAcceptance),

@@ -56,6 +56,9 @@ pub struct EngineConfig {
     /// that crashes or never starts does not stall it) and admits only their joins. Empty:
     /// founded by whoever joins, unanimously.
     pub known_founders: BTreeSet<AgentId>,
+    /// Founders only: rounds a suspended member may stay away before the swarm removes it
+    /// for good, proposed in the founding join (0: `DEFAULT_ABSENCE_LIMIT`).
+    pub absence_limit: u64,
 }
 
 /// What the engine asks its caller to do.

@@ -30,6 +30,8 @@ pub fn join(who: &Identity, round: u64, name: &str) -> SignedMessage {
         Payload::Join(Join {
             name: name.into(),
             founders: Vec::new(),
+            absence_limit: 0,
+            restarted: false,
         }),
     )
 }

@@ -107,6 +107,7 @@ impl Net {
                 min_members,
                 expected_members: n,
                 known_founders: founders.clone(),
+                absence_limit: 0,
             };
             net.engines.push(Some(Engine::new(
                 identity,
