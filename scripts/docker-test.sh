@@ -29,30 +29,39 @@ cp "$bin" "$work/context/slotmesh"
 strip "$work/context/slotmesh" 2>/dev/null || true
 docker build -q -t slotmesh:latest -f scripts/docker/Dockerfile.scratch "$work/context" >/dev/null
 
-echo "== docker compose up (slots of 400 ms, so the kill lands mid-run)"
-export SLOTMESH_SLOT_MS=400
+echo "== docker compose up (slots of 1.5 s, so the kill and the restart land mid-run)"
+# Long enough that the others still have work when D is back, however slow docker is on a
+# loaded machine: A, B, C and E hold 17 slots between them.
+export SLOTMESH_SLOT_MS=1500
 dc up -d --no-build
-cid() { dc ps -q "$1"; }
-round_of() { docker exec "$(cid "$1")" /usr/local/bin/slotmesh status --data-dir /data --json 2>/dev/null \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["round"])' 2>/dev/null || echo 0; }
+declare -A ids
+for service in a b c d e; do ids[$service]=$(dc ps -q "$service"); done
+cid() { echo "${ids[$1]}"; }
+# The furthest round the services named have logged as final (one `docker logs` call each:
+# cheaper than `docker exec` on a loaded machine, and still there once a service has exited).
+logged_round() {
+  local service
+  for service in "$@"; do docker logs --tail 40 "$(cid "$service")" 2>&1; done \
+    | grep -o 'round final round=[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n 1 | grep . || echo 0
+}
 
 deadline=$((SECONDS + 120))
-until [ "$(round_of d)" -ge 3 ]; do
-  if [ $SECONDS -gt $deadline ]; then echo "the swarm did not reach round 3" >&2; dc logs --tail 30 >&2; exit 1; fi
+until [ "$(logged_round d)" -ge 2 ]; do
+  if [ $SECONDS -gt $deadline ]; then echo "the swarm did not reach round 2" >&2; dc logs --tail 30 >&2; exit 1; fi
   sleep 0.5
 done
-killed_round=$(round_of d)
+killed_round=$(logged_round d)
 echo "== docker kill d (at round $killed_round)"
 docker kill "$(cid d)" >/dev/null
 killed_at=$SECONDS
 # Down long enough to be suspended (3 missed rounds), and started again while the others
 # still have work.
 deadline=$((SECONDS + 120))
-until [ "$(round_of a)" -ge $((killed_round + 5)) ]; do
+until [ "$(logged_round a b c e)" -ge $((killed_round + 5)) ]; do
   if [ $SECONDS -gt $deadline ]; then echo "the others did not go on without d" >&2; dc logs --tail 30 >&2; exit 1; fi
   sleep 0.5
 done
-echo "== docker start d (the others at round $(round_of a))"
+echo "== docker start d (the others at round $(logged_round a b c e))"
 docker start "$(cid d)" >/dev/null
 started_at=$SECONDS
 

@@ -86,6 +86,27 @@ pub struct Population {
     pub arrivals: bool,
 }
 
+impl Population {
+    /// `agents` truthful agents, no faults, all there from the start.
+    pub fn honest(agents: usize) -> Population {
+        Population {
+            agents,
+            liars: 0.0,
+            crash: 0,
+            equivocators: 0,
+            withholders: 0,
+            forgers: 0,
+            double_voters: 0,
+            arrivals: false,
+        }
+    }
+
+    /// The same population with this fraction of liars.
+    pub fn with_liars(self, liars: f64) -> Population {
+        Population { liars, ..self }
+    }
+}
+
 /// A seeded population: bursts 1–8, personalities and liars drawn from the seed.
 pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005e_ed0f_a6e7);

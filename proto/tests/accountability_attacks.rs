@@ -11,18 +11,14 @@ mod common;
 use common::*;
 use slotmesh_proto::{
     check_justification, culprits, majority, proposer, Accepted, Acceptor, AgentId, AgreementLog,
-    CertificateError, CheckpointCertificate, CheckpointVote, Digest, Identity, JustificationError,
-    Limits, Payload, Promise, Proposal, SignedMessage, Stage,
+    CertificateError, CheckpointCertificate, Digest, Identity, JustificationError, Limits, Payload,
+    Promise, SignedMessage, Stage,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 const R: u64 = 1;
 const S: Stage = Stage::Outcome;
-
-fn d(n: u8) -> Digest {
-    Digest([n; 32])
-}
 
 /// Identities sorted by id, so `v[i]` is the voter at position `i`.
 fn sorted(n: usize) -> Vec<Identity> {
@@ -54,16 +50,7 @@ fn proposal(
     digest: Digest,
     bound: Option<u32>,
 ) -> SignedMessage {
-    sign(
-        who,
-        round,
-        Payload::Proposal(Proposal {
-            stage: S,
-            attempt,
-            digest,
-            bound,
-        }),
-    )
+    proposal_in(who, round, S, attempt, digest, bound)
 }
 
 fn promise(
@@ -72,27 +59,12 @@ fn promise(
     attempt: u32,
     accepted: Option<(u32, Digest)>,
 ) -> SignedMessage {
-    sign(
-        who,
-        round,
-        Payload::Promise(Promise {
-            stage: S,
-            attempt,
-            accepted: accepted.map(|(attempt, digest)| Accepted { attempt, digest }),
-        }),
-    )
+    let accepted = accepted.map(|(attempt, digest)| Accepted { attempt, digest });
+    promise_in(who, round, S, attempt, accepted)
 }
 
 fn vote(who: &Identity, round: u64, attempt: u32, digest: Digest) -> SignedMessage {
-    sign(
-        who,
-        round,
-        Payload::CheckpointVote(CheckpointVote {
-            stage: S,
-            digest,
-            attempt,
-        }),
-    )
+    common::vote(who, round, S, attempt, digest)
 }
 
 fn certificate(

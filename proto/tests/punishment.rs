@@ -11,27 +11,10 @@ mod net;
 use common::*;
 use net::*;
 use slotmesh_proto::{
-    resolve_round, Accepted, AgentId, CheckpointVote, Digest, Envelope, Evidence, Identity,
-    LedgerState, Offence, Payload, Promise, Proposal, RoundMessages, SignedMessage, Stage, SwarmId,
-    TRUST_FLOOR,
+    Accepted, AgentId, CheckpointVote, Digest, Envelope, Identity, Offence, Payload, Promise,
+    Proposal, SignedMessage, Stage, SwarmId, TRUST_FLOOR,
 };
 use std::collections::BTreeSet;
-
-fn d(n: u8) -> Digest {
-    Digest([n; 32])
-}
-
-fn vote(who: &Identity, round: u64, stage: Stage, attempt: u32, digest: Digest) -> SignedMessage {
-    sign(
-        who,
-        round,
-        Payload::CheckpointVote(CheckpointVote {
-            stage,
-            digest,
-            attempt,
-        }),
-    )
-}
 
 fn promise(who: &Identity, round: u64, attempt: u32, accepted: Option<Accepted>) -> SignedMessage {
     sign(
@@ -56,35 +39,6 @@ fn proposal(who: &Identity, round: u64, attempt: u32, digest: Digest) -> SignedM
             bound: None,
         }),
     )
-}
-
-fn evidence(reporter: &Identity, round: u64, first: Envelope, second: Envelope) -> SignedMessage {
-    sign(
-        reporter,
-        round,
-        Payload::Evidence(Evidence { first, second }),
-    )
-}
-
-/// Round `state.next_round` with every active member claiming and bidding honestly, plus
-/// `extra` messages.
-fn round_with(
-    state: &LedgerState,
-    all: &[Identity],
-    extra: Vec<SignedMessage>,
-) -> (LedgerState, slotmesh_proto::RoundOutcome) {
-    let round = state.next_round;
-    let mut messages = RoundMessages::new(round);
-    for a in all.iter().filter(|a| state.is_active(&a.id())) {
-        messages.insert(claim(a, round, 5));
-        let (commit, reveal) = sealed_bid(a, round, 3, None, 3);
-        messages.insert(commit);
-        messages.insert(reveal);
-    }
-    for m in extra {
-        messages.insert(m);
-    }
-    resolve_round(state, &messages)
 }
 
 fn punished(outcome: &slotmesh_proto::RoundOutcome) -> Vec<AgentId> {
@@ -316,17 +270,6 @@ fn barring_every_member_still_leaves_a_voter_set() {
 
 // ----- through the engine -----
 
-/// Runs `net` until every live replica but `b` has stored round `round`.
-fn run_to(net: &mut Net, b: usize, round: u64) {
-    let n = net.engines.len();
-    let done = net.run_until(200 * TIMEOUT_MS, |net| {
-        (0..n)
-            .filter(|h| *h != b)
-            .all(|h| net.final_round_of(h) >= Some(round))
-    });
-    assert!(done, "replicas stalled before round {round}");
-}
-
 /// A voter of round 1 signs a contradiction that reaches one replica only; the others never
 /// see it. That replica reports it in round 2, the rule bars the voter, and from round 3 on
 /// every replica's voters leave it out, with the same record everywhere.
@@ -345,7 +288,7 @@ fn a_replica_that_sees_a_contradiction_reports_it_and_every_record_punishes_it()
                 Some(vec![culprit.id()]),
                 "{what}, seed {seed}: the replica caught it"
             );
-            run_to(&mut net, b, 3);
+            run_to(&mut net, Some(b), 3);
             net.check_agreement();
             net.check_records();
             for (i, engine) in net.engines.iter().enumerate() {

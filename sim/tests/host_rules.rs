@@ -9,17 +9,7 @@ use slotmesh_agent::scenario::{population, Population};
 use slotmesh_sim::{run, Restart, SimConfig, SimReport};
 
 fn truthful(agents: usize, seed: u64) -> SimConfig {
-    let spec = Population {
-        agents,
-        liars: 0.0,
-        crash: 0,
-        equivocators: 0,
-        withholders: 0,
-        forgers: 0,
-        double_voters: 0,
-        arrivals: false,
-    };
-    SimConfig::generated(population(spec, seed), seed)
+    SimConfig::generated(population(Population::honest(agents), seed), seed)
 }
 
 fn won_slots(report: &SimReport) -> u64 {

@@ -12,19 +12,6 @@ use slotmesh_agent::scenario::{population, AgentSpec, Byzantine, Population};
 use slotmesh_sim::network::{Faults, Nemeses};
 use slotmesh_sim::{run, SimConfig, SimReport};
 
-fn honest(agents: usize) -> Population {
-    Population {
-        agents,
-        liars: 0.0,
-        crash: 0,
-        equivocators: 0,
-        withholders: 0,
-        forgers: 0,
-        double_voters: 0,
-        arrivals: false,
-    }
-}
-
 fn failure(seed: u64, report: &SimReport) -> Option<String> {
     (report.invariant_violations > 0 || report.agreement < 1.0 || report.stalled).then(|| {
         format!(
@@ -52,7 +39,7 @@ fn a_partition_longer_than_the_suspension_heals_and_every_agent_completes() {
     let mut failures = Vec::new();
     let mut rejoins = 0;
     for seed in 1..=8 {
-        let mut config = SimConfig::generated(population(honest(9), seed), seed);
+        let mut config = SimConfig::generated(population(Population::honest(9), seed), seed);
         config.hosts = 9;
         config.partition = Some((3, 5));
         let report = run(&config, |_, _| {});
@@ -70,7 +57,7 @@ fn a_partition_longer_than_the_suspension_heals_and_every_agent_completes() {
 
 fn paused(seed: u64, outage_timeouts: u64) -> SimConfig {
     let agents = 5 + (seed % 4) as usize;
-    let mut config = SimConfig::generated(population(honest(agents), seed), seed);
+    let mut config = SimConfig::generated(population(Population::honest(agents), seed), seed);
     config.faults = Faults {
         loss_permille: if seed.is_multiple_of(2) { 50 } else { 0 },
         max_delay_ms: 15,

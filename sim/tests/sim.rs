@@ -24,16 +24,7 @@ fn config(spec: Population, seed: u64, loss_permille: u32) -> SimConfig {
 /// `agents` agents, a fraction `liars` of them lying, without crashes, byzantine agents or
 /// late arrivals.
 fn fault_free(agents: usize, liars: f64) -> Population {
-    Population {
-        agents,
-        liars,
-        crash: 0,
-        equivocators: 0,
-        withholders: 0,
-        forgers: 0,
-        double_voters: 0,
-        arrivals: false,
-    }
+    Population::honest(agents).with_liars(liars)
 }
 
 fn small(seed: u64) -> Population {

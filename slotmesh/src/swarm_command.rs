@@ -41,19 +41,7 @@ pub(crate) fn run(args: SwarmArgs) -> Result<()> {
             if args.nodes == 0 {
                 bail!("--nodes must be at least 1");
             }
-            population(
-                Population {
-                    agents: args.nodes,
-                    liars: 0.3,
-                    crash: 0,
-                    equivocators: 0,
-                    withholders: 0,
-                    forgers: 0,
-                    double_voters: 0,
-                    arrivals: false,
-                },
-                args.seed,
-            )
+            population(Population::honest(args.nodes).with_liars(0.3), args.seed)
         }
     };
     let out = match &args.out {

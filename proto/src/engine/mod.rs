@@ -28,7 +28,7 @@ use crate::round_messages::{Inserted, RoundMessages};
 use crate::shared_resolution::SharedResolutions;
 use crate::state::{LedgerState, MemberRecord};
 use crate::wire::{
-    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
+    Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Leave, LeaveReason,
     Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Stage, Support,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 mod evidence;
 mod finalize;
+mod membership;
 mod pacing;
 mod stage;
 mod types;
@@ -202,24 +203,6 @@ impl Engine {
     /// and voting again could contradict them. It still learns each round's outcome.
     pub fn silence_through(&mut self, round: Option<u64>) {
         self.silent_through = round;
-    }
-
-    /// `agent`'s process restarted and its job started over (a `--exec` daemon on its data
-    /// dir): it says so in the record with a signed join (`Join::restarted`), now if it is an
-    /// active member, or with its rejoin, so that its next claim is checked afresh rather than
-    /// against the job it lost. Drain [`Engine::poll_output`] afterwards.
-    pub fn job_restarted(&mut self, agent: AgentId) {
-        let Some(record) = self.ledger.members.get(&agent) else {
-            return;
-        };
-        let restarts = record.restarts;
-        let Some(local) = self.locals.get_mut(&agent) else {
-            return;
-        };
-        local.restart_unrecorded = Some(restarts);
-        if self.round() > 0 && self.phase != Phase::Observe {
-            self.send_join(agent);
-        }
     }
 
     /// Stops speaking for `agent` (it crashed): what it sent stands, it sends nothing more.
@@ -556,50 +539,6 @@ impl Engine {
         Ok(())
     }
 
-    /// `agent` asks to join in the current round and, past the founding round, in the next
-    /// one as well: a newcomer follows a swarm a step behind (it starts a round once it holds
-    /// the last one's certificate), so in a fast swarm its join for the current round often
-    /// arrives after the round's inputs were sealed, while the members hold a join for the
-    /// next round until that round starts.
-    fn send_join(&mut self, agent: AgentId) {
-        let Some(local) = self.locals.get(&agent) else {
-            return;
-        };
-        let name = local.name.clone();
-        let restarted = local.restart_unrecorded.is_some();
-        // An active member says only that its job restarted, once a round.
-        let rejoin = self.ledger.may_join(&agent);
-        let founding = self.round() == 0;
-        let founders = if founding {
-            self.config.known_founders.iter().copied().collect()
-        } else {
-            Vec::new()
-        };
-        let join = Payload::Join(Join {
-            name,
-            founders,
-            absence_limit: if founding {
-                self.config.absence_limit
-            } else {
-                0
-            },
-            restarted,
-        });
-        let round = self.round();
-        if round > 0 && rejoin {
-            if let Some(local) = self.locals.get(&agent) {
-                let ahead = local
-                    .identity
-                    .sign(self.config.swarm, round + 1, join.clone());
-                if ahead.message().validate(&self.config.limits).is_ok() {
-                    self.hold(ahead.clone(), false);
-                    self.outputs.push_back(Output::Send(ahead));
-                }
-            }
-        }
-        let _ = self.send(agent, join);
-    }
-
     /// Sends again what every hosted agent sent for `kind` this round.
     fn resend(&mut self, kind: PayloadKind) {
         let again: Vec<Output> = self
@@ -692,35 +631,8 @@ impl Engine {
             .filter(|(agent, _)| self.ledger.is_active(agent))
             .map(|(agent, local)| (*agent, local.leave_requested))
             .collect();
-        // Newcomers and suspended members ask to join; an active member whose job restarted
-        // says so until the record counts it.
-        let ledger = Arc::clone(&self.ledger);
-        for (agent, local) in self.locals.iter_mut() {
-            let restarts = ledger.members.get(agent).map_or(0, |m| m.restarts);
-            if local.restart_unrecorded.is_some_and(|n| restarts > n) {
-                local.restart_unrecorded = None;
-            }
-        }
-        let newcomers: Vec<AgentId> = self
-            .locals
-            .iter()
-            .filter(|(agent, local)| match ledger.members.get(agent) {
-                // A suspended member rejoins even to leave: only an active one can.
-                Some(member) if member.is_suspended() => round > 0,
-                Some(member) => {
-                    round > 0 && member.is_active() && local.restart_unrecorded.is_some()
-                }
-                None => round > 0 && local.leave_requested.is_none(),
-            })
-            .map(|(agent, _)| *agent)
-            .collect();
-        // A replica whose agents are all suspended still runs the round's phases when one of
-        // them is a voter (no member is active: their rejoins bring the swarm back).
-        let votes = self.tally.as_ref().is_some_and(|t| {
-            self.locals
-                .keys()
-                .any(|agent| round > 0 && t.voters().contains(agent))
-        });
+        let newcomers = self.joining(round);
+        let votes = self.suspended_voter_hosted(round);
         self.phase = if members.is_empty() && !votes {
             Phase::Observe
         } else {
@@ -746,19 +658,6 @@ impl Engine {
             self.send_join(agent);
         }
         self.advance_if_complete(now);
-    }
-
-    /// Whether a message of a non-member may be an input: anything but, in the founding round
-    /// of a swarm founded by known keys, a join from another key or that names other
-    /// founders (the rule would not admit it; outsiders must not change the digest).
-    fn founding_join(&self, message: &SignedMessage) -> bool {
-        let founders = &self.config.known_founders;
-        match message.payload() {
-            Payload::Join(join) if message.round() == 0 && !founders.is_empty() => {
-                founders.contains(&message.sender()) && join.founders.iter().eq(founders.iter())
-            }
-            _ => true,
-        }
     }
 
     /// Adds a message to the inbox, keeping the current round's speaker counts.

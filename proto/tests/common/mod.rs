@@ -1,10 +1,12 @@
 //! Helpers shared by proto's integration tests: identities, signed messages, and a
-//! rule-level driver that plays whole rounds of truthful or scripted agents.
+//! rule-level driver that plays whole rounds of truthful or scripted agents; agreement
+//! messages and evidence signed by hand.
 #![allow(dead_code, unreachable_pub)]
 
 use slotmesh_proto::{
-    commitment, resolve_round, Identity, LedgerState, Payload, RoundMessages, RoundOutcome,
-    SignedMessage, SwarmId,
+    commitment, resolve_round, Accepted, CheckpointVote, Digest, Envelope, Evidence, Identity,
+    LedgerState, Payload, Promise, Proposal, RoundMessages, RoundOutcome, SignedMessage, Stage,
+    SwarmId,
 };
 use slotmesh_proto::{
     Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Join, Leave, LeaveReason,
@@ -138,4 +140,105 @@ pub fn play_round(
         }
     }
     outcome
+}
+
+// ----- agreement messages and evidence -----
+
+/// A digest made of the byte `n`.
+pub fn d(n: u8) -> Digest {
+    Digest([n; 32])
+}
+
+/// `who`'s vote in `stage` of `round`, attempt `attempt`, for `digest`.
+pub fn vote(
+    who: &Identity,
+    round: u64,
+    stage: Stage,
+    attempt: u32,
+    digest: Digest,
+) -> SignedMessage {
+    sign(
+        who,
+        round,
+        Payload::CheckpointVote(CheckpointVote {
+            stage,
+            digest,
+            attempt,
+        }),
+    )
+}
+
+/// `who`'s promise in `stage` of `round` for `attempt`, reporting `accepted`.
+pub fn promise_in(
+    who: &Identity,
+    round: u64,
+    stage: Stage,
+    attempt: u32,
+    accepted: Option<Accepted>,
+) -> SignedMessage {
+    sign(
+        who,
+        round,
+        Payload::Promise(Promise {
+            stage,
+            attempt,
+            accepted,
+        }),
+    )
+}
+
+/// `who`'s proposal in `stage` of `round`.
+pub fn proposal_in(
+    who: &Identity,
+    round: u64,
+    stage: Stage,
+    attempt: u32,
+    digest: Digest,
+    bound: Option<u32>,
+) -> SignedMessage {
+    sign(
+        who,
+        round,
+        Payload::Proposal(Proposal {
+            stage,
+            attempt,
+            digest,
+            bound,
+        }),
+    )
+}
+
+/// `reporter`'s report that `first` and `second` contradict.
+pub fn evidence(
+    reporter: &Identity,
+    round: u64,
+    first: Envelope,
+    second: Envelope,
+) -> SignedMessage {
+    sign(
+        reporter,
+        round,
+        Payload::Evidence(Evidence { first, second }),
+    )
+}
+
+/// Round `state.next_round` with every active member claiming and bidding honestly, plus
+/// `extra` messages.
+pub fn round_with(
+    state: &LedgerState,
+    all: &[Identity],
+    extra: Vec<SignedMessage>,
+) -> (LedgerState, slotmesh_proto::RoundOutcome) {
+    let round = state.next_round;
+    let mut messages = RoundMessages::new(round);
+    for a in all.iter().filter(|a| state.is_active(&a.id())) {
+        messages.insert(claim(a, round, 5));
+        let (commit, reveal) = sealed_bid(a, round, 3, None, 3);
+        messages.insert(commit);
+        messages.insert(reveal);
+    }
+    for m in extra {
+        messages.insert(m);
+    }
+    resolve_round(state, &messages)
 }

@@ -493,3 +493,34 @@ pub(crate) fn finalizing_replica(seed: u64) -> (Net, usize, usize) {
     assert!(net.run_until(20 * TIMEOUT_MS, |net| in_finalize(net, h, 1)));
     (net, b, h)
 }
+
+/// Whom replica `h` holds proof of a contradiction against.
+pub(crate) fn contradicting(net: &Net, h: usize) -> Vec<AgentId> {
+    net.engines[h]
+        .as_ref()
+        .map(|e| e.contradicting())
+        .unwrap_or_default()
+}
+
+/// Runs `net` until every live replica but `skip` has stored `round`.
+pub(crate) fn run_to(net: &mut Net, skip: Option<usize>, round: u64) {
+    let n = net.engines.len();
+    let done = net.run_until(net.now + 200 * TIMEOUT_MS, |net| {
+        (0..n)
+            .filter(|h| Some(*h) != skip && net.engines[*h].is_some())
+            .all(|h| net.final_round_of(h) >= Some(round))
+    });
+    assert!(done, "replicas stalled before round {round}");
+}
+
+/// Whether replica `h` is in `phase` of `round`.
+pub(crate) fn in_phase(net: &Net, h: usize, round: u64, phase: Phase) -> bool {
+    net.engines[h]
+        .as_ref()
+        .is_some_and(|e| e.round() == round && e.phase() == phase)
+}
+
+/// The round replica `h` is in (0 once it crashed).
+pub(crate) fn round_of(net: &Net, h: usize) -> u64 {
+    net.engines[h].as_ref().map_or(0, |e| e.round())
+}
