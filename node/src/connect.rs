@@ -9,6 +9,9 @@ use super::*;
 const LOOKUP_INTERVAL_MS: u64 = 1_000;
 /// Members looked up at most at once.
 const MAX_LOOKUPS: usize = 16;
+/// How long a node with no peer connected waits before it says so, and then between
+/// reminders, ms.
+const ALONE_WARNING_MS: u64 = 30_000;
 impl Node {
     /// Fires the engine's timers that are due, then the host's own (deferred decisions,
     /// slot boundaries).
@@ -69,6 +72,7 @@ impl Node {
             }
         }
         let connected = self.swarm.connected_peers().count();
+        self.say_if_alone(connected, now);
         for address in self.peers.redial(connected, now) {
             tracing::debug!(%address, "no peer connected: re-dialling a known member");
             let _ = self.swarm.dial(address);
@@ -77,6 +81,26 @@ impl Node {
             if let Err(error) = self.data.replace_quietly(data_dir::files::PEERS, &bytes) {
                 tracing::warn!(%error, "cannot save the peer book");
             }
+        }
+    }
+
+    /// With no peer connected for [`ALONE_WARNING_MS`], says so (and again every as long):
+    /// a daemon restarted after every other member left, or cut off, otherwise waits in
+    /// silence.
+    fn say_if_alone(&mut self, connected: usize, now: u64) {
+        if connected > 0 {
+            self.alone = None;
+            return;
+        }
+        let (since, said) = *self.alone.get_or_insert((now, now));
+        if now >= said + ALONE_WARNING_MS {
+            self.alone = Some((since, now));
+            tracing::warn!(
+                seconds = (now - since) / 1000,
+                known = self.peers.len(),
+                round = self.driver.engine().round(),
+                "no peer connected: still dialling the members this node knows (if every other member has left, the swarm has ended; check --peer and the network)"
+            );
         }
     }
 }

@@ -199,6 +199,8 @@ pub struct Node {
     peers: peers::PeerBook,
     /// When the members this node is not connected to are next looked up.
     next_lookup: u64,
+    /// Since when no peer is connected, and when that was last said ([`connect`]).
+    alone: Option<(u64, u64)>,
     /// A failure to persist met while handling an event, which stops the node.
     fatal: Option<NodeError>,
     shutdown_requested: Option<u64>,
@@ -240,6 +242,10 @@ impl Node {
                         "the daemon restarted: its job starts over from the beginning (it ran in earlier slots); the record counts a restart"
                     );
                     self.input(Input::JobRestarted { agent: me });
+                    // The whole job is ahead again: the fresh claim is the whole estimate.
+                    if let Some(mind) = self.driver.mind_mut(&me) {
+                        mind.job.remaining = mind.job.burst;
+                    }
                 }
                 let job = job::Job::start(&command).await?;
                 tracing::info!(pid = job.pid(), %command, "job started, stopped until its first slot");

@@ -94,6 +94,16 @@ impl PeerBook {
             .collect()
     }
 
+    /// Members known by address, and addresses given on the command line.
+    pub fn len(&self) -> usize {
+        self.known.len() + self.given.len()
+    }
+
+    /// Whether no address is known at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// With `connected` peers at `now` (ms): the addresses to re-dial now, if it is time.
     /// Connected, the backoff starts over.
     pub fn redial(&mut self, connected: usize, now: u64) -> Vec<Multiaddr> {

@@ -186,6 +186,7 @@ impl Node {
             fetch_in_flight: None,
             peers,
             next_lookup: 0,
+            alone: None,
             fatal: None,
             shutdown_requested: None,
             sent_this_round: (0, Vec::new()),

@@ -261,6 +261,15 @@ impl AgreementLog {
         }
     }
 
+    /// The attempt the proposal held for `attempt` is bound to (`None`: a fresh value, or no
+    /// proposal held).
+    pub fn proposal_bound(&self, attempt: u32) -> Option<u32> {
+        match self.proposals.get(&attempt)?.payload() {
+            Payload::Proposal(proposal) => proposal.bound,
+            _ => None,
+        }
+    }
+
     /// How many voters promised `attempt`.
     pub fn promised_to(&self, attempt: u32) -> usize {
         self.promises

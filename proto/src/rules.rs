@@ -11,11 +11,13 @@ use crate::envelope::{open_carried, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{RoundMessages, Turn};
 use crate::state::{
-    admission_limit, voter_additions, ClaimRecord, Coalition, LedgerState, MemberRecord,
-    MemberStatus, DEADLOCK_ROUNDS, DEFAULT_ABSENCE_LIMIT, INCOME_PER_ROUND, SUSPEND_AFTER_MISSES,
-    VOTING_STREAK,
+    admission_limit, majority, voter_additions, ClaimRecord, Coalition, LedgerState, MemberRecord,
+    MemberStatus, DEADLOCK_ROUNDS, INCOME_PER_ROUND, SUSPEND_AFTER_MISSES, VOTING_STREAK,
 };
-use crate::trust::{after_honest_round, after_offences, trust_multiplier, Offence};
+use crate::trust::{
+    after_honest_round, after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY,
+    RESTART_SEVERITY,
+};
 use crate::wire::{CoalitionId, Evidence, LeaveReason, Payload, PayloadKind};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -154,6 +156,40 @@ fn payload_claim(message: &SignedMessage) -> Option<u32> {
     }
 }
 
+/// The round's randomness: a hash of the nonces of the active members' valid reveals, in id
+/// order. Joins are sealed before any reveal is published, and a nonce is fixed by its
+/// commit, so a member's only say in it is to withhold its reveal (an offence).
+fn beacon(round: u64, active: &[AgentId], messages: &RoundMessages) -> Digest {
+    let nonces: Vec<[u8; 32]> = active
+        .iter()
+        .filter_map(|id| {
+            let commit = match messages.one(id, PayloadKind::Commit)?.payload() {
+                Payload::Commit(commit) => *commit,
+                _ => return None,
+            };
+            let reveal = messages.reveal(id)?;
+            (check_reveal(round, *id, &commit, &reveal) == RevealCheck::Valid)
+                .then_some(reveal.nonce)
+        })
+        .collect();
+    let parts: Vec<&[u8]> = nonces.iter().map(|n| n.as_slice()).collect();
+    Digest::of(b"slotmesh/beacon/v1", &parts)
+}
+
+/// A member's job started over (`Join::restarted`): its next claim is checked afresh, and
+/// that costs it trust, returned as a severity (halvings): `RESTART_SEVERITY` times the
+/// restarts it has made, capped like a contradiction, and taken like an offence's (no
+/// repair for the round). The record cannot tell a job that lost its progress from a claim
+/// history a liar wants forgotten: a daemon that restarts once pays one halving, one that
+/// "restarts" round after round to claim a single slot again is at the floor in four.
+fn job_restarted(member: &mut MemberRecord) -> u32 {
+    member.restarts += 1;
+    member.last_claim = None;
+    RESTART_SEVERITY
+        .saturating_mul(member.restarts)
+        .min(CONTRADICTION_SEVERITY)
+}
+
 /// Expected remaining burst after the member's last claim and the slots it used since.
 fn expected_remaining(member: &MemberRecord) -> Option<i64> {
     member.last_claim.map(|last| {
@@ -277,14 +313,17 @@ pub fn resolve_round(
     // members active again (a rejoin). In the founding round of a swarm founded by known keys
     // (a join names the founders), only the joins of those founders that name the same
     // founders, all of them; past it, at most `admission_limit` a round: rejoins first, then
-    // newcomers, each in the order of the round's tie-break hash (ids chosen in advance win
-    // no place).
+    // newcomers, each in the order of a hash of the id and the round's revealed nonces,
+    // which nobody knows when the joins are sealed (so no key can be ground for a place).
     let founders = if round == 0 {
         named_founders(messages)
     } else {
         None
     };
+    let beacon = beacon(round, &active, messages);
     let mut joins: Vec<(bool, Digest, AgentId, &crate::wire::Join)> = Vec::new();
+    // Active members whose job restarted, with what it costs them (step 8).
+    let mut restarted: BTreeMap<AgentId, u32> = BTreeMap::new();
     for (sender, kind, turn) in messages.turns() {
         if kind != PayloadKind::Join {
             continue;
@@ -292,10 +331,8 @@ pub fn resolve_round(
         if let Turn::One(message) = turn {
             if let Payload::Join(join) = message.payload() {
                 if previous.is_active(&sender) && join.restarted {
-                    // An active member's job started over: its next claim is checked afresh.
                     if let Some(member) = next.members.get_mut(&sender) {
-                        member.restarts += 1;
-                        member.last_claim = None;
+                        restarted.insert(sender, job_restarted(member));
                     }
                     continue;
                 }
@@ -306,7 +343,11 @@ pub fn resolve_round(
                     continue;
                 }
                 let newcomer = !previous.members.contains_key(&sender);
-                joins.push((newcomer, tie_break(round, &sender), sender, join));
+                let order = Digest::of(
+                    b"slotmesh/admission/v1",
+                    &[&round.to_le_bytes(), &beacon.0, &sender.0],
+                );
+                joins.push((newcomer, order, sender, join));
             }
         }
     }
@@ -314,17 +355,14 @@ pub fn resolve_round(
     if round > 0 {
         joins.truncate(admission_limit(active.len()));
     }
+    // The absence limit: the largest a founder names (whatever the order), or the default.
+    let mut named_limit = 0;
     for (newcomer, _, sender, join) in joins {
         if newcomer {
             next.members
                 .insert(sender, MemberRecord::new(join.name.clone(), round + 1));
             outcome.joined.push(sender);
-            if round == 0 && join.absence_limit > 0 {
-                let limit = &mut next.absence_limit;
-                if *limit == DEFAULT_ABSENCE_LIMIT || join.absence_limit > *limit {
-                    *limit = join.absence_limit;
-                }
-            }
+            named_limit = named_limit.max(join.absence_limit);
         } else if let Some(member) = next.members.get_mut(&sender) {
             member.status = MemberStatus::Active;
             member.left_round = None;
@@ -332,14 +370,17 @@ pub fn resolve_round(
             member.streak = 0;
             member.rejoins += 1;
             if join.restarted {
-                member.restarts += 1;
-                member.last_claim = None;
+                let severity = job_restarted(member);
+                member.trust = after_offences(member.trust, severity);
             }
             outcome.rejoined.push(sender);
         }
     }
     if let Some(founders) = founders {
         next.founders = founders.iter().copied().collect();
+    }
+    if round == 0 && named_limit > 0 {
+        next.absence_limit = named_limit;
     }
 
     // 3. Leaves, claims and sealed bids of the active members.
@@ -576,7 +617,8 @@ pub fn resolve_round(
             }
             outcome.offences.push((*id, *offence));
         }
-        let severity: u32 = found.iter().map(Offence::severity).sum();
+        let severity: u32 = found.iter().map(Offence::severity).sum::<u32>()
+            + restarted.get(id).copied().unwrap_or(0);
         let took_part = bids.contains_key(id);
         member.streak = if took_part {
             member.streak.saturating_add(1)
@@ -654,8 +696,13 @@ pub fn resolve_round(
         outcome.coalitions_dissolved.push((cid, reason));
     }
 
-    // 10. The voters of the next round.
+    // 10. The voters of the next round, who remember it.
     next.voters = next_voters(previous, &next, &outcome.joined);
+    for id in &next.voters {
+        if let Some(member) = next.members.get_mut(id) {
+            member.last_voted = Some(round + 1);
+        }
+    }
 
     next.next_round = round + 1;
     next.previous = previous.digest();
@@ -665,7 +712,8 @@ pub fn resolve_round(
 }
 
 /// The voters of the round after `next` (step 10): those of this round still active, allowed
-/// to vote and with a valid bid this round (if none bid, those still active and allowed), plus
+/// to vote and with a valid bid this round, and those that missed this round only while the
+/// others are a majority of them all (if none bid, those still active and allowed), plus
 /// at most [`voter_additions`] members that earned the vote ([`VOTING_STREAK`] rounds in a row
 /// of full participation), longest streak first, then by the round's tie-break hash. The
 /// founding round's voters are the founders it admits. With no voter of this round left at
@@ -681,11 +729,22 @@ fn next_voters(
     }
     let allowed = |id: &AgentId| next.members.get(id).is_some_and(MemberRecord::may_vote);
     let current = previous.voters_for(previous);
-    let mut kept: BTreeSet<AgentId> = current
-        .iter()
-        .filter(|id| allowed(id) && next.members.get(*id).is_some_and(|m| m.streak > 0))
-        .copied()
-        .collect();
+    let of_current = |keep: &dyn Fn(&MemberRecord) -> bool| -> BTreeSet<AgentId> {
+        current
+            .iter()
+            .filter(|id| allowed(id) && next.members.get(*id).is_some_and(keep))
+            .copied()
+            .collect()
+    };
+    let mut kept = of_current(&|m| m.streak > 0);
+    // A voter that missed this round only stays while those that took part are a majority
+    // of the voters kept: a round whose proposer lacked its turns (a lost message) does not
+    // take its vote, and keeping it never makes the next majority harder for those that
+    // took part to reach.
+    let missed_once = of_current(&|m| m.streak == 0 && m.consecutive_misses == 1);
+    if !kept.is_empty() && kept.len() >= majority(kept.len() + missed_once.len()) {
+        kept.extend(missed_once);
+    }
     if kept.is_empty() {
         kept = current.iter().filter(|id| allowed(id)).copied().collect();
     }

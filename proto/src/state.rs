@@ -110,6 +110,9 @@ pub struct MemberRecord {
     pub streak: u32,
     /// Times it came back after a suspension.
     pub rejoins: u32,
+    /// The last round it was a voter of, if any: with no member active, the suspended
+    /// members that were voters last bring the swarm back (never keys that never voted).
+    pub last_voted: Option<u64>,
     /// Times it rejoined saying its process restarted and its job started over (a `--exec`
     /// daemon): its claims are checked again from its next claim.
     pub restarts: u32,
@@ -134,6 +137,7 @@ impl MemberRecord {
             consecutive_misses: 0,
             streak: 0,
             rejoins: 0,
+            last_voted: None,
             restarts: 0,
             offences: OffenceCounts::default(),
             coalition: None,
@@ -244,8 +248,9 @@ impl LedgerState {
     /// founders it names, or else the members it admits (`resolved`). Past it: the agreed
     /// [`LedgerState::voters`] (members that earned the right, admitted a few per round,
     /// docs/PROTOCOL.md §6) still active and allowed; if none is left, the active members
-    /// that may vote; if none may, all active members (a swarm of proven cheats still moves
-    /// on); with no active member at all, the suspended members never barred that were
+    /// that may vote with the longest streak; if none may, the active members with the
+    /// longest streak (a swarm of proven cheats still moves on); with no active member at
+    /// all, the suspended members never barred that were voters last, or else that were
     /// suspended last (their rejoins bring the swarm back); with none of those either, the
     /// members the round admits.
     ///
@@ -275,25 +280,47 @@ impl LedgerState {
         if !agreed.is_empty() {
             return agreed;
         }
-        // With no active member: the suspended members never barred that were suspended
-        // last (the most recently heard of: a member that crashed long before them would
-        // otherwise make their majority impossible).
+        // No voter left: the active members allowed to vote with the longest streak (the
+        // most established: keys admitted in the round the last voter left never outvote
+        // the members that were there), then any active member; with no active member, the
+        // suspended members never barred that were voters last (the most recently heard of:
+        // a member that crashed long before them would otherwise make their majority
+        // impossible; keys that joined and fell silent never voted), and failing those the
+        // suspended members never barred that were suspended last.
+        let longest = |keep: &dyn Fn(&MemberRecord) -> bool| -> BTreeSet<AgentId> {
+            let best = self
+                .members
+                .values()
+                .filter(|m| keep(m))
+                .map(|m| m.streak)
+                .max();
+            ids(&|m: &MemberRecord| keep(m) && Some(m.streak) == best)
+        };
+        let keeps: [&dyn Fn(&MemberRecord) -> bool; 2] =
+            [&MemberRecord::may_vote, &MemberRecord::is_active];
+        for keep in keeps {
+            let set = longest(keep);
+            if !set.is_empty() {
+                return set;
+            }
+        }
         let returnable = |m: &MemberRecord| m.is_suspended() && m.offences.contradictions == 0;
-        let last_suspension = self
-            .members
-            .values()
-            .filter(|m| returnable(m))
-            .filter_map(|m| m.left_round)
-            .max();
-        let recently_suspended =
-            move |m: &MemberRecord| returnable(m) && m.left_round == last_suspension;
-        let fallbacks: [&dyn Fn(&MemberRecord) -> bool; 3] = [
-            &MemberRecord::may_vote,
-            &MemberRecord::is_active,
-            &recently_suspended,
-        ];
-        for keep in fallbacks {
-            let set = ids(keep);
+        let last = |key: &dyn Fn(&MemberRecord) -> Option<u64>| -> BTreeSet<AgentId> {
+            let latest = self
+                .members
+                .values()
+                .filter(|m| returnable(m))
+                .filter_map(key)
+                .max();
+            match latest {
+                Some(latest) => ids(&|m: &MemberRecord| returnable(m) && key(m) == Some(latest)),
+                None => BTreeSet::new(),
+            }
+        };
+        type RoundOf = dyn Fn(&MemberRecord) -> Option<u64>;
+        let keys: [&RoundOf; 2] = [&|m| m.last_voted, &|m| m.left_round];
+        for key in keys {
+            let set = last(key);
             if !set.is_empty() {
                 return set;
             }

@@ -23,6 +23,10 @@ pub const POWER_FLOOR: u32 = 10_000;
 /// An honest round moves trust `1 / 2^REPAIR_SHIFT` of the way to 1.0.
 pub const REPAIR_SHIFT: u32 = 5;
 
+/// Halvings for a member's first job restart (`Join::restarted`), times the restarts it has
+/// made: its claim history is forgotten, and that is not free (docs/PROTOCOL.md §4 step 2).
+pub const RESTART_SEVERITY: u32 = 1;
+
 /// Halvings for a proven contradiction: enough to take any trust to the floor.
 pub const CONTRADICTION_SEVERITY: u32 = 8;
 

@@ -121,3 +121,58 @@ fn a_daemon_killed_with_kill_9_takes_its_job_with_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `--exec` daemon killed after its job ran in a won slot, restarted on its data dir: its
+/// job starts over from the beginning, the record says so (a restart counted, the next claim,
+/// the whole estimate again, checked afresh), and it finishes and exits 0 with the others.
+#[test]
+fn a_restarted_exec_daemon_says_its_job_started_over_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = [("A", 3u32), ("B", 3), ("C", 3)];
+    let args = |name: &str, burst: u32| -> Vec<String> {
+        let job = burn_job(
+            u64::from(burst) * 150,
+            &dir.path().join(format!("{name}.progress")),
+        );
+        ["--founders", "3", "--slot-ms", "150", "--exec", &job]
+            .map(String::from)
+            .to_vec()
+    };
+    let mut daemons: Vec<Daemon> = Vec::new();
+    let mut peers = Vec::new();
+    for (name, burst) in agents {
+        let extra = args(name, burst);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let daemon = Daemon::start(dir.path(), name, burst, &peers, &extra);
+        peers.push(daemon.listen());
+        daemons.push(daemon);
+    }
+    daemons[0].wait_until("ran its job in a won slot", |s| !s.slots.is_empty());
+    daemons[0].kill9();
+    let extra = args("A", 3);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    daemons[0] = Daemon::start(dir.path(), "A", 3, &peers[1..], &extra);
+    for daemon in daemons.iter_mut() {
+        assert_exits_ok(daemon);
+    }
+    let log = daemons[0].log();
+    assert!(log.contains("its job starts over"), "{log}");
+    assert_eq!(
+        daemons[0].status().unwrap().job_exit.as_deref(),
+        Some("exit 0")
+    );
+    let all: Vec<&Daemon> = daemons.iter().collect();
+    let verdict = verify(&all);
+    assert!(verdict.ok, "{}", verdict.line);
+    let history = longest_history(&all);
+    let a = history
+        .state
+        .members
+        .values()
+        .find(|m| m.name == "A")
+        .unwrap();
+    assert_eq!(a.status, slotmesh_proto::MemberStatus::Completed, "{a:?}");
+    assert!(a.restarts >= 1, "the record counts the restart: {a:?}");
+    // (Whether its claims were lies depends on how well the burst estimated the job's slots,
+    // restart or not: docs/OPERATING.md, *Real work*.)
+}

@@ -140,13 +140,50 @@ fn a_daemon_killed_for_many_rounds_restarts_on_its_data_dir_rejoins_and_finishes
     assert!(c.rejoins >= 1, "C came back by a rejoin: {c:?}");
     // A crash is not an offence: no lie on its return, no contradiction, no equivocation.
     // (A kill between its commit and its reveal forfeits the deposit as a withheld bid: the
-    // record cannot tell a crash from a withholder.)
+    // record cannot tell a crash from a withholder. A pledge can break without any crash
+    // when a member supports a partner before it holds every partner's claim: not counted.)
     let offences = c.offences;
     assert_eq!(
-        offences.total(),
-        offences.withheld,
-        "no offence but a withheld bid: {c:?}"
+        (
+            offences.lies,
+            offences.contradictions,
+            offences.equivocations,
+            offences.bad_reveals
+        ),
+        (0, 0, 0, 0),
+        "no offence a crash could cause: {c:?}"
     );
+}
+
+/// Founders that chose `--absence-limit 3`: a daemon killed and kept away for longer is
+/// removed for good; started again on its data dir it syncs, finds itself removed, says so
+/// and exits 1, while the others finish.
+#[test]
+fn a_daemon_away_past_the_absence_limit_is_removed_and_exits_1_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = ["--absence-limit", "3"];
+    let mut daemons = start_swarm(dir.path(), &[("A", 60), ("B", 60), ("C", 8)], &limit);
+    daemons[2].wait_until("reached round 3", |s| s.round >= 3);
+    daemons[2].kill9();
+    daemons[0].wait_until("removed C", |s| {
+        s.members
+            .iter()
+            .any(|m| m.name == "C" && m.status == "Removed")
+    });
+    let peers = vec![daemons[0].listen(), daemons[1].listen()];
+    let mut extra = vec!["--founders", "3"];
+    extra.extend(limit);
+    daemons[2] = Daemon::start(dir.path(), "C", 8, &peers, &extra);
+    let status = daemons[2].wait_exit();
+    let log = daemons[2].log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("removed this agent for good"), "{log}");
+    for daemon in daemons.iter_mut().take(2) {
+        assert_exits_ok(daemon);
+    }
+    let history = longest_history(&[&daemons[0], &daemons[1]]);
+    assert_eq!(history.state.absence_limit, 3);
+    assert_eq!(member_status(&history, "C").0, MemberStatus::Removed);
 }
 
 #[test]

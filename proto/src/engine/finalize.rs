@@ -22,7 +22,7 @@ use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::rules::RoundOutcome;
 use crate::state::{LedgerState, Quorum};
-use crate::wire::{CheckpointVote, Payload, Proposal, Stage};
+use crate::wire::{CheckpointVote, Payload, PayloadKind, Proposal, Stage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -49,6 +49,9 @@ pub(super) struct Finalizing {
     asked: BTreeSet<(Digest, AgentId)>,
     /// Asks for inputs made this round: the next ask goes to the next holder.
     asks: usize,
+    /// The last attempt whose fresh proposal left out messages of its hosted agents: they
+    /// were sent again then (once an attempt).
+    censored: Option<u32>,
     /// Digests whose inputs it asked for this round: answers for others are ignored.
     wanted: BTreeSet<Digest>,
     /// The last attempt in which it saw a majority promise: that attempt got a full timeout
@@ -111,6 +114,7 @@ impl Engine {
             acceptor: Acceptor::default(),
             proposed: None,
             not_proposer: None,
+            censored: None,
             timeouts: 0,
             asked: BTreeSet::new(),
             asks: 0,
@@ -313,7 +317,48 @@ impl Engine {
             let _ = self.ask_inputs(digest, &from);
             return;
         }
+        if log.proposal_bound(attempt).is_none() && self.left_out(attempt, digest) {
+            return;
+        }
         self.cast_votes(attempt, digest);
+    }
+
+    /// Whether the value `digest`, freshly proposed for `attempt`, leaves out a turn a hosted
+    /// agent sent this round that decides whether it took part (its claim, commit or leave
+    /// in the seal; its reveal in the outcome): its voters do not vote for it, and send
+    /// those turns again, once an attempt, so that the next proposer holds them. A proposer
+    /// that lacks them, by a lost message or on purpose, cannot make the members that took
+    /// part look absent (they would be suspended, or charged with a withheld bid); a value
+    /// a proposal is bound to is voted for all the same (a majority may have accepted it).
+    fn left_out(&mut self, attempt: u32, digest: Digest) -> bool {
+        let kinds: &[PayloadKind] = match self.stage {
+            Stage::Seal => &[PayloadKind::Claim, PayloadKind::Commit, PayloadKind::Leave],
+            Stage::Outcome => &[PayloadKind::Reveal],
+        };
+        let Some(value) = self
+            .finalizing
+            .as_ref()
+            .and_then(|fin| fin.values.get(&digest))
+        else {
+            return false;
+        };
+        let missing: Vec<SignedMessage> = self
+            .locals
+            .values()
+            .flat_map(|local| kinds.iter().filter_map(|kind| local.sent.get(kind)))
+            .filter(|message| !value.contains(message))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return false;
+        }
+        if let Some(fin) = self.finalizing.as_mut() {
+            if fin.censored != Some(attempt) {
+                fin.censored = Some(attempt);
+                self.outputs.extend(missing.into_iter().map(Output::Send));
+            }
+        }
+        true
     }
 
     /// Asks one of `holders` (not hosted here) for the inputs that give `digest`: each

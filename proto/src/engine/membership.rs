@@ -84,7 +84,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let join = Payload::Join(Join {
+        let join = Join {
             name,
             founders,
             absence_limit: if founding {
@@ -93,20 +93,27 @@ impl Engine {
                 0
             },
             restarted,
-        });
+        };
         let round = self.round();
         if round > 0 && rejoin {
             if let Some(local) = self.locals.get(&agent) {
+                // Never says the job restarted: if both joins were taken, the record would
+                // count (and price) one restart twice; a restart the current round's join
+                // did not bring in is said again once the member is active.
+                let ahead_join = Payload::Join(Join {
+                    restarted: false,
+                    ..join.clone()
+                });
                 let ahead = local
                     .identity
-                    .sign(self.config.swarm, round + 1, join.clone());
+                    .sign(self.config.swarm, round + 1, ahead_join);
                 if ahead.message().validate(&self.config.limits).is_ok() {
                     self.hold(ahead.clone(), false);
                     self.outputs.push_back(super::Output::Send(ahead));
                 }
             }
         }
-        let _ = self.send(agent, join);
+        let _ = self.send(agent, Payload::Join(join));
     }
 
     /// Whether a message of a non-member may be an input: anything but, in the founding round

@@ -327,10 +327,17 @@ impl Engine {
             return;
         }
         if member.is_none() {
-            // Newcomers: joins in this round; anything in the next (they may have joined in
-            // this one). Bounded per round.
+            // Newcomers: joins in this round and the next; the next round's turns of a key
+            // that joined in this one (it may be admitted: anything else from an unknown key
+            // is junk that would crowd out the joins). Bounded per round.
             let held = self.inbox.get(&round).map_or(0, RoundMessages::len);
-            let allowed = (round > current || matches!(message.payload(), Payload::Join(_)))
+            let joining = || {
+                self.inbox
+                    .get(&current)
+                    .is_some_and(|m| m.one(&message.sender(), PayloadKind::Join).is_some())
+            };
+            let allowed = (matches!(message.payload(), Payload::Join(_))
+                || (round > current && joining()))
                 && held
                     < MAX_NEWCOMERS_PER_ROUND.max(self.config.expected_members)
                         + 8 * self.ledger.members.len();
