@@ -165,12 +165,7 @@ fn a_restarted_exec_daemon_says_its_job_started_over_and_finishes() {
     let verdict = verify(&all);
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&all);
-    let a = history
-        .state
-        .members
-        .values()
-        .find(|m| m.name == "A")
-        .unwrap();
+    let a = member(&history, "A");
     assert_eq!(a.status, slotmesh_proto::MemberStatus::Completed, "{a:?}");
     assert!(a.restarts >= 1, "the record counts the restart: {a:?}");
     // (Whether its claims were lies depends on how well the burst estimated the job's slots,

@@ -131,12 +131,7 @@ fn a_daemon_killed_for_many_rounds_restarts_on_its_data_dir_rejoins_and_finishes
             (MemberStatus::Completed, burst)
         );
     }
-    let c = history
-        .state
-        .members
-        .values()
-        .find(|m| m.name == "C")
-        .unwrap();
+    let c = member(&history, "C");
     assert!(c.rejoins >= 1, "C came back by a rejoin: {c:?}");
     // A crash is not an offence: no lie on its return, no contradiction, no equivocation.
     // (A kill between its commit and its reveal forfeits the deposit as a withheld bid: the
@@ -225,12 +220,7 @@ fn survivors_finish_after_a_kill_9_and_a_restarted_daemon_with_a_torn_ledger_cat
     // C never came back: suspended, its record kept (it could still rejoin).
     assert_eq!(member_status(&history, "C").0, MemberStatus::Suspended);
     // The restarted daemon never equivocated: no offences beyond what it was before.
-    let d = history
-        .state
-        .members
-        .values()
-        .find(|m| m.name == "D")
-        .unwrap();
+    let d = member(&history, "D");
     assert_eq!(d.offences.equivocations, 0);
 }
 
@@ -258,17 +248,9 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
         history.rounds[0].round, 0,
         "the late joiner holds the founding round"
     );
-    let member = history
-        .state
-        .members
-        .values()
-        .find(|m| m.name == "L")
-        .unwrap();
-    assert!(member.joined_round >= 3);
-    assert_eq!(
-        (member.status, member.used_slots),
-        (MemberStatus::Completed, 2)
-    );
+    let late = member(&history, "L");
+    assert!(late.joined_round >= 3);
+    assert_eq!((late.status, late.used_slots), (MemberStatus::Completed, 2));
 }
 
 /// Garbage, forged signatures and another swarm's messages, as an intruder publishes them.

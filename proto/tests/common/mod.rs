@@ -242,3 +242,15 @@ pub fn round_with(
     }
     resolve_round(state, &messages)
 }
+
+/// The voters of the round after `state`.
+pub fn voters(state: &LedgerState) -> std::collections::BTreeSet<slotmesh_proto::AgentId> {
+    state.voters_for(state)
+}
+
+/// Identities from a seed space no other test uses.
+pub fn key(n: u64) -> Identity {
+    let mut secret = [0x77u8; 32];
+    secret[..8].copy_from_slice(&n.to_le_bytes());
+    Identity::from_secret(secret)
+}

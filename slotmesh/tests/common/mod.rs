@@ -6,7 +6,7 @@ pub(crate) mod fake_llm;
 
 use slotmesh::history::{self, History};
 use slotmesh_node::{DataDir, NodeStatus};
-use slotmesh_proto::MemberStatus;
+use slotmesh_proto::{MemberRecord, MemberStatus};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -199,12 +199,17 @@ pub(crate) fn longest_history(daemons: &[&Daemon]) -> History {
         .unwrap()
 }
 
-pub(crate) fn member_status(history: &History, name: &str) -> (MemberStatus, u32) {
-    let member = history
+/// The record of the member called `name`.
+pub(crate) fn member<'a>(history: &'a History, name: &str) -> &'a MemberRecord {
+    history
         .state
         .members
         .values()
         .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("{name} is not a member"));
+        .unwrap_or_else(|| panic!("{name} is not a member"))
+}
+
+pub(crate) fn member_status(history: &History, name: &str) -> (MemberStatus, u32) {
+    let member = member(history, name);
     (member.status, member.used_slots)
 }
