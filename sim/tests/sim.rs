@@ -386,3 +386,19 @@ fn soak_seed_803_known_founders_partition_and_nemeses() {
     let report = run(&config, |_, _| {});
     assert_eq!(report.invariant_violations, 0, "{:?}", report.violations);
 }
+
+/// The soak's seed 2103 (8 agents, one crash, late arrivals, known founders, no loss): a
+/// founder's join reached no one in time, so the others founded the swarm without it. Its
+/// replica held the founding certificate's votes but not the joins they certified, asked
+/// for the record once (before any peer held it) and never again: it stayed in the founding
+/// round's join phase for good. The join phase's timeout now asks again while it holds a
+/// certificate.
+#[test]
+fn soak_seed_2103_a_founder_left_out_of_the_founding_round_catches_up() {
+    let seed = 2103;
+    let mut config = config(small(seed), seed, 0);
+    config.known_founders = true;
+    let report = run(&config, |_, _| {});
+    assert_eq!(report.invariant_violations, 0, "{:?}", report.violations);
+    assert!(report.agreement >= 1.0, "agreement {}", report.agreement);
+}

@@ -363,6 +363,17 @@ impl Engine {
                 } else {
                     self.resend(PayloadKind::Join);
                     self.schedule(now);
+                    // Founded elsewhere on joins this replica never heard (it holds the
+                    // certificate's votes): the record, asked for again at each timeout
+                    // since the first ask may have come before any peer held it.
+                    if self
+                        .tally
+                        .as_ref()
+                        .is_some_and(|t| t.certificate().is_some())
+                    {
+                        self.fetch_requested_for = None;
+                        self.check_final(now);
+                    }
                 }
             }
             Phase::Announce | Phase::Negotiate | Phase::Coalition | Phase::Commit => {
