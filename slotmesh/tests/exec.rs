@@ -152,9 +152,7 @@ fn a_restarted_exec_daemon_says_its_job_started_over_and_finishes() {
     let extra = args("A", 3);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     daemons[0] = Daemon::start(dir.path(), "A", 3, &peers[1..], &extra);
-    for daemon in daemons.iter_mut() {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let log = daemons[0].log();
     assert!(log.contains("its job starts over"), "{log}");
     assert_eq!(

@@ -119,9 +119,7 @@ fn a_daemon_killed_for_many_rounds_restarts_on_its_data_dir_rejoins_and_finishes
     daemons[0].wait_until("suspended C and went on", |s| s.round >= killed_at + 8);
     let peers = vec![daemons[0].listen(), daemons[1].listen()];
     daemons[2] = Daemon::start(dir.path(), "C", 8, &peers, &["--founders", "3"]);
-    for daemon in daemons.iter_mut() {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
@@ -173,9 +171,7 @@ fn a_daemon_away_past_the_absence_limit_is_removed_and_exits_1_saying_so() {
     let log = daemons[2].log();
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(log.contains("removed this agent for good"), "{log}");
-    for daemon in daemons.iter_mut().take(2) {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons[..2]);
     let history = longest_history(&[&daemons[0], &daemons[1]]);
     assert_eq!(history.state.absence_limit, 3);
     assert_eq!(member_status(&history, "C").0, MemberStatus::Removed);
@@ -238,9 +234,7 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
         &["--join", "--log-format", "json"],
     );
     assert_exits_ok(&mut late);
-    for daemon in &mut daemons {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let verdict = verify(&[&daemons[0], &daemons[1], &late]);
     assert!(verdict.ok, "{}", verdict.line);
     let history = History::load(&late.dir).unwrap();
@@ -336,9 +330,7 @@ fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_com
         published
     });
     assert!(published > 0, "the intruder got its messages out");
-    for daemon in &mut daemons {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let rejected: u64 = daemons
         .iter()
         .map(|d| d.status().unwrap().rejected_messages)
@@ -366,9 +358,7 @@ fn sigterm_leaves_cleanly_and_the_others_complete() {
         .status()
         .unwrap()
         .success());
-    for daemon in &mut daemons {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);
@@ -473,9 +463,7 @@ fn a_private_swarm_keeps_out_a_node_without_its_key() {
         "A must still run while the outsider tries (or the test proves nothing)"
     );
     assert_eq!(outsider.status().unwrap().peers, 0);
-    for daemon in &mut daemons {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut daemons);
     let status = outsider.status().unwrap();
     assert_eq!(status.peers, 0, "the outsider never got a connection");
     let history = longest_history(&[&daemons[0], &daemons[1]]);
@@ -537,9 +525,7 @@ fn a_star_swarm_carries_on_when_its_centre_leaves_or_dies() {
         } else {
             assert_exits_ok(&mut centre);
         }
-        for daemon in &mut others {
-            assert_exits_ok(daemon);
-        }
+        assert_all_exit_ok(&mut others);
         let verdict = verify(&others.iter().collect::<Vec<_>>());
         assert!(verdict.ok, "kill {kill_centre}: {}", verdict.line);
         let history = longest_history(&others.iter().collect::<Vec<_>>());
@@ -634,9 +620,7 @@ fn a_restarted_daemon_finds_the_swarm_when_its_peer_is_gone() {
     others[0].kill9();
     // Started again with only the dead centre's address: the book has C's and D's.
     others[0] = Daemon::start(dir.path(), "B", 6, std::slice::from_ref(&address), &extra);
-    for daemon in &mut others {
-        assert_exits_ok(daemon);
-    }
+    assert_all_exit_ok(&mut others);
     let verdict = verify(&others.iter().collect::<Vec<_>>());
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&others.iter().collect::<Vec<_>>());

@@ -110,17 +110,22 @@ impl Daemon {
 
     /// Waits for the process to exit, bounded.
     pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        match self.exit_within(WAIT) {
+            Some(status) => status,
+            None => panic!("{} did not exit; log:\n{}", self.name, self.log()),
+        }
+    }
+
+    /// The process's exit status, if it exits within `limit`.
+    fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+                return Some(status);
             }
-            assert!(
-                started.elapsed() < WAIT,
-                "{} did not exit; log:\n{}",
-                self.name,
-                self.log()
-            );
+            if started.elapsed() >= limit {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -173,6 +178,23 @@ pub(crate) fn run_swarm(args: &[&str], out: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// Waits for every daemon in turn to exit 0; a failure shows every daemon's log (a stalled
+/// swarm is seldom explained by one member's).
+pub(crate) fn assert_all_exit_ok(daemons: &mut [Daemon]) {
+    for i in 0..daemons.len() {
+        let failure = match daemons[i].exit_within(WAIT) {
+            Some(status) if status.success() => continue,
+            Some(status) => format!("{} exited {status}", daemons[i].name),
+            None => format!("{} did not exit", daemons[i].name),
+        };
+        let logs: Vec<String> = daemons
+            .iter()
+            .map(|d| format!("----- {}:\n{}", d.name, d.log()))
+            .collect();
+        panic!("{failure}; logs:\n{}", logs.join("\n"));
+    }
 }
 
 pub(crate) fn assert_exits_ok(daemon: &mut Daemon) {
