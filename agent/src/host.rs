@@ -59,7 +59,9 @@ pub enum Effect {
     /// [`HostDriver::spoken`]. Until then the driver hands out nothing more (a host that
     /// cannot record that it spoke must not speak; the restart guard reads it back).
     Spoke(u64),
-    /// Publish a message to every peer.
+    /// Publish a message to every peer. A promise, proposal or vote of a hosted agent
+    /// (`payload().stage()` is set) is first stored durably with the others of its round,
+    /// for [`HostDriver::resume_agreement`] after a restart.
     Publish(SignedMessage),
     /// Call [`HostDriver::handle`] with [`Input::Timer`] at `at`.
     SetTimer {
@@ -322,6 +324,13 @@ impl HostDriver {
         self.engine = engine;
     }
 
+    /// Restarted in a round it spoke in, the host takes part in that round's agreement
+    /// after all: `stored` holds every promise, proposal and vote it published in the round
+    /// ([`Effect::Publish`]); its turns stay silent ([`HostRules::spoken_round`]).
+    pub fn resume_agreement(&mut self, stored: Vec<SignedMessage>, now: u64) {
+        self.engine.resume_agreement(stored, now);
+    }
+
     /// The caller has recorded that the host spoke in `round` ([`Effect::Spoke`]).
     pub fn spoken(&mut self, round: u64) {
         self.spoken_round = self.spoken_round.max(Some(round));
@@ -487,8 +496,10 @@ impl HostDriver {
     fn take_output(&mut self, output: Output, now: u64) {
         match output {
             Output::Send(message) => {
-                let round = message.round();
-                if self.is_silent(round) {
+                // Turns only: whether the replica takes part in a silent round's agreement
+                // is the engine's to decide (`Engine::resume_agreement`).
+                let turn = message.payload().stage().is_none();
+                if turn && self.is_silent(message.round()) {
                     return;
                 }
                 self.effects.push_back(Effect::Publish(message));

@@ -206,6 +206,9 @@ pub struct Node {
     shutdown_requested: Option<u64>,
     /// This node's own messages of its latest round.
     sent_this_round: (u64, Vec<Envelope>),
+    /// The promises, proposals and votes it sent in the last round it sent any in, as
+    /// stored (`agreement-sent`).
+    agreement_sent: data_dir::AgreementSent,
     /// What the node shows: status, events, metrics.
     observer: Observer,
     /// The `--exec` job, run in the slots the agent wins.
@@ -594,6 +597,11 @@ impl Node {
 
     fn send(&mut self, message: SignedMessage) {
         let round = message.round();
+        if let Err(error) = self.agreement_sent.store(&self.data, &message) {
+            // Not stored, not sent: after a restart the agent could contradict it.
+            self.fatal = Some(error);
+            return;
+        }
         if self.sent_this_round.0 != round {
             self.sent_this_round = (round, Vec::new());
         }

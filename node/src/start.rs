@@ -39,6 +39,15 @@ impl Node {
             .get(&identity.id())
             .map_or(0, |m| m.used_slots);
         let spoken_round = data.spoken_round()?;
+        let agreement_sent = match data.agreement_sent(swarm_id, &limits)? {
+            Some(sent) => Some(sent),
+            None if spoken_round.is_none() => {
+                // A new data dir: from now on every promise and vote is stored.
+                data.set_agreement_sent(&[])?;
+                Some(Vec::new())
+            }
+            None => None,
+        };
         let heuristic = Heuristic::new(
             config.personality,
             config.bias,
@@ -160,7 +169,16 @@ impl Node {
             founder,
             "daemon started"
         );
-        let node = Node {
+        let stored_round = agreement_sent
+            .as_ref()
+            .and_then(|sent| sent.first())
+            .map_or(0, SignedMessage::round);
+        let stored = agreement_sent
+            .iter()
+            .flatten()
+            .map(SignedMessage::envelope)
+            .collect();
+        let mut node = Node {
             limits,
             swarm_id,
             identity,
@@ -190,6 +208,7 @@ impl Node {
             fatal: None,
             shutdown_requested: None,
             sent_this_round: (0, Vec::new()),
+            agreement_sent: data_dir::AgreementSent::new(stored_round, stored),
             observer: Observer {
                 status,
                 dirty: true,
@@ -211,10 +230,20 @@ impl Node {
             config,
         };
         if let Some(round) = node.driver.silent_through() {
-            tracing::info!(
-                round,
-                "restarted in a round this agent may have spoken in: staying silent through it"
-            );
+            match agreement_sent {
+                Some(sent) => {
+                    tracing::info!(
+                        round,
+                        stored = sent.len(),
+                        "restarted in a round this agent may have spoken in: no new turn in it; its agreement resumes from the promises and votes stored"
+                    );
+                    node.driver.resume_agreement(sent, 0);
+                }
+                None => tracing::info!(
+                    round,
+                    "restarted in a round this agent may have spoken in: staying silent through it"
+                ),
+            }
         }
         Ok((node, handle))
     }

@@ -61,6 +61,32 @@ impl Acceptor {
         })
     }
 
+    /// The acceptor of a voter that signed `signed` in one agreement (its promises and votes,
+    /// in any order): the latest attempt it promised or voted in, and its latest vote. A
+    /// restarted replica resumes from the messages it stored before sending them, so it never
+    /// votes against, or hides, what it signed before its crash.
+    pub fn resumed<'a>(signed: impl IntoIterator<Item = &'a Payload>) -> Acceptor {
+        let mut acceptor = Acceptor::default();
+        for payload in signed {
+            match payload {
+                Payload::Promise(promise) => {
+                    acceptor.promised = acceptor.promised.max(promise.attempt);
+                }
+                Payload::CheckpointVote(vote) => {
+                    acceptor.promised = acceptor.promised.max(vote.attempt);
+                    if acceptor.accepted.is_none_or(|a| a.attempt < vote.attempt) {
+                        acceptor.accepted = Some(Accepted {
+                            attempt: vote.attempt,
+                            digest: vote.digest,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        acceptor
+    }
+
     /// Whether a vote in `attempt` is allowed: no later attempt promised, no vote yet in this
     /// attempt or a later one.
     pub fn may_vote(&self, attempt: u32) -> bool {

@@ -10,9 +10,9 @@ mod net;
 use common::*;
 use net::*;
 use slotmesh_proto::{
-    codec, contradicts, open_carried, Accepted, Acceptor, AgentId, CheckpointVote, Engine,
-    Envelope, Identity, Limits, Message, Offence, Payload, PayloadKind, Phase, SignedMessage,
-    Stage, SwarmId, VoteTally, DOMAIN_TAG, PROTOCOL_VERSION,
+    codec, contradicts, open_carried, Accepted, Acceptor, AgentId, CheckpointVote, Envelope,
+    Identity, Limits, Message, Offence, Payload, PayloadKind, Phase, SignedMessage, Stage, SwarmId,
+    VoteTally, DOMAIN_TAG, PROTOCOL_VERSION,
 };
 use std::collections::BTreeSet;
 
@@ -340,17 +340,7 @@ fn honest_engines_never_report_anyone_under_faults_restarts_and_duplicates() {
             net.check_no_contradictions();
             if !restart_done && all_at(&net, 3) {
                 restart_done = true;
-                let now = net.now;
-                let old = net.engines[restarted].take().unwrap();
-                let mut engine = Engine::new(
-                    agent(restarted as u8),
-                    old.config().clone(),
-                    old.state().clone(),
-                    now,
-                );
-                engine.silence_through(Some(old.round()));
-                net.engines[restarted] = Some(engine);
-                net.drain(restarted);
+                net.restart(restarted, false);
             }
         }
         assert!(restart_done, "seed {seed}: the restart happened");

@@ -161,7 +161,11 @@ impl Sim {
         }
         let spoken = self.hosts[h].spoken.filter(|_| restart.remembers_spoken);
         let rules = self.rules(spoken);
-        let driver = Some(HostDriver::with_minds(engine, live, rules));
+        let mut driver = HostDriver::with_minds(engine, live, rules);
+        if restart.remembers_spoken {
+            driver.resume_agreement(self.hosts[h].agreement_sent.clone(), now);
+        }
+        let driver = Some(driver);
         tracing::debug!(host = h, round, "host restarted");
         self.hosts[h].driver = driver;
         self.hosts[h].wake_at = None;

@@ -83,6 +83,9 @@ struct Host {
     wake_at: Option<u64>,
     /// After a restart, the last round it had spoken in before it.
     spoken_before_restart: Option<u64>,
+    /// The promises, proposals and votes it sent in the last round it sent any in (what a
+    /// daemon stores before sending them, to resume its agreement after a restart).
+    agreement_sent: Vec<SignedMessage>,
 }
 
 /// Whether the partition cuts host `h` off (a third of the hosts).
@@ -454,9 +457,21 @@ impl Sim {
                     let commit_round =
                         matches!(message.payload(), Payload::Commit(_)).then(|| message.round());
                     let sender = message.sender();
-                    if self.hosts[h]
-                        .spoken_before_restart
-                        .is_some_and(|r| message.round() <= r)
+                    let agreement = message.payload().stage().is_some();
+                    if agreement {
+                        let sent = &mut self.hosts[h].agreement_sent;
+                        if sent.first().is_some_and(|m| m.round() != message.round()) {
+                            sent.clear();
+                        }
+                        if !sent.contains(&message) {
+                            sent.push(message.clone());
+                        }
+                    }
+                    // A turn sent again (its agreement resumes where it was).
+                    if !agreement
+                        && self.hosts[h]
+                            .spoken_before_restart
+                            .is_some_and(|r| message.round() <= r)
                     {
                         self.restart_repeats += 1;
                     }

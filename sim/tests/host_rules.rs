@@ -54,8 +54,9 @@ fn pacing_keeps_the_schedule_one_slot_ahead_of_execution() {
 /// A host restarted right after publishing its commit replays the agreed state and would
 /// decide that round again: a second commit with a new nonce is equivocation, and only the
 /// order in which its old messages come back decides whether it is caught. The restart
-/// guard (the host remembers the last round it spoke in) keeps it silent through that
-/// round; a host that forgot it speaks in it again. (Silent, it cannot reveal the commit
+/// guard (the host remembers the last round it spoke in) keeps its turns silent through
+/// that round (its agreement resumes from the promises and votes it stored: none yet, right
+/// after a commit); a host that forgot it speaks in it again. (It cannot reveal the commit
 /// whose nonce it lost: today that is punished as withholding.)
 #[test]
 fn a_host_restarted_mid_round_stays_silent_through_it() {

@@ -107,12 +107,13 @@ impl Engine {
         if self.stage == Stage::Outcome {
             self.outputs.push_back(Output::Resolved { round, digest });
         }
+        let (acceptor, attempt, proposed) = self.resume();
         self.finalizing = Some(Finalizing {
             own: digest,
             values: BTreeMap::from([(digest, inputs)]),
-            attempt: 0,
-            acceptor: Acceptor::default(),
-            proposed: None,
+            attempt,
+            acceptor,
+            proposed,
             not_proposer: None,
             censored: None,
             timeouts: 0,
@@ -454,35 +455,6 @@ impl Engine {
             .insert(message.payload().kind(), message.clone());
         self.take_agreement(message.clone());
         self.outputs.push_back(Output::Send(message));
-    }
-
-    /// Whether some hosted agent votes in the current round (cheaper than [`Engine::voting`]:
-    /// it stops at the first).
-    pub(super) fn votes_here(&self) -> bool {
-        let Some(tally) = &self.tally else {
-            return false;
-        };
-        if self.silent_through.is_some_and(|r| self.round() <= r) {
-            return false;
-        }
-        self.locals
-            .keys()
-            .any(|agent| tally.voters().contains(agent))
-    }
-
-    /// Hosted agents that vote in the current round (none in a silenced round).
-    pub(super) fn voting(&self) -> Vec<AgentId> {
-        let Some(tally) = &self.tally else {
-            return Vec::new();
-        };
-        if self.silent_through.is_some_and(|r| self.round() <= r) {
-            return Vec::new();
-        }
-        self.locals
-            .keys()
-            .filter(|agent| tally.voters().contains(agent))
-            .copied()
-            .collect()
     }
 
     /// The inputs that give `digest` in the current round (valued here, or sealed), or

@@ -38,6 +38,7 @@ mod evidence;
 mod finalize;
 mod membership;
 mod pacing;
+mod restart;
 mod stage;
 mod types;
 
@@ -128,6 +129,10 @@ pub struct Engine {
     finalizing: Option<Finalizing>,
     /// Rounds up to this one take no part in agreement ([`Engine::silence_through`]).
     silent_through: Option<u64>,
+    /// The agreement messages a restarted replica sent in the last round it spoke in before
+    /// the restart, and that round ([`Engine::resume_agreement`]).
+    resumed: Vec<SignedMessage>,
+    resumed_round: Option<u64>,
     /// The last round this replica completed: peers a round behind ask for its inputs.
     previous: Option<CertifiedRound>,
     fetch_requested_for: Option<u64>,
@@ -163,6 +168,8 @@ impl Engine {
             log: None,
             finalizing: None,
             silent_through: None,
+            resumed: Vec::new(),
+            resumed_round: None,
             previous: None,
             fetch_requested_for: None,
             outputs: VecDeque::new(),
@@ -364,15 +371,19 @@ impl Engine {
                     self.resend(PayloadKind::Join);
                     self.schedule(now);
                     // Founded elsewhere on joins this replica never heard (it holds the
-                    // certificate's votes): the record, asked for again at each timeout
-                    // since the first ask may have come before any peer held it.
-                    if self
-                        .tally
-                        .as_ref()
-                        .is_some_and(|t| t.certificate().is_some())
+                    // certificate's votes, or agreement messages of a later round: it
+                    // restarted after the others founded the swarm): the record, asked for
+                    // again at each timeout since a first ask may have come before any peer
+                    // held it.
+                    let later = self.early_votes.keys().any(|(r, _)| *r > self.round());
+                    if later
+                        || self
+                            .tally
+                            .as_ref()
+                            .is_some_and(|t| t.certificate().is_some())
                     {
                         self.fetch_requested_for = None;
-                        self.check_final(now);
+                        self.request_fetch(self.round());
                     }
                 }
             }
@@ -609,6 +620,7 @@ impl Engine {
         self.tally = None;
         self.log = None;
         self.seal = None;
+        self.resumed.retain(|m| m.round() >= round);
         self.awaiting_reveal.clear();
         self.count_skips(round);
         self.inbox = self.inbox.split_off(&round);

@@ -65,7 +65,10 @@ pub struct EngineConfig {
 #[derive(Debug, Clone)]
 #[must_use]
 pub enum Output {
-    /// Broadcast this message to the swarm.
+    /// Broadcast this message to the swarm. A promise, proposal or vote
+    /// (`payload().stage()` is set) of a hosted agent is first stored durably with the
+    /// others of its round: a restarted replica resumes from them
+    /// ([`crate::Engine::resume_agreement`]).
     Send(SignedMessage),
     /// Call [`Engine::handle_timeout`] with this round and phase at `at`.
     ScheduleTimeout {

@@ -58,6 +58,14 @@ pub(crate) struct Net {
     pub(crate) finals: Vec<BTreeMap<u64, CertifiedRound>>,
     /// Hosts that crash after sending their reveal of this round.
     pub(crate) crash_after_reveal: BTreeMap<usize, u64>,
+    /// The promises, proposals and votes each host sent (its own and those it passed on) in
+    /// the last round it sent any in, as a daemon stores them before sending.
+    pub(crate) agreement_sent: Vec<Vec<SignedMessage>>,
+    /// Agents take no turn past this round: a lone active voter (the others suspended)
+    /// would otherwise run rounds without end inside one call, taking its turns at once.
+    pub(crate) last_decided_round: u64,
+    /// Hosts whose agents never take their optional turns (negotiation, coalition).
+    pub(crate) optional_skippers: BTreeSet<usize>,
 }
 
 impl Net {
@@ -96,6 +104,9 @@ impl Net {
             voters: BTreeMap::new(),
             finals: vec![BTreeMap::new(); n],
             crash_after_reveal: BTreeMap::new(),
+            agreement_sent: vec![Vec::new(); n],
+            last_decided_round: u64::MAX,
+            optional_skippers: BTreeSet::new(),
         };
         for (i, identity) in agents.into_iter().enumerate() {
             let config = EngineConfig {
@@ -156,6 +167,15 @@ impl Net {
                             vote.attempt,
                             vote.digest,
                         ));
+                    }
+                    if message.payload().stage().is_some() {
+                        let sent = &mut self.agreement_sent[h];
+                        if sent.first().is_some_and(|m| m.round() != message.round()) {
+                            sent.clear();
+                        }
+                        if !sent.contains(&message) {
+                            sent.push(message.clone());
+                        }
                     }
                     let reveal = message.payload().kind() == PayloadKind::Reveal;
                     for to in 0..self.engines.len() {
@@ -229,6 +249,10 @@ impl Net {
     }
 
     pub(crate) fn decide(&mut self, h: usize, agent: AgentId, round: u64, phase: Phase) {
+        let optional = matches!(phase, Phase::Negotiate | Phase::Coalition);
+        if round > self.last_decided_round || (optional && self.optional_skippers.contains(&h)) {
+            return;
+        }
         let now = self.now;
         let Some(engine) = self.engines[h].as_mut() else {
             return;
@@ -424,6 +448,28 @@ impl Net {
                 );
             }
         }
+    }
+
+    /// Restarts replica `h` as a daemon does: a new engine from its last final state, silent
+    /// through the round it was in, and, if `resume`, resuming that round's agreement from
+    /// the promises, proposals and votes it stored.
+    pub(crate) fn restart(&mut self, h: usize, resume: bool) {
+        let Some(old) = self.engines[h].take() else {
+            return;
+        };
+        let now = self.now;
+        let mut engine = Engine::new(
+            agent(h as u8),
+            old.config().clone(),
+            old.state().clone(),
+            now,
+        );
+        engine.silence_through(Some(old.round()));
+        if resume {
+            engine.resume_agreement(self.agreement_sent[h].clone(), now);
+        }
+        self.engines[h] = Some(engine);
+        self.drain(h);
     }
 
     pub(crate) fn final_round_of(&self, h: usize) -> Option<u64> {
