@@ -6,11 +6,13 @@
 //! - [`mind`]: one agent's job, strategy and nonces, answering the engine.
 //! - [`host`]: one host's engine and minds and the rules between them, driven the same way
 //!   by the daemon and the simulator.
-//! - [`scenario`]: who takes part in a run (presets and seeded populations).
+//! - [`scenario`]: who takes part in a run (presets, seeded populations, `--mix`);
+//!   [`adversary`]: the attacks an adversary's decisions play.
 //! - [`sys`]: wall-clock time and peak memory, for reports only.
 //!
 //! No network, no async runtime, no clock inside the decisions.
 
+pub mod adversary;
 pub mod decision;
 pub mod heuristic;
 pub mod host;

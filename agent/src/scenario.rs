@@ -1,7 +1,9 @@
-//! Who takes part in a run: one [`AgentSpec`] per agent (its job, personality, bias, arrival
-//! and injected faults), the seeds' preset, and seeded generated populations. The simulator
-//! runs them in one process; `slotmesh swarm` starts one daemon per agent.
+//! Who takes part in a run: one [`AgentSpec`] per agent (its job, personality, bias, arrival,
+//! adversary kind and injected faults), the seeds' preset, seeded generated populations and
+//! the `--mix` that spreads strategies over them. The simulator runs them in one process;
+//! `slotmesh swarm` starts one daemon per agent.
 
+use crate::adversary::Adversary;
 use crate::heuristic::Personality;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -27,6 +29,19 @@ pub enum Byzantine {
     Silent,
 }
 
+impl Byzantine {
+    /// Its name in reports and in `--mix` (`withhold`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Byzantine::Equivocator => "equivocator",
+            Byzantine::Withholder => "withhold",
+            Byzantine::Forger => "forger",
+            Byzantine::DoubleVoter => "double-voter",
+            Byzantine::Silent => "silent",
+        }
+    }
+}
+
 /// One simulated agent.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentSpec {
@@ -42,8 +57,33 @@ pub struct AgentSpec {
     pub arrival_ms: u64,
     /// Injected misbehaviour.
     pub byzantine: Option<Byzantine>,
+    /// The attack its decisions play, if it is an adversary.
+    pub adversary: Option<Adversary>,
     /// The round (of its own replica) at which it crashes.
     pub crash_at_round: Option<u64>,
+}
+
+impl AgentSpec {
+    /// The name of the strategy it plays, as `--mix` and the per-strategy figures write it:
+    /// its adversary kind, its injected fault, or `heuristic`.
+    pub fn strategy_label(&self) -> &'static str {
+        match (self.adversary, self.byzantine) {
+            (Some(kind), _) => kind.name(),
+            (None, Some(byzantine)) => byzantine.name(),
+            (None, None) => "heuristic",
+        }
+    }
+
+    /// The same agent playing honestly: no attack, no injected fault, bias 0 (the
+    /// counterfactual of `lying_gain`).
+    pub fn honest(&self) -> AgentSpec {
+        AgentSpec {
+            bias: 0.0,
+            byzantine: None,
+            adversary: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// The seeds' three agents: A burst 5 aggressive 0.7, B burst 5 cooperative 0.1, C burst 3
@@ -56,6 +96,7 @@ pub fn seed_preset() -> Vec<AgentSpec> {
         bias,
         arrival_ms: 0,
         byzantine: None,
+        adversary: None,
         crash_at_round: None,
     };
     vec![
@@ -124,6 +165,7 @@ pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
             bias: 0.0,
             arrival_ms: 0,
             byzantine: None,
+            adversary: None,
             crash_at_round: None,
         })
         .collect();
@@ -167,4 +209,164 @@ pub fn population(spec: Population, seed: u64) -> Vec<AgentSpec> {
         }
     }
     agents
+}
+
+/// One strategy of a `--mix`: the heuristic, an adversary, or withholding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixKind {
+    /// The heuristic with the population's personality and bias.
+    Heuristic,
+    /// An attack played by the agent's decisions.
+    Adversary(Adversary),
+    /// Commits and never reveals.
+    Withhold,
+}
+
+/// A `--mix`: strategies with their weights, e.g. `heuristic:80,underclaim:10,withhold:10`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mix(pub Vec<(MixKind, u32)>);
+
+/// A `--mix` that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MixError {
+    /// A part is not `NAME:WEIGHT`.
+    #[error("`{0}` is not NAME:WEIGHT (e.g. heuristic:80,underclaim:20)")]
+    Part(String),
+    /// An unknown strategy name.
+    #[error(
+        "unknown strategy `{0}` in --mix (known: heuristic, underclaim, pledge-break, withhold)"
+    )]
+    Unknown(String),
+    /// A name given twice.
+    #[error("`{0}` is named twice in --mix")]
+    Twice(String),
+    /// All weights are 0.
+    #[error("--mix needs a weight above 0")]
+    Empty,
+}
+
+impl std::str::FromStr for Mix {
+    type Err = MixError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts: Vec<(MixKind, u32)> = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = part
+                .split_once(':')
+                .ok_or_else(|| MixError::Part(part.to_string()))?;
+            let weight: u32 = weight
+                .trim()
+                .parse()
+                .map_err(|_| MixError::Part(part.to_string()))?;
+            let kind = match name.trim() {
+                "heuristic" => MixKind::Heuristic,
+                "withhold" => MixKind::Withhold,
+                other => MixKind::Adversary(
+                    other
+                        .parse()
+                        .map_err(|_| MixError::Unknown(other.to_string()))?,
+                ),
+            };
+            if parts.iter().any(|(k, _)| *k == kind) {
+                return Err(MixError::Twice(name.trim().to_string()));
+            }
+            parts.push((kind, weight));
+        }
+        if parts.iter().all(|(_, w)| *w == 0) {
+            return Err(MixError::Empty);
+        }
+        Ok(Mix(parts))
+    }
+}
+
+impl Mix {
+    /// How many of `n` agents play each kind: shares of the weights, rounded by largest
+    /// remainder (ties to the earlier kind), so they add up to `n`.
+    pub fn counts(&self, n: usize) -> Vec<(MixKind, usize)> {
+        let total: u64 = self
+            .0
+            .iter()
+            .map(|(_, w)| u64::from(*w))
+            .sum::<u64>()
+            .max(1);
+        let n64 = n as u64;
+        let mut counts: Vec<(MixKind, usize, u64)> = self
+            .0
+            .iter()
+            .map(|(k, w)| {
+                let exact = n64 * u64::from(*w);
+                (*k, (exact / total) as usize, exact % total)
+            })
+            .collect();
+        let mut left = n - counts.iter().map(|(_, c, _)| c).sum::<usize>();
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by(|a, b| counts[*b].2.cmp(&counts[*a].2).then(a.cmp(b)));
+        for i in order {
+            if left == 0 {
+                break;
+            }
+            counts[i].1 += 1;
+            left -= 1;
+        }
+        counts.into_iter().map(|(k, c, _)| (k, c)).collect()
+    }
+
+    /// Gives the agents their strategies: the seed shuffles who plays what; agents with an
+    /// injected fault or crash keep theirs and play the heuristic.
+    pub fn apply(&self, agents: &mut [AgentSpec], seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_3197_a11c);
+        let mut free: Vec<usize> = (0..agents.len())
+            .filter(|i| agents[*i].byzantine.is_none() && agents[*i].crash_at_round.is_none())
+            .collect();
+        free.shuffle(&mut rng);
+        let mut next = free.into_iter();
+        for (kind, count) in self.counts(agents.len()) {
+            for _ in 0..count {
+                let Some(i) = next.next() else { return };
+                let agent = &mut agents[i];
+                match kind {
+                    MixKind::Heuristic => {}
+                    MixKind::Adversary(adversary) => agent.adversary = Some(adversary),
+                    MixKind::Withhold => agent.byzantine = Some(Byzantine::Withholder),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mix_reads_and_shares_out_every_agent() -> Result<(), MixError> {
+        let mix: Mix = "heuristic:70, underclaim:10,withhold:10,pledge-break:10".parse()?;
+        let counts: Vec<usize> = mix.counts(31).into_iter().map(|(_, c)| c).collect();
+        assert_eq!(counts, vec![22, 3, 3, 3]);
+        let mut agents = population(Population::honest(30), 1);
+        mix.apply(&mut agents, 1);
+        let labels = |l: &str| agents.iter().filter(|a| a.strategy_label() == l).count();
+        assert_eq!(
+            (
+                labels("heuristic"),
+                labels("underclaim"),
+                labels("withhold")
+            ),
+            (21, 3, 3)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_mix_says_what_is_wrong() {
+        let error = |s: &str| {
+            s.parse::<Mix>()
+                .map_or_else(|e| e.to_string(), |_| String::new())
+        };
+        assert!(error("heuristic").contains("NAME:WEIGHT"));
+        assert!(error("heuristic:x").contains("NAME:WEIGHT"));
+        assert!(error("liar:3").contains("unknown strategy `liar`"));
+        assert!(error("heuristic:1,heuristic:2").contains("twice"));
+        assert_eq!(error("heuristic:0"), "--mix needs a weight above 0");
+    }
 }

@@ -3,18 +3,24 @@
 //! a tokio runtime); without it, and for replays, every answer is known when it is asked.
 
 use super::SimConfig;
+use slotmesh_agent::adversary::Adversarial;
 use slotmesh_agent::heuristic::Heuristic;
 use slotmesh_agent::model::{Question, Reply};
+use slotmesh_agent::scenario::AgentSpec;
 use slotmesh_agent::Strategy;
 
-/// The strategy of agent `name` in `config`. A replay record that cannot be read leaves the
+/// The strategy of agent `spec` in `config`: its adversary's, or the run's. A replay record that cannot be read leaves the
 /// agent with an empty one: every decision falls back to the heuristic, and is counted so
 /// (`slotmesh sim` checks the records before it runs).
 pub(super) fn strategy_of(
     config: &SimConfig,
     heuristic: Heuristic,
-    name: &str,
+    spec: &AgentSpec,
 ) -> Box<dyn Strategy> {
+    if let Some(kind) = spec.adversary {
+        return Box::new(Adversarial::new(kind, heuristic));
+    }
+    let name = spec.name.as_str();
     let record_dir = config.record_dir.as_ref().map(|d| d.join(name));
     match config
         .strategy

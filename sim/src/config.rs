@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// The founders (agents arriving at 0) found the swarm by known keys, as `slotmesh
     /// swarm` does: a majority of them suffices. Otherwise unanimously, as `--founders N`.
     pub known_founders: bool,
+    /// End the run (as truncated) once the agreed record shows this agent gone (completed,
+    /// departed or removed): a counterfactual only needs its sampled agent's turnaround.
+    pub until_done: Option<usize>,
 }
 
 /// A host restart: right after agent `agent`'s host publishes its commit of `round`, the
@@ -123,6 +126,7 @@ impl SimConfig {
             slot_ms: None,
             restarts: Vec::new(),
             known_founders: false,
+            until_done: None,
         }
     }
 }

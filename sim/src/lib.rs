@@ -21,7 +21,7 @@ mod report;
 pub mod summary;
 
 pub use config::{Restart, SimConfig, ARCHIVE_WINDOW, DEFAULT_HOSTS};
-pub use counterfactual::{lying_gain, COUNTERFACTUAL_BIAS};
+pub use counterfactual::{lying_gain, lying_gain_by_kind, COUNTERFACTUAL_BIAS};
 pub use report::{AgentResult, SimReport};
 pub use slotmesh_agent::scenario::{AgentSpec, Byzantine};
 
@@ -200,7 +200,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
                         burst: spec.burst,
                         remaining: spec.burst,
                     },
-                    strategy_of(config, heuristic, &spec.name),
+                    strategy_of(config, heuristic, spec),
                     Box::new(ChaCha8Rng::seed_from_u64(agent_seed)),
                 )),
                 life: Life::Waiting,
@@ -348,6 +348,10 @@ impl Sim {
                 self.truncated = true;
                 break;
             }
+            if self.config.until_done.is_some_and(|i| self.gone(i)) {
+                self.truncated = true;
+                break;
+            }
             let now = self.net.now();
             if !self.net.partitioned() && now.saturating_sub(self.last_progress_ms) > stall_limit {
                 let round = self.agreed.keys().next_back().copied().unwrap_or(0);
@@ -392,6 +396,18 @@ impl Sim {
                 );
             }
         }
+    }
+
+    /// Whether the agreed record shows agent `i` gone: completed, departed or removed.
+    fn gone(&self, i: usize) -> bool {
+        self.last_state.as_ref().is_some_and(|state| {
+            state.members.get(&self.agents[i].id).is_some_and(|m| {
+                matches!(
+                    m.status,
+                    MemberStatus::Completed | MemberStatus::Departed | MemberStatus::Removed
+                )
+            })
+        })
     }
 
     /// Whether enough voters of the next round are alive to finalize it (a silent newcomer

@@ -22,6 +22,8 @@ pub struct AgentResult {
     pub personality: Personality,
     /// Bias.
     pub bias: f64,
+    /// The strategy it played (`heuristic`, an adversary kind, `withhold`).
+    pub strategy: &'static str,
     /// Whether any of its claims differed from the truth.
     pub lied: bool,
     /// Final status in the agreed ledger (`None`: never admitted).
@@ -53,14 +55,69 @@ pub struct AgentResult {
     pub slots: Vec<u64>,
 }
 
+/// What the agents playing one strategy got, on average.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StrategyFigures {
+    /// Agents playing it.
+    pub agents: usize,
+    /// Of which completed their jobs.
+    pub completed: usize,
+    /// Mean turnaround of those that completed.
+    pub mean_turnaround: Option<f64>,
+    /// Mean waiting of those that completed.
+    pub mean_waiting: Option<f64>,
+    /// Proven lies, all agents together.
+    pub lies_caught: u64,
+    /// Mean final trust (0-1).
+    pub mean_trust: f64,
+    /// Mean final credits.
+    pub mean_credits: f64,
+}
+
+impl StrategyFigures {
+    /// The figures of each strategy played in `agents`, by its name.
+    pub fn of(agents: &[AgentResult]) -> BTreeMap<&'static str, StrategyFigures> {
+        let mut groups: BTreeMap<&'static str, Vec<&AgentResult>> = BTreeMap::new();
+        for agent in agents {
+            groups.entry(agent.strategy).or_default().push(agent);
+        }
+        let mean = |values: Vec<u64>| {
+            (!values.is_empty()).then(|| values.iter().sum::<u64>() as f64 / values.len() as f64)
+        };
+        groups
+            .into_iter()
+            .map(|(name, group)| {
+                let n = group.len() as f64;
+                let figures = StrategyFigures {
+                    agents: group.len(),
+                    completed: group.iter().filter(|a| a.turnaround.is_some()).count(),
+                    mean_turnaround: mean(group.iter().filter_map(|a| a.turnaround).collect()),
+                    mean_waiting: mean(group.iter().filter_map(|a| a.waiting).collect()),
+                    lies_caught: group.iter().map(|a| u64::from(a.lies_caught)).sum(),
+                    mean_trust: group.iter().map(|a| f64::from(a.trust)).sum::<f64>() / n / 1e6,
+                    mean_credits: group.iter().map(|a| a.credits as f64).sum::<f64>() / n,
+                };
+                (name, figures)
+            })
+            .collect()
+    }
+}
+
 /// The measures of one run (docs/SIMULATION.md), printed as the last JSON line with `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimReport {
     /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).
     pub turnaround_ratio: Option<f64>,
     /// Mean relative turnaround reduction a sampled agent gets by lying (filled by
-    /// [`lying_gain`]; must be <= 0: lying must not pay).
+    /// [`crate::lying_gain`]; must be <= 0: lying must not pay).
     pub lying_gain: Option<f64>,
+    /// The same per adversary kind (filled by [`crate::lying_gain_by_kind`]): for one agent
+    /// of each kind, the relative change of its turnaround when it attacks rather than plays
+    /// honestly, `(T_honest − T_attack) / T_honest`, or −1 when its attack kept it from
+    /// completing. Must be <= 0 for every kind.
+    pub lying_gain_by_kind: BTreeMap<&'static str, f64>,
+    /// Figures per strategy played (`heuristic`, each adversary kind).
+    pub by_strategy: BTreeMap<&'static str, StrategyFigures>,
     /// ROC AUC of final trust separating truthful agents from liars.
     pub trust_auc: Option<f64>,
     /// Fraction of live replicas whose final digest equals the majority's.
@@ -190,6 +247,7 @@ impl Sim {
                     burst: agent.spec.burst,
                     personality: agent.spec.personality,
                     bias: agent.spec.bias,
+                    strategy: agent.spec.strategy_label(),
                     lied: lied[i],
                     status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
                     arrival_round: arrival,
@@ -240,6 +298,8 @@ impl Sim {
         SimReport {
             turnaround_ratio,
             lying_gain: None,
+            lying_gain_by_kind: BTreeMap::new(),
+            by_strategy: StrategyFigures::of(&per_agent),
             trust_auc,
             agreement,
             invariant_violations: self.violation_count,

@@ -22,6 +22,44 @@ fn opt<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
+/// The per-strategy table: what each strategy's agents got, and whether attacking paid.
+fn render_by_strategy(out: &mut String, report: &SimReport) {
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<13} {:>6} {:>9} {:>10} {:>8} {:>5} {:>6} {:>8} {:>11}",
+        "strategy",
+        "agents",
+        "completed",
+        "turnaround",
+        "waiting",
+        "lies",
+        "trust",
+        "credits",
+        "lying gain"
+    );
+    let mean = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1}"));
+    for (name, f) in &report.by_strategy {
+        let gain = report
+            .lying_gain_by_kind
+            .get(name)
+            .map_or_else(|| "-".into(), |g| format!("{g:+.3}"));
+        let _ = writeln!(
+            out,
+            "{:<13} {:>6} {:>9} {:>10} {:>8} {:>5} {:>6.3} {:>8.0} {:>11}",
+            name,
+            f.agents,
+            f.completed,
+            mean(f.mean_turnaround),
+            mean(f.mean_waiting),
+            f.lies_caught,
+            f.mean_trust,
+            f.mean_credits,
+            gain
+        );
+    }
+}
+
 /// The readable summary printed without `--json`.
 pub fn render(report: &SimReport) -> String {
     let mut out = String::new();
@@ -90,6 +128,7 @@ pub fn render(report: &SimReport) -> String {
             a.status.clone().unwrap_or_else(|| "never admitted".into()),
             match (&a.fault, a.lied) {
                 (Some(fault), _) => format!(" ({fault})"),
+                (None, _) if a.strategy != "heuristic" => format!(" ({})", a.strategy),
                 (None, true) => " (lied)".to_string(),
                 (None, false) => String::new(),
             }
@@ -101,6 +140,9 @@ pub fn render(report: &SimReport) -> String {
             "... {} more agents (use --json for all)",
             report.per_agent.len() - 30
         );
+    }
+    if report.by_strategy.len() > 1 {
+        render_by_strategy(&mut out, report);
     }
     let lies: u32 = report.per_agent.iter().map(|a| a.lies_caught).sum();
     let _ = writeln!(out);

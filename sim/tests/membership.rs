@@ -121,6 +121,7 @@ fn flood(seed: u64, byzantine: Option<Byzantine>) -> SimConfig {
         bias: 0.0,
         arrival_ms,
         byzantine,
+        adversary: None,
         crash_at_round: None,
     };
     let mut agents: Vec<AgentSpec> = ["A", "B", "C"]

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use libp2p::Multiaddr;
 use slotmesh_agent::heuristic::Personality;
+use slotmesh_agent::scenario::Mix;
 use slotmesh_llm::{LlmClient, LlmSettings, OutputFormat, StrategyChoice};
 use std::path::PathBuf;
 
@@ -449,6 +450,11 @@ pub(crate) struct SimArgs {
     /// A third of the agents arrive over time instead of at the start.
     #[arg(long, env = "SLOTMESH_ARRIVALS")]
     pub arrivals: bool,
+    /// Strategies spread over the generated agents by weight, e.g.
+    /// `heuristic:80,underclaim:10,withhold:10` (docs/SIMULATION.md lists the adversaries).
+    /// Heuristic agents lie as --liars says; agents given a fault by another flag keep it.
+    #[arg(long, env = "SLOTMESH_MIX")]
+    pub mix: Option<Mix>,
     /// Simulated hosts the agents are spread over (agent i on host i mod H). Each host is
     /// one engine replica speaking for its agents; delays, loss and the partition are
     /// between hosts. 0: one host per agent, at most 8. Equal to --agents: every agent is
@@ -491,7 +497,9 @@ pub(crate) struct SimArgs {
     /// Phase timeout, simulated ms.
     #[arg(long, env = "SLOTMESH_PHASE_TIMEOUT_MS", default_value_t = 200)]
     pub phase_timeout_ms: u64,
-    /// Agents sampled for the counterfactual lying_gain (each costs two more runs; 0 skips it).
+    /// Agents sampled for the counterfactual lying_gain (each costs two more runs, each only
+    /// until its agent completes; 0 skips it and lying_gain_by_kind, which costs one more
+    /// run per adversary kind in the population).
     #[arg(long, env = "SLOTMESH_LYING_SAMPLES", default_value_t = 4)]
     pub lying_samples: usize,
     /// Print one JSON object (the last line) instead of the summary.

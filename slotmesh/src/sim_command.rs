@@ -21,6 +21,9 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     if args.agents == 0 {
         bail!("--agents must be at least 1");
     }
+    if args.preset.is_some() && args.mix.is_some() {
+        bail!("--mix spreads strategies over generated agents: leave out --preset");
+    }
     let mut config = match args.preset {
         Some(Preset::Seed) => SimConfig::seed_preset(args.seed),
         None => SimConfig::generated(
@@ -40,6 +43,9 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
             args.seed,
         ),
     };
+    if let Some(mix) = &args.mix {
+        mix.apply(&mut config.agents, args.seed);
+    }
     config.faults = Faults {
         loss_permille: (args.loss * 1000.0).round() as u32,
         max_delay_ms: args.max_delay_ms.max(1),
@@ -107,6 +113,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         eprintln!("lying_gain is measured on heuristic agents only; skipped");
     } else if args.lying_samples > 0 {
         report.lying_gain = sim::lying_gain(&config, args.lying_samples);
+        report.lying_gain_by_kind = sim::lying_gain_by_kind(&config, &report);
     }
     report.peak_rss_kib = slotmesh_agent::sys::peak_rss_kib();
     if let Some(error) = &report.ledger_error {
