@@ -190,6 +190,34 @@ fn job_restarted(member: &mut MemberRecord) -> u32 {
         .min(CONTRADICTION_SEVERITY)
 }
 
+/// Bid power of member `id` in this round: from its trust at the start of the round, less
+/// what the offences already proven this round (lies, a restart) take: a lie is punished in
+/// the round it becomes provable, not one round late.
+fn power_now(
+    previous: &LedgerState,
+    id: &AgentId,
+    offences: &BTreeMap<AgentId, Vec<Offence>>,
+    restarted: &BTreeMap<AgentId, u32>,
+) -> u32 {
+    let trust = previous.members.get(id).map_or(0, |m| m.trust);
+    let severity: u32 = offences
+        .get(id)
+        .map_or(0, |found| found.iter().map(Offence::severity).sum::<u32>())
+        + restarted.get(id).copied().unwrap_or(0);
+    trust_multiplier(if severity > 0 {
+        after_offences(trust, severity)
+    } else {
+        trust
+    })
+}
+
+/// Slots the member won since its last claim.
+fn won_since_last_claim(member: &MemberRecord) -> u32 {
+    member
+        .last_claim
+        .map_or(0, |last| member.used_slots.saturating_sub(last.used_before))
+}
+
 /// Expected remaining burst after the member's last claim and the slots it used since.
 fn expected_remaining(member: &MemberRecord) -> Option<i64> {
     member.last_claim.map(|last| {
@@ -402,6 +430,8 @@ pub fn resolve_round(
                         offences.entry(*id).or_default().push(Offence::Lie {
                             claimed: 0,
                             expected,
+                            earlier: member.offences.lies,
+                            bought: 0,
                         });
                     }
                 }
@@ -410,19 +440,35 @@ pub fn resolve_round(
                 continue;
             }
         }
-        let claim = messages.one(id, PayloadKind::Claim).and_then(payload_claim);
-        if let Some(claimed) = claim {
-            if let Some(expected) = expected_remaining(member) {
-                if i64::from(claimed) != expected {
-                    offences
-                        .entry(*id)
-                        .or_default()
-                        .push(Offence::Lie { claimed, expected });
-                }
+        let claimed = messages.one(id, PayloadKind::Claim).and_then(payload_claim);
+        // The claim the member is ranked on and the record expects from next: its own, or
+        // what its record expects when that is more (a lie never shortens a rank).
+        let claim = claimed.map(|claimed| {
+            let Some(expected) = expected_remaining(member) else {
+                return claimed;
+            };
+            if i64::from(claimed) == expected {
+                return claimed;
             }
+            // A claim above the expectation shows the last one too short; the slots won
+            // since were won on it.
+            let bought = if i64::from(claimed) > expected {
+                won_since_last_claim(member)
+            } else {
+                0
+            };
+            offences.entry(*id).or_default().push(Offence::Lie {
+                claimed,
+                expected,
+                earlier: member.offences.lies,
+                bought,
+            });
+            u32::try_from(expected).map_or(claimed, |expected| claimed.max(expected))
+        });
+        if let Some(remaining) = claim {
             member.last_claim = Some(ClaimRecord {
                 round,
-                remaining: claimed,
+                remaining,
                 used_before: member.used_slots,
             });
         }
@@ -536,7 +582,7 @@ pub fn resolve_round(
             claim: open.claim,
             bid: open.bid,
             support: received.get(id).copied().unwrap_or(0),
-            power: trust_multiplier(previous.members.get(id).map_or(0, |m| m.trust)),
+            power: power_now(previous, id, &offences, &restarted),
         })
         .collect();
     ranking.sort_by(|a, b| rank(round, a, b));

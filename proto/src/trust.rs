@@ -3,8 +3,10 @@
 //!
 //! - Every member starts at 0.5 ([`INITIAL_TRUST`]).
 //! - Each proven offence halves trust once per point of severity (an integer shift), down to
-//!   [`TRUST_FLOOR`].
-//! - A round of full, honest participation repairs 1/32 of the distance to 1.0.
+//!   [`TRUST_FLOOR`]. A lie's severity grows with its size and with the lies proven before.
+//! - A round of full, honest participation repairs 1/32 of the distance to 1.0 above 0.5, and
+//!   1/32 of the trust itself below: a liar's way back from the floor is long (about 150
+//!   honest rounds), an honest member's never falls below 0.5.
 //! - Bid power is `clamp(2 × trust, 1%, 100%)`: honest members (trust ≥ 0.5) keep full power,
 //!   proven liars fall exponentially to the 1% floor: the "99% penalty".
 //!
@@ -40,6 +42,11 @@ pub enum Offence {
         claimed: u32,
         /// What its earlier claim and the slots used imply.
         expected: i64,
+        /// Lies the member was proven to have told before this one.
+        earlier: u32,
+        /// Slots it won since its last claim, when this claim shows that claim too short:
+        /// what the understatement bought.
+        bought: u32,
     },
     /// A commit never revealed.
     Withheld,
@@ -58,12 +65,22 @@ impl Offence {
     /// How many times this offence halves trust.
     pub fn severity(&self) -> u32 {
         match self {
-            Offence::Lie { claimed, expected } => {
-                if (i64::from(*claimed) - expected).abs() >= 2 {
-                    2
-                } else {
-                    1
+            Offence::Lie {
+                claimed,
+                expected,
+                earlier,
+                bought,
+            } => {
+                // An understatement that won a slot is the one lie that can have paid: any
+                // trust to the floor. Otherwise 1 for a lie by one slot, one more per
+                // doubling of its size, one more per lie proven before.
+                if *bought > 0 {
+                    return CONTRADICTION_SEVERITY;
                 }
+                let size = (i64::from(*claimed) - expected).unsigned_abs().max(1);
+                (1 + size.ilog2())
+                    .saturating_add(*earlier)
+                    .min(CONTRADICTION_SEVERITY)
             }
             Offence::BrokenPledge => 1,
             Offence::Withheld | Offence::BadReveal => 2,
@@ -78,10 +95,12 @@ pub fn after_offences(trust: u32, severity: u32) -> u32 {
     (trust >> severity.min(31)).max(TRUST_FLOOR)
 }
 
-/// Trust after one round of full honest participation.
+/// Trust after one round of full honest participation: `1 / 2^REPAIR_SHIFT` of the way to
+/// 1.0 from 0.5 up, and of the trust itself below 0.5 (at least one ppm), so that the way
+/// back from the floor takes about 150 rounds rather than 20.
 pub fn after_honest_round(trust: u32) -> u32 {
     let trust = trust.min(PPM);
-    trust + ((PPM - trust) >> REPAIR_SHIFT)
+    trust + ((PPM - trust).min(trust) >> REPAIR_SHIFT).max(u32::from(trust < PPM))
 }
 
 /// Bid power (ppm) of a member with `trust` (ppm): `clamp(2 × trust, 1%, 100%)`.
@@ -96,18 +115,83 @@ mod tests {
     #[test]
     fn worked_example_from_protocol_doc() {
         // docs/PROTOCOL.md, "Trust": a lie by 1, then a lie by 3, then honest rounds.
-        let t1 = after_offences(INITIAL_TRUST, 1);
+        let first = Offence::Lie {
+            claimed: 1,
+            expected: 2,
+            earlier: 0,
+            bought: 0,
+        };
+        let t1 = after_offences(INITIAL_TRUST, first.severity());
         assert_eq!((t1, trust_multiplier(t1)), (250_000, 500_000));
-        let t2 = after_offences(t1, 2);
-        assert_eq!((t2, trust_multiplier(t2)), (62_500, 125_000));
+        let second = Offence::Lie {
+            claimed: 1,
+            expected: 4,
+            earlier: 1,
+            bought: 0,
+        };
+        assert_eq!(second.severity(), 3);
+        let t2 = after_offences(t1, second.severity());
+        assert_eq!((t2, trust_multiplier(t2)), (31_250, 62_500));
         let mut t = t2;
         let mut rounds = 0;
         while trust_multiplier(t) < PPM {
             t = after_honest_round(t);
             rounds += 1;
         }
-        assert_eq!(rounds, 20);
+        assert_eq!(rounds, WORKED_EXAMPLE_REPAIR_ROUNDS);
         assert_eq!(after_offences(INITIAL_TRUST, 30), TRUST_FLOOR);
         assert_eq!(trust_multiplier(TRUST_FLOOR), POWER_FLOOR);
+        let mut t = TRUST_FLOOR;
+        let mut from_floor = 0;
+        while t < INITIAL_TRUST {
+            t = after_honest_round(t);
+            from_floor += 1;
+        }
+        assert_eq!(from_floor, FROM_FLOOR_ROUNDS);
+    }
+
+    const WORKED_EXAMPLE_REPAIR_ROUNDS: u32 = 91;
+    const FROM_FLOOR_ROUNDS: u32 = 150;
+
+    #[test]
+    fn an_honest_member_never_falls_below_its_start() {
+        let mut t = INITIAL_TRUST;
+        for _ in 0..1_000 {
+            t = after_honest_round(t);
+            assert!((INITIAL_TRUST..=PPM).contains(&t));
+        }
+        assert_eq!(t, PPM);
+    }
+
+    #[test]
+    fn a_lies_severity_grows_with_its_size_and_the_lies_before() {
+        let lie = |claimed, expected, earlier| {
+            Offence::Lie {
+                claimed,
+                expected,
+                earlier,
+                bought: 0,
+            }
+            .severity()
+        };
+        assert_eq!(
+            [lie(1, 2, 0), lie(1, 3, 0), lie(1, 5, 0), lie(1, 9, 0)],
+            [1, 2, 3, 4]
+        );
+        assert_eq!(
+            [lie(1, 0, 0), lie(1, 0, 1), lie(1, 0, 5), lie(1, 0, 50)],
+            [1, 2, 6, 8]
+        );
+        assert_eq!(
+            lie(u32::MAX, i64::MIN / 2, u32::MAX),
+            CONTRADICTION_SEVERITY
+        );
+        let bought = Offence::Lie {
+            claimed: 1,
+            expected: 0,
+            earlier: 0,
+            bought: 1,
+        };
+        assert_eq!(bought.severity(), CONTRADICTION_SEVERITY);
     }
 }

@@ -408,17 +408,17 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "1dd2484b26fccfe8"),
-        ("claim", "7eaabb2abbd1864c"),
-        ("negotiation", "0ad6d19aa2a4467f"),
-        ("acceptance", "2f976581101d6cba"),
-        ("commit", "124f795968065096"),
-        ("reveal", "1a9a6e7d7060447e"),
-        ("leave", "e5f98130a2d3d95d"),
-        ("vote", "bf6fb182d65b2ec9"),
-        ("proposal", "c74c8614aeade0d8"),
-        ("promise", "3f5a428544c11fd4"),
-        ("evidence", "c1fa93568b429b39"),
+        ("join", "f8e1b8eb49168c66"),
+        ("claim", "ff71ac25b7bc82b4"),
+        ("negotiation", "1601172f364e7fe9"),
+        ("acceptance", "e48fd5dbfbd6b31f"),
+        ("commit", "a5fcc72096742b46"),
+        ("reveal", "193e2879a57b7795"),
+        ("leave", "d2d6e6761e74ac53"),
+        ("vote", "78efbae8bcb18eec"),
+        ("proposal", "0b7e2abfad711ec7"),
+        ("promise", "120b8d271c21c816"),
+        ("evidence", "72d333194b0533e9"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");
@@ -428,15 +428,15 @@ fn golden_envelopes() {
 fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     // Regression from the `payload` fuzz target: bincode also decodes a small integer from a
     // longer varint form, which would give one message two byte strings, two ids and two
-    // signatures. Here the protocol version (6) is written as 0xfb 0x06 0x00 and signed.
+    // signatures. Here the protocol version (7) is written as 0xfb 0x07 0x00 and signed.
     use ed25519_dalek::Signer;
     let secret = [9u8; 32];
     let identity = slotmesh_proto::Identity::from_secret(secret);
     let swarm = SwarmId::from_name("canonical");
     let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
     let body = honest.body();
-    assert_eq!(body[0], 6, "the version comes first, in one byte");
-    let mut stretched = vec![0xfb, 0x06, 0x00];
+    assert_eq!(body[0], 7, "the version comes first, in one byte");
+    let mut stretched = vec![0xfb, 0x07, 0x00];
     stretched.extend_from_slice(&body[1..]);
     let mut signed_input = slotmesh_proto::DOMAIN_TAG.to_vec();
     signed_input.extend_from_slice(&stretched);

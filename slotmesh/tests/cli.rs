@@ -57,18 +57,21 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// the cut-off ones now finish). Recorded again after the membership review (admission in
 /// the order of the round's revealed nonces, voters kept through a first miss while those
 /// that took part are a majority, the voters' record of the last round they voted in): the
-/// same round counts, suspensions and rejoins.
+/// same round counts, suspensions and rejoins. Recorded again for version 7 (a liar ranked on
+/// the record's expectation, punished in the round its lie is proven, by a severity that grows
+/// with its size and the liar's record, and slowly repaired): the same round counts but for
+/// the fault seed (73 to 68).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "24f6b6a6f41b6a283548d3d381a2ed49a0b0daf204f0f3b3b0eb2308ecd9f08e",
+            "122316a6580059f66faade1069be14e2ccd85749287131ab27de22dee8fd516f",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "0649b8b54fb55947ed2df46975db765c39adf047e855f605503649cda03939b3",
+            "44fda4a57c63a201c7b0aba91684e501cd93ef403fe69e45d5cdfb3c19254a5d",
             159,
         ),
         (
@@ -89,12 +92,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "c1fdcdd1946a7e051fc8966877d457fa74eaa7289ca0edf7d57c838cf7d536cb",
-            73,
+            "2c7d895b7ff4f59d51ab19b2adbc3e463c42d7bedcafd30b84c479708328d044",
+            68,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "e7f7ed3391e9dc0faaf917933c84c8b2ff470092605b9719e1e01c22c8fb2e0a",
+            "0fb9ab133a645160383b71b9b2fbfe8d3432d1575c2b460b87c05d2593415096",
             41,
         ),
     ];
@@ -470,14 +473,14 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 5 (its states know no suspension, no earned voters)
-/// is refused with a sentence that says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 6 (its lies ranked on the liar's own claim) is
+/// refused with a sentence that says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_5_ledger_is_refused_with_a_clear_message() {
+fn a_version_6_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG5".to_vec();
+    let mut bytes = b"SLMLEDG6".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -488,7 +491,7 @@ fn a_version_5_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 5") && said.contains("version 6"),
+        said.contains("protocol version 6") && said.contains("version 7"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -506,7 +509,7 @@ fn a_version_5_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 5").count(),
+        stderr.matches("protocol version 6").count(),
         1,
         "said once: {stderr}"
     );
