@@ -278,10 +278,11 @@ impl Heuristic {
         };
         let bid = base.min(credits);
         let support = view.coalition().and_then(|coalition| {
+            // The rule's beneficiary: the shortest claim as it ranks them.
             let beneficiary = coalition
                 .members
                 .iter()
-                .filter_map(|m| claims.get(m).map(|c| (*c, *m)))
+                .filter_map(|m| view.ranked_claim(m).map(|c| (c, *m)))
                 .min()
                 .map(|(_, m)| m)?;
             if beneficiary == view.me {

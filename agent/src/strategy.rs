@@ -55,6 +55,18 @@ impl<'a> View<'a> {
         self.messages.map_or(&NONE, RoundMessages::claims)
     }
 
+    /// The claim `id` made this round as the rule will rank it: its own, or what its record
+    /// expects when that is more.
+    pub fn ranked_claim(&self, id: &AgentId) -> Option<u32> {
+        let claimed = *self.claims().get(id)?;
+        Some(
+            self.state
+                .members
+                .get(id)
+                .map_or(claimed, |m| m.ranked_claim(claimed)),
+        )
+    }
+
     /// Claims made this round so far as (claim, agent), shortest first.
     pub fn claims_ranked(&self) -> impl DoubleEndedIterator<Item = (u32, AgentId)> + 'a {
         self.messages

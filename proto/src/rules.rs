@@ -218,13 +218,6 @@ fn won_since_last_claim(member: &MemberRecord) -> u32 {
         .map_or(0, |last| member.used_slots.saturating_sub(last.used_before))
 }
 
-/// Expected remaining burst after the member's last claim and the slots it used since.
-fn expected_remaining(member: &MemberRecord) -> Option<i64> {
-    member.last_claim.map(|last| {
-        i64::from(last.remaining) - i64::from(member.used_slots.saturating_sub(last.used_before))
-    })
-}
-
 impl LedgerState {
     /// Whether the rule consumes `message` in the round after this state: a turn of an
     /// active member, a join from a key it does not know or of a suspended member (a
@@ -426,7 +419,7 @@ pub fn resolve_round(
                 };
                 member.left_round = Some(round);
                 if leave.reason == LeaveReason::Completed {
-                    if let Some(expected) = expected_remaining(member).filter(|e| *e != 0) {
+                    if let Some(expected) = member.expected_remaining().filter(|e| *e != 0) {
                         offences.entry(*id).or_default().push(Offence::Lie {
                             claimed: 0,
                             expected,
@@ -444,7 +437,7 @@ pub fn resolve_round(
         // The claim the member is ranked on and the record expects from next: its own, or
         // what its record expects when that is more (a lie never shortens a rank).
         let claim = claimed.map(|claimed| {
-            let Some(expected) = expected_remaining(member) else {
+            let Some(expected) = member.expected_remaining() else {
                 return claimed;
             };
             if i64::from(claimed) == expected {
@@ -463,7 +456,7 @@ pub fn resolve_round(
                 earlier: member.offences.lies,
                 bought,
             });
-            u32::try_from(expected).map_or(claimed, |expected| claimed.max(expected))
+            member.ranked_claim(claimed)
         });
         if let Some(remaining) = claim {
             member.last_claim = Some(ClaimRecord {
@@ -587,9 +580,10 @@ pub fn resolve_round(
         .collect();
     ranking.sort_by(|a, b| rank(round, a, b));
 
-    // 6. Pledges: each coalition backs its candidate with the shortest claim.
+    // 6. Pledges: each coalition backs its candidate with the shortest claim, from the round
+    //    after it formed (its members bid before they could know it formed).
     let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
-    for (cid, coalition) in &next.coalitions {
+    for (cid, coalition) in next.coalitions.iter().filter(|(cid, _)| cid.round < round) {
         let beneficiary = coalition
             .members
             .iter()

@@ -149,6 +149,22 @@ impl MemberRecord {
         self.status == MemberStatus::Active
     }
 
+    /// The remaining burst its record expects: its last (ranked) claim less the slots it won
+    /// since; `None` before its first claim (or after a job restart).
+    pub fn expected_remaining(&self) -> Option<i64> {
+        self.last_claim.map(|last| {
+            i64::from(last.remaining) - i64::from(self.used_slots.saturating_sub(last.used_before))
+        })
+    }
+
+    /// The claim the rule ranks it on when it claims `claimed`: its claim, or what its record
+    /// expects when that is more (a lie never shortens a rank; docs/PROTOCOL.md section 4).
+    pub fn ranked_claim(&self, claimed: u32) -> u32 {
+        self.expected_remaining()
+            .and_then(|expected| u32::try_from(expected).ok())
+            .map_or(claimed, |expected| claimed.max(expected))
+    }
+
     /// Whether it is suspended (and may rejoin).
     pub fn is_suspended(&self) -> bool {
         self.status == MemberStatus::Suspended

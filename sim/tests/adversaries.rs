@@ -86,3 +86,31 @@ fn withholding_does_not_pay() {
     let gains = gains(4, None, Some(Byzantine::Withholder), 3);
     assert!(gains.iter().all(|g| *g < 0.0), "withhold gains {gains:?}");
 }
+
+/// The seed preset tells the seeds' story (issue 19): over seeds 1–20, aggressive A (bias
+/// 0.7) finishes later on average than cooperative B (bias 0.1, the same burst of 5), B is
+/// caught less than once a run on average, and A ends with less trust than B in every seed.
+#[test]
+fn the_seed_preset_tells_the_seeds_story() {
+    let (mut a_turnaround, mut b_turnaround, mut b_offences) = (0u64, 0u64, 0u32);
+    for seed in 1..=20 {
+        let report = run(&SimConfig::seed_preset(seed), |_, _| {});
+        assert_eq!(report.invariant_violations, 0, "{:?}", report.violations);
+        let (a, b) = (&report.per_agent[0], &report.per_agent[1]);
+        assert_eq!((a.name.as_str(), b.name.as_str()), ("A", "B"));
+        a_turnaround += a.turnaround.unwrap_or(u64::MAX / 64);
+        b_turnaround += b.turnaround.unwrap_or(u64::MAX / 64);
+        b_offences += b.offences;
+        assert!(
+            a.trust < b.trust,
+            "seed {seed}: A's trust {} >= B's {}",
+            a.trust,
+            b.trust
+        );
+    }
+    assert!(
+        a_turnaround > b_turnaround,
+        "A's turnaround {a_turnaround} <= B's {b_turnaround}"
+    );
+    assert!(b_offences < 20, "B's offences {b_offences} in 20 runs");
+}
