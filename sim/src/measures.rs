@@ -4,27 +4,36 @@
 /// Mean turnaround of the optimal preemptive single-slot schedule: shortest remaining
 /// processing time first, one slot per round, jobs `(arrival_round, burst)`.
 pub fn srpt_mean_turnaround(jobs: &[(u64, u32)]) -> f64 {
-    if jobs.is_empty() {
+    let turnarounds = srpt_turnarounds(jobs);
+    if turnarounds.is_empty() {
         return 0.0;
     }
+    turnarounds.iter().sum::<u64>() as f64 / turnarounds.len() as f64
+}
+
+/// Each job's turnaround in the preemptive SRPT schedule of `jobs` (arrival slot, burst),
+/// one slot at a time, ties by index.
+pub fn srpt_turnarounds(jobs: &[(u64, u32)]) -> Vec<u64> {
+    let mut turnarounds = vec![0u64; jobs.len()];
     let mut remaining: Vec<u32> = jobs.iter().map(|(_, b)| *b).collect();
     let mut done = 0usize;
-    let mut total_turnaround: u64 = 0;
     let mut slot = jobs.iter().map(|(a, _)| *a).min().unwrap_or(0);
     while done < jobs.len() {
         let next = (0..jobs.len())
             .filter(|i| jobs[*i].0 <= slot && remaining[*i] > 0)
             .min_by_key(|i| (remaining[*i], *i));
         if let Some(i) = next {
-            remaining[i] -= 1;
+            remaining[i] = remaining[i].saturating_sub(1);
             if remaining[i] == 0 {
                 done += 1;
-                total_turnaround += slot + 1 - jobs[i].0;
+                turnarounds[i] = slot + 1 - jobs[i].0;
             }
+        } else if remaining.iter().all(|r| *r == 0) {
+            break;
         }
         slot += 1;
     }
-    total_turnaround as f64 / jobs.len() as f64
+    turnarounds
 }
 
 /// ROC AUC of `score` as a classifier that ranks `positives` above `negatives`: the

@@ -108,6 +108,9 @@ impl StrategyFigures {
 pub struct SimReport {
     /// Mean turnaround ÷ the optimal SRPT mean turnaround (completed agents).
     pub turnaround_ratio: Option<f64>,
+    /// The same for honest agents alone (heuristic, never lied, no fault): their mean
+    /// turnaround against theirs in the SRPT schedule of every completed job.
+    pub honest_turnaround_ratio: Option<f64>,
     /// Mean relative turnaround reduction a sampled agent gets by lying (filled by
     /// [`crate::lying_gain`]; must be <= 0: lying must not pay).
     pub lying_gain: Option<f64>,
@@ -269,21 +272,36 @@ impl Sim {
             .iter()
             .filter(|a| a.turnaround.is_some())
             .collect();
-        let turnaround_ratio = if completed.is_empty() {
-            None
-        } else {
-            let jobs: Vec<(u64, u32)> = completed
+        let completed: Vec<&AgentResult> = completed
+            .into_iter()
+            .filter(|a| a.arrival_round.is_some())
+            .collect();
+        let jobs: Vec<(u64, u32)> = completed
+            .iter()
+            .filter_map(|a| a.arrival_round.map(|r| (r, a.burst)))
+            .collect();
+        let optimal = measures::srpt_turnarounds(&jobs);
+        // Mean turnaround of the agents `counted` picks, against theirs in the SRPT schedule
+        // of every completed job.
+        let ratio = |counted: &dyn Fn(&AgentResult) -> bool| {
+            let (actual, best) = completed
                 .iter()
-                .filter_map(|a| a.arrival_round.map(|r| (r, a.burst)))
-                .collect();
-            let optimal = measures::srpt_mean_turnaround(&jobs);
-            let mean = completed.iter().filter_map(|a| a.turnaround).sum::<u64>() as f64
-                / completed.len() as f64;
-            (optimal > 0.0).then(|| mean / optimal)
+                .zip(&optimal)
+                .filter(|(a, _)| counted(a))
+                .fold((0u64, 0u64), |(actual, best), (a, o)| {
+                    (actual + a.turnaround.unwrap_or(0), best + o)
+                });
+            (best > 0).then(|| actual as f64 / best as f64)
         };
+        let turnaround_ratio = ratio(&|_| true);
+        let honest_turnaround_ratio =
+            ratio(&|a| a.strategy == "heuristic" && !a.lied && a.fault.is_none());
+        // Liars against truthful heuristic agents: byzantine agents and adversaries that
+        // never lied in a claim are in neither class.
         let admitted = per_agent.iter().filter(|a| a.status.is_some());
-        let (liars, truthful): (Vec<&AgentResult>, Vec<&AgentResult>) =
-            admitted.partition(|a| a.lied);
+        let (liars, truthful): (Vec<&AgentResult>, Vec<&AgentResult>) = admitted
+            .filter(|a| a.lied || a.strategy == "heuristic")
+            .partition(|a| a.lied);
         let trust_auc = measures::roc_auc(
             &truthful
                 .iter()
@@ -297,6 +315,7 @@ impl Sim {
         let wall_secs = wall.as_secs_f64().max(1e-9);
         SimReport {
             turnaround_ratio,
+            honest_turnaround_ratio,
             lying_gain: None,
             lying_gain_by_kind: BTreeMap::new(),
             by_strategy: StrategyFigures::of(&per_agent),

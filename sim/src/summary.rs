@@ -153,9 +153,12 @@ pub fn render(report: &SimReport) -> String {
     );
     let _ = writeln!(
         out,
-        "turnaround ratio vs optimal SRPT {}, lying gain {}, trust AUC {}",
+        "turnaround ratio vs optimal SRPT {} (honest agents {}), lying gain {}, trust AUC {}",
         report
             .turnaround_ratio
+            .map_or("-".into(), |r| format!("{r:.3}")),
+        report
+            .honest_turnaround_ratio
             .map_or("-".into(), |r| format!("{r:.3}")),
         report.lying_gain.map_or("-".into(), |r| format!("{r:+.3}")),
         report.trust_auc.map_or(
