@@ -28,6 +28,8 @@ pub struct Mind {
     pub job: Job,
     /// Whether any of its claims so far differed from the truth.
     pub lied: bool,
+    /// The round of its first claim that differed from the truth.
+    pub first_lie_round: Option<u64>,
     strategy: Box<dyn Strategy>,
     nonces: Box<dyn RngCore + Send>,
 }
@@ -54,6 +56,7 @@ impl Mind {
             id,
             job,
             lied: false,
+            first_lie_round: None,
             strategy,
             nonces,
         }
@@ -141,7 +144,10 @@ impl Mind {
     ) -> Result<(), CommandError> {
         match decision {
             Decision::Claim(claim) => {
-                self.lied |= claim != self.job.remaining;
+                if claim != self.job.remaining {
+                    self.lied = true;
+                    self.first_lie_round.get_or_insert(engine.round());
+                }
                 engine.claim(self.id, claim, now)
             }
             Decision::Negotiate { lines, proposal } => {

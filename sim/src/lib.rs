@@ -124,6 +124,8 @@ struct Sim {
     transcript: sha2_like::Transcript,
     last_progress_ms: u64,
     coalitions_formed: u64,
+    /// The first round in which the record proved a lie of each member.
+    first_caught: BTreeMap<AgentId, u64>,
     stalled: bool,
     /// The run stopped at [`SimConfig::max_rounds`].
     truncated: bool,
@@ -243,6 +245,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimRepor
         transcript: Default::default(),
         last_progress_ms: 0,
         coalitions_formed: 0,
+        first_caught: BTreeMap::new(),
         stalled: false,
         truncated: false,
         partition_since: None,
@@ -687,6 +690,9 @@ impl Sim {
                     }
                 }
                 for (id, offence) in &finalized.outcome.offences {
+                    if matches!(offence, Offence::Lie { .. }) {
+                        self.first_caught.entry(*id).or_insert(round);
+                    }
                     let double_voter = self.by_id.get(id).is_some_and(|i| {
                         self.agents[*i].spec.byzantine == Some(Byzantine::DoubleVoter)
                     });

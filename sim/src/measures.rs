@@ -36,6 +36,18 @@ pub fn srpt_turnarounds(jobs: &[(u64, u32)]) -> Vec<u64> {
     turnarounds
 }
 
+/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
+pub fn median(values: &[u64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2] as f64),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0),
+    }
+}
+
 /// ROC AUC of `score` as a classifier that ranks `positives` above `negatives`: the
 /// probability that a random positive scores higher than a random negative (ties count half).
 /// `None` when either class is empty.

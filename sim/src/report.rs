@@ -26,6 +26,10 @@ pub struct AgentResult {
     pub strategy: &'static str,
     /// Whether any of its claims differed from the truth.
     pub lied: bool,
+    /// The round of its first claim that differed from the truth.
+    pub first_lie_round: Option<u64>,
+    /// The first round in which the record proved a lie of it.
+    pub first_caught_round: Option<u64>,
     /// Final status in the agreed ledger (`None`: never admitted).
     pub status: Option<String>,
     /// Round it became a member.
@@ -121,6 +125,11 @@ pub struct SimReport {
     pub lying_gain_by_kind: BTreeMap<&'static str, f64>,
     /// Figures per strategy played (`heuristic`, each adversary kind).
     pub by_strategy: BTreeMap<&'static str, StrategyFigures>,
+    /// Median rounds from a liar's first lie to the first round the record proved one of
+    /// its lies (liars never caught are left out; `detected` says how many were).
+    pub detection_rounds_median: Option<f64>,
+    /// Agents that lied in a claim, and how many of them the record caught.
+    pub liars_detected: (usize, usize),
     /// ROC AUC of final trust separating truthful agents from liars.
     pub trust_auc: Option<f64>,
     /// Fraction of live replicas whose final digest equals the majority's.
@@ -225,8 +234,11 @@ impl Sim {
                 slots.entry(*w).or_default().push(*round);
             }
         }
-        let lied: Vec<bool> = (0..self.agents.len())
-            .map(|i| self.mind(i).is_some_and(|m| m.lied))
+        let lied: Vec<(bool, Option<u64>)> = (0..self.agents.len())
+            .map(|i| {
+                self.mind(i)
+                    .map_or((false, None), |m| (m.lied, m.first_lie_round))
+            })
             .collect();
         let per_agent: Vec<AgentResult> = self
             .agents
@@ -251,7 +263,9 @@ impl Sim {
                     personality: agent.spec.personality,
                     bias: agent.spec.bias,
                     strategy: agent.spec.strategy_label(),
-                    lied: lied[i],
+                    lied: lied[i].0,
+                    first_lie_round: lied[i].1,
+                    first_caught_round: self.first_caught.get(&id).copied(),
                     status: record.map(|m| format!("{:?}", m.status).to_lowercase()),
                     arrival_round: arrival,
                     completion_round: completion,
@@ -309,6 +323,18 @@ impl Sim {
                 .collect::<Vec<_>>(),
             &liars.iter().map(|a| u64::from(a.trust)).collect::<Vec<_>>(),
         );
+        let delays: Vec<u64> = per_agent
+            .iter()
+            .filter_map(|a| Some(a.first_caught_round?.saturating_sub(a.first_lie_round?)))
+            .collect();
+        let liars_detected = (
+            per_agent.iter().filter(|a| a.lied).count(),
+            per_agent
+                .iter()
+                .filter(|a| a.lied && a.first_caught_round.is_some())
+                .count(),
+        );
+        let detection_rounds_median = measures::median(&delays);
         let agreement = self.agreement();
         let rounds = self.agreed.keys().next_back().map_or(0, |r| r + 1);
         let slots_awarded = self.agreed.values().filter(|(_, w)| w.is_some()).count() as f64;
@@ -320,6 +346,8 @@ impl Sim {
             lying_gain_by_kind: BTreeMap::new(),
             by_strategy: StrategyFigures::of(&per_agent),
             trust_auc,
+            detection_rounds_median,
+            liars_detected,
             agreement,
             invariant_violations: self.violation_count,
             rounds,

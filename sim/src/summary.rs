@@ -175,6 +175,17 @@ pub fn render(report: &SimReport) -> String {
         report.slots_per_sec,
         report.peak_rss_kib
     );
+    if report.liars_detected.0 > 0 {
+        let _ = writeln!(
+            out,
+            "liars caught {} of {}, median {} rounds from a liar's first lie to its first proven one",
+            report.liars_detected.1,
+            report.liars_detected.0,
+            report
+                .detection_rounds_median
+                .map_or("-".into(), |m| format!("{m:.1}"))
+        );
+    }
     if report.suspensions > 0 {
         let _ = writeln!(
             out,
