@@ -7,7 +7,8 @@
 //! - [`host`]: one host's engine and minds and the rules between them, driven the same way
 //!   by the daemon and the simulator.
 //! - [`scenario`]: who takes part in a run (presets, seeded populations, `--mix`);
-//!   [`adversary`]: the attacks an adversary's decisions play.
+//!   [`scenario_file`]: the same written down in TOML; [`adversary`]: the attacks an
+//!   adversary's decisions play.
 //! - [`sys`]: wall-clock time and peak memory, for reports only.
 //!
 //! No network, no async runtime, no clock inside the decisions.
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod mind;
 pub mod model;
 pub mod scenario;
+pub mod scenario_file;
 pub mod strategy;
 pub mod sys;
 

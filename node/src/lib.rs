@@ -113,6 +113,8 @@ pub struct NodeConfig {
     pub exec: Option<String>,
     /// The strategy (the heuristic with `personality` and `bias` is also the LLM's fallback).
     pub strategy: StrategyChoice,
+    /// An attack to play around the heuristic instead of `strategy` (experiments).
+    pub adversary: Option<slotmesh_agent::adversary::Adversary>,
 }
 
 /// Commands a [`NodeHandle`] sends into the event loop.

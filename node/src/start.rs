@@ -55,10 +55,13 @@ impl Node {
                 .seed
                 .unwrap_or_else(|| u64::from_le_bytes(seed_bytes(&identity))),
         );
-        let mut strategy = config
-            .strategy
-            .build(heuristic, &config.name, Some(data.root()))
-            .map_err(NodeError::Strategy)?;
+        let mut strategy: Box<dyn slotmesh_agent::Strategy> = match config.adversary {
+            Some(kind) => Box::new(slotmesh_agent::adversary::Adversarial::new(kind, heuristic)),
+            None => config
+                .strategy
+                .build(heuristic, &config.name, Some(data.root()))
+                .map_err(NodeError::Strategy)?,
+        };
         match std::fs::read(data.memory_path()) {
             Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
                 Ok(memory) => strategy.restore_memory(memory),

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use libp2p::Multiaddr;
+use slotmesh_agent::adversary::Adversary;
 use slotmesh_agent::heuristic::Personality;
 use slotmesh_agent::scenario::Mix;
 use slotmesh_llm::{LlmClient, LlmSettings, OutputFormat, StrategyChoice};
@@ -77,6 +78,10 @@ pub(crate) struct DaemonArgs {
     /// Bias: 0 truthful, 1 maximally deceptive.
     #[arg(long, env = "SLOTMESH_BIAS", default_value_t = 0.0)]
     pub bias: f64,
+    /// Play an attack around the heuristic: underclaim or pledge-break (docs/SIMULATION.md,
+    /// "Adversaries"). For experiments: the swarm's record punishes it as it would anyone.
+    #[arg(long, env = "SLOTMESH_ADVERSARY", conflicts_with = "strategy")]
+    pub adversary: Option<Adversary>,
     /// Strategy: heuristic, llm (an OpenAI-compatible model, the heuristic as fallback) or
     /// replay:DIR (the model replies recorded in DIR).
     #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
@@ -159,6 +164,10 @@ pub(crate) struct SwarmArgs {
     /// Use a preset population.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,
+    /// Who takes part, from a scenario file (docs/SIMULATION.md, "Scenario files"; e.g.
+    /// scenarios/seed.toml): one daemon per agent, adversaries with --adversary.
+    #[arg(long, env = "SLOTMESH_SCENARIO", conflicts_with_all = ["preset", "nodes"])]
+    pub scenario: Option<PathBuf>,
     /// Seed of the generated population and of the strategies.
     #[arg(long, env = "SLOTMESH_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -473,6 +482,10 @@ pub(crate) struct SimArgs {
     /// Use a preset population instead of generated agents.
     #[arg(long, env = "SLOTMESH_PRESET", value_enum)]
     pub preset: Option<Preset>,
+    /// Who takes part, from a scenario file instead of generated agents (docs/SIMULATION.md,
+    /// "Scenario files"; e.g. scenarios/seed.toml).
+    #[arg(long, env = "SLOTMESH_SCENARIO", conflicts_with_all = ["preset", "mix", "agents"])]
+    pub scenario: Option<PathBuf>,
     /// Strategy of every agent: heuristic, llm or replay:DIR (DIR: an earlier sim's --out).
     #[arg(long, env = "SLOTMESH_STRATEGY", default_value = "heuristic")]
     pub strategy: StrategyKind,

@@ -59,6 +59,7 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         http,
         exec: args.exec,
         strategy,
+        adversary: args.adversary,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,6 +4,7 @@
 use crate::cli::{strategy_choice, Preset, SimArgs, StrategyKind};
 use anyhow::{bail, Context, Result};
 use slotmesh_agent::scenario::{population, Population};
+use slotmesh_agent::scenario_file;
 use slotmesh_llm::record::ReplayBook;
 use slotmesh_node::files::LLM_RECORD;
 use slotmesh_sim::network::Faults;
@@ -25,6 +26,10 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         bail!("--mix spreads strategies over generated agents: leave out --preset");
     }
     let mut config = match args.preset {
+        _ if args.scenario.is_some() => {
+            let path = args.scenario.as_deref().unwrap_or(std::path::Path::new(""));
+            SimConfig::generated(scenario_file::load(path, args.seed)?, args.seed)
+        }
         Some(Preset::Seed) => SimConfig::seed_preset(args.seed),
         None => SimConfig::generated(
             population(

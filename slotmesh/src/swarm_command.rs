@@ -8,6 +8,7 @@ use crate::cli::{Preset, StrategyKind, SwarmArgs};
 use anyhow::{bail, Context, Result};
 use slotmesh::history::{self, History};
 use slotmesh_agent::scenario::{population, seed_preset, AgentSpec, Population};
+use slotmesh_agent::scenario_file;
 use slotmesh_node::{DataDir, NodeStatus};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,29 @@ pub(crate) fn run(args: SwarmArgs) -> Result<()> {
         bail!("--exec-demo runs the seed preset; leave out --nodes");
     }
     let agents = match args.preset.or(args.exec_demo.then_some(Preset::Seed)) {
+        _ if args.scenario.is_some() && args.exec_demo => {
+            bail!("--exec-demo runs the seed preset; leave out --scenario")
+        }
+        _ if args.scenario.is_some() => {
+            let path = args.scenario.as_deref().unwrap_or(Path::new(""));
+            let agents = scenario_file::load(path, args.seed)?;
+            if let Some(spec) = agents.iter().find(|a| a.byzantine.is_some()) {
+                bail!(
+                    "{}: agent {} plays `{}`, which only the simulator carries out (slotmesh sim --scenario)",
+                    path.display(),
+                    spec.name,
+                    spec.strategy_label()
+                );
+            }
+            if let Some(spec) = agents.iter().find(|a| a.arrival_ms > 0) {
+                bail!(
+                    "{}: agent {} arrives late (arrival_ms), which only the simulator plays; swarm starts every agent at once",
+                    path.display(),
+                    spec.name
+                );
+            }
+            agents
+        }
         Some(Preset::Seed) => seed_preset(),
         None => {
             if args.nodes == 0 {
@@ -106,7 +130,10 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             .arg(&dir)
             .args(["--slot-ms", &args.slot_ms.to_string()])
             .args(["--phase-timeout-ms", &phase_timeout_ms(args).to_string()])
-            .args(["--strategy", &args.strategy.to_string()])
+            .args(match spec.adversary {
+                Some(kind) => ["--adversary".to_string(), kind.to_string()],
+                None => ["--strategy".to_string(), args.strategy.to_string()],
+            })
             .args(["--founder", &founder_ids])
             .args(["--seed", &(args.seed ^ (i as u64 + 1)).to_string()])
             .args(["--swarm", &format!("local-{}", args.seed)])
