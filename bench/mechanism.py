@@ -20,9 +20,12 @@ import json
 import statistics
 import subprocess
 import sys
+import os
 import time
 
-KINDS = ["underclaim", "pledge-break", "withhold"]
+# Adversary kinds spread over the population (BENCH_KINDS: comma-separated; a build that does
+# not know a kind refuses it in --mix).
+KINDS = os.environ.get("BENCH_KINDS", "underclaim,pledge-break,withhold").split(",")
 
 
 def mix(share):

@@ -27,6 +27,9 @@ pub enum Byzantine {
     /// Joins, then says nothing more (a join flood's silent newcomers): it must never stall
     /// the swarm nor earn a vote.
     Silent,
+    /// Sends its commits only after the round's seal, as one would that waits for the
+    /// others' reveals before it bids: the seal leaves them out, so they must be void.
+    LateCommitter,
 }
 
 impl Byzantine {
@@ -38,6 +41,7 @@ impl Byzantine {
             Byzantine::Forger => "forger",
             Byzantine::DoubleVoter => "double-voter",
             Byzantine::Silent => "silent",
+            Byzantine::LateCommitter => "late-commit",
         }
     }
 }
@@ -220,6 +224,8 @@ pub enum MixKind {
     Adversary(Adversary),
     /// Commits and never reveals.
     Withhold,
+    /// Commits after the round's seal.
+    LateCommit,
 }
 
 /// A `--mix`: strategies with their weights, e.g. `heuristic:80,underclaim:10,withhold:10`.
@@ -234,7 +240,7 @@ pub enum MixError {
     Part(String),
     /// An unknown strategy name.
     #[error(
-        "unknown strategy `{0}` in --mix (known: heuristic, underclaim, pledge-break, withhold)"
+        "unknown strategy `{0}` in --mix (known: heuristic, underclaim, pledge-break, withhold, late-commit)"
     )]
     Unknown(String),
     /// A name given twice.
@@ -261,6 +267,7 @@ impl std::str::FromStr for Mix {
             let kind = match name.trim() {
                 "heuristic" => MixKind::Heuristic,
                 "withhold" => MixKind::Withhold,
+                "late-commit" => MixKind::LateCommit,
                 other => MixKind::Adversary(
                     other
                         .parse()
@@ -328,6 +335,7 @@ impl Mix {
                     MixKind::Heuristic => {}
                     MixKind::Adversary(adversary) => agent.adversary = Some(adversary),
                     MixKind::Withhold => agent.byzantine = Some(Byzantine::Withholder),
+                    MixKind::LateCommit => agent.byzantine = Some(Byzantine::LateCommitter),
                 }
             }
         }

@@ -160,11 +160,12 @@ pub fn parse(text: &str, path: &str, seed: u64) -> Result<Vec<AgentSpec>, Scenar
         let (adversary, byzantine) = match entry.strategy.as_deref().unwrap_or("heuristic") {
             "heuristic" => (None, None),
             "withhold" => (None, Some(Byzantine::Withholder)),
+            "late-commit" => (None, Some(Byzantine::LateCommitter)),
             other => match other.parse::<Adversary>() {
                 Ok(kind) => (Some(kind), None),
                 Err(_) => {
                     return Err(fail(format!(
-                        "unknown strategy `{other}` (known: heuristic, underclaim, pledge-break, withhold)"
+                        "unknown strategy `{other}` (known: heuristic, underclaim, pledge-break, withhold, late-commit)"
                     )))
                 }
             },

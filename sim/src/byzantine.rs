@@ -41,6 +41,10 @@ pub(crate) struct DoubleVoter;
 /// Sends its joins and nothing else.
 pub(crate) struct Silent;
 
+/// Sends its commits late, after the round's seal (as one would that waits to see the
+/// others' reveals before it bids).
+pub(crate) struct LateCommitter;
+
 /// The behaviour of `byzantine`.
 pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
     match byzantine {
@@ -49,6 +53,7 @@ pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
         Byzantine::Forger => &Forger,
         Byzantine::DoubleVoter => &DoubleVoter,
         Byzantine::Silent => &Silent,
+        Byzantine::LateCommitter => &LateCommitter,
     }
 }
 
@@ -172,6 +177,24 @@ impl Misbehaviour for Silent {
         _swarm: SwarmId,
     ) {
         if matches!(message.payload(), Payload::Join(_)) {
+            net.broadcast(from, to.into_iter(), message);
+        }
+    }
+}
+
+impl Misbehaviour for LateCommitter {
+    fn transmit(
+        &self,
+        net: &mut Network,
+        from: usize,
+        to: Vec<usize>,
+        message: &SignedMessage,
+        _signer: &Identity,
+        _swarm: SwarmId,
+    ) {
+        if matches!(message.payload(), Payload::Commit(_)) {
+            net.broadcast_late(from, to.into_iter(), message);
+        } else {
             net.broadcast(from, to.into_iter(), message);
         }
     }

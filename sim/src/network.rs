@@ -157,6 +157,9 @@ pub struct Network {
     paused: BTreeMap<usize, u64>,
     /// Deliveries sent, lost, and cut by the partition.
     pub stats: NetworkStats,
+    /// How late a late committer's commits go out, ms (twice the phase timeout: after the
+    /// round's seal).
+    pub late_ms: u64,
 }
 
 /// Counters of what the network did.
@@ -188,6 +191,7 @@ impl Network {
             one_way_cuts: BTreeMap::new(),
             paused: BTreeMap::new(),
             stats: NetworkStats::default(),
+            late_ms: 0,
         }
     }
 
@@ -214,6 +218,20 @@ impl Network {
     ) {
         let extra = self.vote_delay(from, message);
         self.transmit(from, to, extra, |to| Event::Deliver {
+            to,
+            message: message.clone(),
+        });
+    }
+
+    /// Puts `message` on the wire from host `from` to `to`, `late_ms` later than now.
+    pub fn broadcast_late(
+        &mut self,
+        from: usize,
+        to: impl Iterator<Item = usize>,
+        message: &SignedMessage,
+    ) {
+        let late = self.late_ms;
+        self.transmit(from, to, late, |to| Event::Deliver {
             to,
             message: message.clone(),
         });

@@ -205,6 +205,7 @@ impl Sim {
                     crate::Byzantine::Forger => "forger",
                     crate::Byzantine::DoubleVoter => "double voter",
                     crate::Byzantine::Silent => "silent newcomer",
+                    crate::Byzantine::LateCommitter => "late committer",
                 }
                 .to_string(),
             );

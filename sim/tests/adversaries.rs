@@ -114,3 +114,14 @@ fn the_seed_preset_tells_the_seeds_story() {
     );
     assert!(b_offences < 20, "B's offences {b_offences} in 20 runs");
 }
+
+/// A commit sent after the round's seal (to bid knowing the others' reveals) is void: the
+/// late committer never holds a valid bid.
+#[test]
+fn committing_late_does_not_pay() {
+    let gains = gains(4, None, Some(Byzantine::LateCommitter), 3);
+    assert!(
+        gains.iter().all(|g| *g < 0.0),
+        "late-commit gains {gains:?}"
+    );
+}
