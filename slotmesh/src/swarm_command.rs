@@ -10,6 +10,8 @@ use slotmesh::history::{self, History};
 use slotmesh_agent::scenario::{population, seed_preset, AgentSpec, Population};
 use slotmesh_agent::scenario_file;
 use slotmesh_node::{DataDir, NodeStatus};
+use slotmesh_proto::MemberRecord;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -241,6 +243,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         .max_by_key(|h| h.rounds.len())
     {
         print!("{}", history.summary());
+        print!("{}", by_strategy(&history, &daemons));
     }
     let failed: Vec<String> = daemons
         .iter()
@@ -304,6 +307,63 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         bail!("the ledgers do not agree");
     }
     Ok(())
+}
+
+/// A member's (turnaround, waiting) if it completed, and its record.
+type Course<'a> = (Option<(u64, u64)>, &'a MemberRecord);
+
+/// What each strategy's agents got (when more than one strategy plays, as a scenario file
+/// with adversaries makes): agents, completed, mean turnaround and waiting, lies caught,
+/// mean final trust and credits.
+fn by_strategy(history: &History, daemons: &[Daemon]) -> String {
+    let strategy_of: BTreeMap<&str, &'static str> = daemons
+        .iter()
+        .map(|d| (d.spec.name.as_str(), d.spec.strategy_label()))
+        .collect();
+    let mut groups: BTreeMap<&'static str, Vec<Course<'_>>> = BTreeMap::new();
+    for (id, course) in history.courses() {
+        let Some(member) = history.state.members.get(&id) else {
+            continue;
+        };
+        let label = strategy_of
+            .get(member.name.as_str())
+            .copied()
+            .unwrap_or("heuristic");
+        groups.entry(label).or_default().push((course, member));
+    }
+    if groups.len() < 2 {
+        return String::new();
+    }
+    let mut out = format!(
+        "{:<13} {:>6} {:>9} {:>10} {:>8} {:>5} {:>6} {:>8}\n",
+        "strategy", "agents", "completed", "turnaround", "waiting", "lies", "trust", "credits"
+    );
+    for (label, group) in groups {
+        let n = group.len() as f64;
+        let courses: Vec<(u64, u64)> = group.iter().filter_map(|(c, _)| *c).collect();
+        let mean = |pick: fn(&(u64, u64)) -> u64| {
+            if courses.is_empty() {
+                "-".to_string()
+            } else {
+                format!(
+                    "{:.1}",
+                    courses.iter().map(pick).sum::<u64>() as f64 / courses.len() as f64
+                )
+            }
+        };
+        out.push_str(&format!(
+            "{:<13} {:>6} {:>9} {:>10} {:>8} {:>5} {:>6.3} {:>8.0}\n",
+            label,
+            group.len(),
+            courses.len(),
+            mean(|c| c.0),
+            mean(|c| c.1),
+            group.iter().map(|(_, m)| m.offences.lies).sum::<u32>(),
+            group.iter().map(|(_, m)| f64::from(m.trust)).sum::<f64>() / n / 1e6,
+            group.iter().map(|(_, m)| m.credits as f64).sum::<f64>() / n,
+        ));
+    }
+    out
 }
 
 fn phase_timeout_ms(args: &SwarmArgs) -> u64 {

@@ -106,6 +106,18 @@ fn a_swarm_from_a_scenario_file_plays_its_adversary_and_the_record_punishes_it()
         &out,
     );
     assert!(stdout.contains("OK: 3 ledgers agree"), "{stdout}");
+    // The summary gives each strategy's figures.
+    let row = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} row: {stdout}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("heuristic")[1..3], ["2", "2"], "{stdout}");
+    assert_eq!(row("underclaim")[1..3], ["1", "1"], "{stdout}");
     let history = ["A", "B", "X"]
         .iter()
         .map(|n| History::load(&out.join(n)).unwrap())
