@@ -12,7 +12,7 @@ For each binary, population size and adversary share, `slotmesh sim --agents N -
 - trust AUC: final trust separating truthful heuristic agents from agents that lied in a
   claim (computed here alike).
 
-Usage: bench/mechanism.py BIN_A BIN_B [AGENTS] [SEEDS] > rows.md
+Usage: bench/mechanism.py BIN [BIN ...] [AGENTS] [SEEDS] > rows.md
 """
 
 import heapq
@@ -104,9 +104,10 @@ def fmt(v, spec="+.3f"):
 
 
 def main():
-    bins = sys.argv[1:3]
-    agents = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    seeds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    bins = [a for a in sys.argv[1:] if not a.isdigit()]
+    numbers = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    agents = numbers[0] if numbers else 30
+    seeds = numbers[1] if len(numbers) > 1 else 5
     print("| binary | agents | adversaries | heuristic liars | "
           + " | ".join(f"gain {k}" for k in KINDS)
           + " | lying_gain (heuristic) | honest ratio | trust AUC | violations | wall s |")

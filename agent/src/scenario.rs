@@ -319,7 +319,8 @@ impl Mix {
     }
 
     /// Gives the agents their strategies: the seed shuffles who plays what; agents with an
-    /// injected fault or crash keep theirs and play the heuristic.
+    /// injected fault or crash keep theirs and play the heuristic. An adversary plays its
+    /// attack alone (bias 0); a pledge-breaker seeks coalitions (cooperative).
     pub fn apply(&self, agents: &mut [AgentSpec], seed: u64) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_3197_a11c);
         let mut free: Vec<usize> = (0..agents.len())
@@ -333,9 +334,23 @@ impl Mix {
                 let agent = &mut agents[i];
                 match kind {
                     MixKind::Heuristic => {}
-                    MixKind::Adversary(adversary) => agent.adversary = Some(adversary),
-                    MixKind::Withhold => agent.byzantine = Some(Byzantine::Withholder),
-                    MixKind::LateCommit => agent.byzantine = Some(Byzantine::LateCommitter),
+                    MixKind::Adversary(adversary) => {
+                        // The attack alone: no heuristic lies on top of it.
+                        agent.bias = 0.0;
+                        agent.adversary = Some(adversary);
+                        if adversary == Adversary::PledgeBreak {
+                            // Breaking pledges needs coalitions: it seeks them.
+                            agent.personality = Personality::Cooperative;
+                        }
+                    }
+                    MixKind::Withhold => {
+                        agent.bias = 0.0;
+                        agent.byzantine = Some(Byzantine::Withholder);
+                    }
+                    MixKind::LateCommit => {
+                        agent.bias = 0.0;
+                        agent.byzantine = Some(Byzantine::LateCommitter);
+                    }
                 }
             }
         }
