@@ -245,7 +245,11 @@ impl Heuristic {
         let own = Self::own_claim(view, claims);
         let mut accepted = Vec::new();
         for (id, proposal) in view.proposals {
-            if !proposal.partners.contains(&view.me) {
+            // A pledge it could not keep while still bidding its income would be charged
+            // as broken: refuse it.
+            if !proposal.partners.contains(&view.me)
+                || proposal.pledge.saturating_add(INCOME_PER_ROUND) > view.credits()
+            {
                 continue;
             }
             let proposer_claim = claims.get(&id.proposer).copied().unwrap_or(u32::MAX);
@@ -276,7 +280,8 @@ impl Heuristic {
             Personality::Aggressive if shortest => INCOME_PER_ROUND + 5,
             _ => INCOME_PER_ROUND,
         };
-        let bid = base.min(credits);
+        // What it pledged comes first (the rule owes min(pledge, credits)); it bids from the
+        // rest.
         let support = view.coalition().and_then(|coalition| {
             // The rule's beneficiary: the shortest claim as it ranks them.
             let beneficiary = coalition
@@ -288,12 +293,13 @@ impl Heuristic {
             if beneficiary == view.me {
                 return None;
             }
-            let amount = coalition.pledge.min(credits - bid);
+            let amount = coalition.pledge.min(credits);
             Some(Support {
                 beneficiary,
                 amount,
             })
         });
+        let bid = base.min(credits - support.map_or(0, |s| s.amount));
         let deposit = bid + support.map_or(0, |s| s.amount);
         Decision::Bid {
             bid,

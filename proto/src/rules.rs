@@ -406,6 +406,8 @@ pub fn resolve_round(
 
     // 3. Leaves, claims and sealed bids of the active members.
     let mut bids: BTreeMap<AgentId, OpenBid> = BTreeMap::new();
+    // Every active member's ranked claim this round (step 6 names beneficiaries by it).
+    let mut claims: BTreeMap<AgentId, u32> = BTreeMap::new();
     let mut leaving: BTreeSet<AgentId> = BTreeSet::new();
     for id in &active {
         let Some(member) = next.members.get_mut(id) else {
@@ -459,6 +461,7 @@ pub fn resolve_round(
             member.ranked_claim(claimed)
         });
         if let Some(remaining) = claim {
+            claims.insert(*id, remaining);
             member.last_claim = Some(ClaimRecord {
                 round,
                 remaining,
@@ -580,17 +583,23 @@ pub fn resolve_round(
         .collect();
     ranking.sort_by(|a, b| rank(round, a, b));
 
-    // 6. Pledges: each coalition backs its candidate with the shortest claim, from the round
-    //    after it formed (its members bid before they could know it formed).
+    // 6. Pledges: each coalition backs the member with the shortest ranked claim, from the
+    //    round after it formed (its members bid before they could know it formed). The claims
+    //    are known before anyone commits, so every member can tell whom it backs; when that
+    //    member then makes no valid bid, or a member's job restarted this round (its ranked
+    //    claim changed after the others read the record), nothing is owed this round.
     let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
     for (cid, coalition) in next.coalitions.iter().filter(|(cid, _)| cid.round < round) {
+        if coalition.members.iter().any(|m| restarted.contains_key(m)) {
+            continue;
+        }
         let beneficiary = coalition
             .members
             .iter()
-            .filter_map(|m| bids.get(m).map(|b| (b.claim, *m)))
+            .filter_map(|m| claims.get(m).map(|c| (*c, *m)))
             .min()
             .map(|(_, m)| m);
-        let Some(beneficiary) = beneficiary else {
+        let Some(beneficiary) = beneficiary.filter(|b| bids.contains_key(b)) else {
             continue;
         };
         for member in coalition
