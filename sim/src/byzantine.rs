@@ -5,7 +5,7 @@
 
 use crate::network::Network;
 use slotmesh_agent::scenario::Byzantine;
-use slotmesh_proto::{CheckpointVote, Commit, Payload};
+use slotmesh_proto::{CheckpointVote, Commit, Payload, PayloadKind};
 use slotmesh_proto::{Digest, Identity, SignedMessage, SwarmId};
 use std::sync::Arc;
 
@@ -27,8 +27,27 @@ pub(crate) trait Misbehaviour {
 /// forwarding brings every variant to everyone a heartbeat later.
 pub(crate) struct Equivocator;
 
-/// Commits but never reveals.
-pub(crate) struct Withholder;
+/// Treats the messages of one kind apart from the rest: a withholder drops its reveals, a
+/// silent newcomer sends its joins and nothing else, a late committer sends its commits
+/// late, after the round's seal (as one would that waits to see the others' reveals before
+/// it bids).
+pub(crate) struct ByKind {
+    /// The kind treated apart.
+    kind: PayloadKind,
+    /// What is done with messages of that kind.
+    treatment: Treatment,
+}
+
+/// What [`ByKind`] does with its kind's messages (and the rest).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Treatment {
+    /// Drops them; sends the rest.
+    Drop,
+    /// Sends them alone; drops the rest.
+    Only,
+    /// Sends them late; sends the rest on time.
+    Late,
+}
 
 /// Sends each message, and a copy altered after signing (one byte of the signature
 /// flipped) that every receiver must refuse.
@@ -38,22 +57,24 @@ pub(crate) struct Forger;
 /// a third of its peers first (gossip brings both to everyone a heartbeat later).
 pub(crate) struct DoubleVoter;
 
-/// Sends its joins and nothing else.
-pub(crate) struct Silent;
-
-/// Sends its commits late, after the round's seal (as one would that waits to see the
-/// others' reveals before it bids).
-pub(crate) struct LateCommitter;
-
 /// The behaviour of `byzantine`.
 pub(crate) fn of(byzantine: Byzantine) -> &'static dyn Misbehaviour {
     match byzantine {
         Byzantine::Equivocator => &Equivocator,
-        Byzantine::Withholder => &Withholder,
+        Byzantine::Withholder => &ByKind {
+            kind: PayloadKind::Reveal,
+            treatment: Treatment::Drop,
+        },
         Byzantine::Forger => &Forger,
         Byzantine::DoubleVoter => &DoubleVoter,
-        Byzantine::Silent => &Silent,
-        Byzantine::LateCommitter => &LateCommitter,
+        Byzantine::Silent => &ByKind {
+            kind: PayloadKind::Join,
+            treatment: Treatment::Only,
+        },
+        Byzantine::LateCommitter => &ByKind {
+            kind: PayloadKind::Commit,
+            treatment: Treatment::Late,
+        },
     }
 }
 
@@ -99,7 +120,7 @@ impl Misbehaviour for Equivocator {
     }
 }
 
-impl Misbehaviour for Withholder {
+impl Misbehaviour for ByKind {
     fn transmit(
         &self,
         net: &mut Network,
@@ -109,8 +130,11 @@ impl Misbehaviour for Withholder {
         _signer: &Identity,
         _swarm: SwarmId,
     ) {
-        if !matches!(message.payload(), Payload::Reveal(_)) {
-            net.broadcast(from, to.into_iter(), message);
+        let of_kind = message.payload().kind() == self.kind;
+        match (self.treatment, of_kind) {
+            (Treatment::Late, true) => net.broadcast_late(from, to.into_iter(), message),
+            (Treatment::Drop, true) | (Treatment::Only, false) => {}
+            _ => net.broadcast(from, to.into_iter(), message),
         }
     }
 }
@@ -163,39 +187,5 @@ impl Misbehaviour for DoubleVoter {
         let later: Vec<usize> = to.iter().copied().filter(|j| j % 3 != 0).collect();
         net.broadcast(from, first.into_iter(), &twin);
         net.forward(from, later.into_iter(), &twin);
-    }
-}
-
-impl Misbehaviour for Silent {
-    fn transmit(
-        &self,
-        net: &mut Network,
-        from: usize,
-        to: Vec<usize>,
-        message: &SignedMessage,
-        _signer: &Identity,
-        _swarm: SwarmId,
-    ) {
-        if matches!(message.payload(), Payload::Join(_)) {
-            net.broadcast(from, to.into_iter(), message);
-        }
-    }
-}
-
-impl Misbehaviour for LateCommitter {
-    fn transmit(
-        &self,
-        net: &mut Network,
-        from: usize,
-        to: Vec<usize>,
-        message: &SignedMessage,
-        _signer: &Identity,
-        _swarm: SwarmId,
-    ) {
-        if matches!(message.payload(), Payload::Commit(_)) {
-            net.broadcast_late(from, to.into_iter(), message);
-        } else {
-            net.broadcast(from, to.into_iter(), message);
-        }
     }
 }

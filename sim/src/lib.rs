@@ -169,8 +169,12 @@ mod sha2_like {
 pub fn run(config: &SimConfig, mut progress: impl FnMut(u64, usize)) -> SimReport {
     let started = std::time::Instant::now();
     let mut seeder = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut net = Network::new(ChaCha8Rng::seed_from_u64(seeder.next_u64()), config.faults);
-    net.late_ms = 2 * config.phase_timeout_ms;
+    // A late committer's commits go out after the round's seal: twice the phase timeout.
+    let net = Network::new(
+        ChaCha8Rng::seed_from_u64(seeder.next_u64()),
+        config.faults,
+        2 * config.phase_timeout_ms,
+    );
     let swarm = SwarmId::from_name(&format!("sim-{}", config.seed));
     let host_count = config.host_count();
     let mut hosts: Vec<Host> = (0..host_count).map(|_| Host::default()).collect();

@@ -157,9 +157,8 @@ pub struct Network {
     paused: BTreeMap<usize, u64>,
     /// Deliveries sent, lost, and cut by the partition.
     pub stats: NetworkStats,
-    /// How late a late committer's commits go out, ms (twice the phase timeout: after the
-    /// round's seal).
-    pub late_ms: u64,
+    /// How late a late committer's commits go out, ms.
+    late_ms: u64,
 }
 
 /// Counters of what the network did.
@@ -180,8 +179,9 @@ pub struct NetworkStats {
 }
 
 impl Network {
-    /// An empty network at time 0.
-    pub fn new(rng: ChaCha8Rng, faults: Faults) -> Network {
+    /// An empty network at time 0, on which a late committer's commits go out `late_ms`
+    /// after it sends them.
+    pub fn new(rng: ChaCha8Rng, faults: Faults, late_ms: u64) -> Network {
         Network {
             now: 0,
             queue: BTreeMap::new(),
@@ -191,7 +191,7 @@ impl Network {
             one_way_cuts: BTreeMap::new(),
             paused: BTreeMap::new(),
             stats: NetworkStats::default(),
-            late_ms: 0,
+            late_ms,
         }
     }
 
