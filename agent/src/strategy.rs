@@ -56,7 +56,8 @@ impl<'a> View<'a> {
     }
 
     /// The claim `id` made this round as the rule will rank it: its own, or what its record
-    /// expects when that is more.
+    /// expects when that is more, plus the slots its record proves it bought with
+    /// understatements ([`slotmesh_proto::MemberRecord::ranked_claim`]).
     pub fn ranked_claim(&self, id: &AgentId) -> Option<u32> {
         let claimed = *self.claims().get(id)?;
         Some(

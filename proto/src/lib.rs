@@ -64,7 +64,8 @@ pub use state::{
 pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
 pub use trust::{
     after_honest_round, after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY,
-    INITIAL_TRUST, POWER_FLOOR, PPM, REPAIR_SHIFT, RESTART_SEVERITY, TRUST_FLOOR,
+    INITIAL_TRUST, LIE_REPAIR_HALVINGS, POWER_FLOOR, PPM, REPAIR_SHIFT, RESTART_SEVERITY,
+    TRUST_FLOOR,
 };
 pub use wire::{
     check_text, Accepted, CheckpointVote, Claim, CoalitionAcceptance, CoalitionId,

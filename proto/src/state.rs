@@ -104,6 +104,14 @@ pub struct MemberRecord {
     pub used_slots: u32,
     /// Its latest claim.
     pub last_claim: Option<ClaimRecord>,
+    /// Slots it had used when its current job started: 0, or its count at its last job
+    /// restart.
+    pub job_start_slots: u32,
+    /// Slots the record proves it won on claims that a later claim showed too short, and the
+    /// slots of every job it restarted: added to every claim it is ranked on for the rest of
+    /// its membership, so an understatement that bought slots is paid back in rank, and a
+    /// restart cannot hide one (docs/PROTOCOL.md section 4, steps 2 and 3).
+    pub bought: u32,
     /// Rounds in a row with a missing claim, commit or reveal.
     pub consecutive_misses: u8,
     /// Rounds in a row with a valid, revealed bid (0 for a newcomer or a returning member).
@@ -134,6 +142,8 @@ impl MemberRecord {
             credits: INITIAL_CREDITS,
             used_slots: 0,
             last_claim: None,
+            job_start_slots: 0,
+            bought: 0,
             consecutive_misses: 0,
             streak: 0,
             rejoins: 0,
@@ -157,12 +167,36 @@ impl MemberRecord {
         })
     }
 
-    /// The claim the rule ranks it on when it claims `claimed`: its claim, or what its record
+    /// The claim its record keeps when it claims `claimed`: its claim, or what its record
     /// expects when that is more (a lie never shortens a rank; docs/PROTOCOL.md section 4).
-    pub fn ranked_claim(&self, claimed: u32) -> u32 {
+    pub fn kept_claim(&self, claimed: u32) -> u32 {
         self.expected_remaining()
             .and_then(|expected| u32::try_from(expected).ok())
             .map_or(claimed, |expected| claimed.max(expected))
+    }
+
+    /// The slots a claim of `claimed` proves were bought with an understatement: those won
+    /// since its last claim, when `claimed` is above what that claim and those slots leave.
+    pub fn bought_by(&self, claimed: u32) -> u32 {
+        match self.expected_remaining() {
+            Some(expected) if i64::from(claimed) > expected => self.won_since_last_claim(),
+            _ => 0,
+        }
+    }
+
+    /// The claim the rule ranks it on when it claims `claimed`: the claim its record keeps
+    /// plus every slot proven bought with an understatement, this claim's proof included.
+    /// Known from the record and the claim alone, before anyone commits.
+    pub fn ranked_claim(&self, claimed: u32) -> u32 {
+        self.kept_claim(claimed)
+            .saturating_add(self.bought)
+            .saturating_add(self.bought_by(claimed))
+    }
+
+    /// Slots it won since its last claim.
+    pub fn won_since_last_claim(&self) -> u32 {
+        self.last_claim
+            .map_or(0, |last| self.used_slots.saturating_sub(last.used_before))
     }
 
     /// Whether it is suspended (and may rejoin).

@@ -5,8 +5,10 @@
 //! - Each proven offence halves trust once per point of severity (an integer shift), down to
 //!   [`TRUST_FLOOR`]. A lie's severity grows with its size and with the lies proven before.
 //! - A round of full, honest participation repairs 1/32 of the distance to 1.0 above 0.5, and
-//!   1/32 of the trust itself below: a liar's way back from the floor is long (about 150
-//!   honest rounds), an honest member's never falls below 0.5.
+//!   below 0.5 1/32 of the trust itself, halved once per lie proven against the member after
+//!   the first (at most [`LIE_REPAIR_HALVINGS`] times): a first liar's way back from the floor
+//!   takes about 150 honest rounds, a serial liar's over 2,000; an honest member's trust
+//!   never falls below 0.5.
 //! - Bid power is `clamp(2 × trust, 1%, 100%)`: honest members (trust ≥ 0.5) keep full power,
 //!   proven liars fall exponentially to the 1% floor: the "99% penalty".
 //!
@@ -24,6 +26,9 @@ pub const TRUST_FLOOR: u32 = 5_000;
 pub const POWER_FLOOR: u32 = 10_000;
 /// An honest round moves trust `1 / 2^REPAIR_SHIFT` of the way to 1.0.
 pub const REPAIR_SHIFT: u32 = 5;
+/// Most halvings of the repair below 0.5 a member's proven lies can cost (one per lie after
+/// the first).
+pub const LIE_REPAIR_HALVINGS: u32 = 4;
 
 /// Halvings for a member's first job restart (`Join::restarted`), times the restarts it has
 /// made: its claim history is forgotten, and that is not free (docs/PROTOCOL.md §4 step 2).
@@ -95,12 +100,19 @@ pub fn after_offences(trust: u32, severity: u32) -> u32 {
     (trust >> severity.min(31)).max(TRUST_FLOOR)
 }
 
-/// Trust after one round of full honest participation: `1 / 2^REPAIR_SHIFT` of the way to
-/// 1.0 from 0.5 up, and of the trust itself below 0.5 (at least one ppm), so that the way
-/// back from the floor takes about 150 rounds rather than 20.
-pub fn after_honest_round(trust: u32) -> u32 {
+/// Trust after one round of full honest participation of a member proven to have lied
+/// `lies` times: `1 / 2^REPAIR_SHIFT` of the way to 1.0 from 0.5 up; below 0.5, that share
+/// of the trust itself, halved once per lie after the first, up to [`LIE_REPAIR_HALVINGS`]
+/// times (at least one ppm): the way back from the floor takes about 150 rounds after one
+/// lie and over 2,000 after five, so a lie's penalty lasts while the liar's record stands.
+pub fn after_honest_round(trust: u32, lies: u32) -> u32 {
     let trust = trust.min(PPM);
-    trust + ((PPM - trust).min(trust) >> REPAIR_SHIFT).max(u32::from(trust < PPM))
+    let step = if trust < PPM - trust {
+        trust >> (REPAIR_SHIFT + lies.saturating_sub(1).min(LIE_REPAIR_HALVINGS))
+    } else {
+        (PPM - trust) >> REPAIR_SHIFT
+    };
+    trust + step.max(u32::from(trust < PPM))
 }
 
 /// Bid power (ppm) of a member with `trust` (ppm): `clamp(2 × trust, 1%, 100%)`.
@@ -132,32 +144,37 @@ mod tests {
         assert_eq!(second.severity(), 3);
         let t2 = after_offences(t1, second.severity());
         assert_eq!((t2, trust_multiplier(t2)), (31_250, 62_500));
-        let mut t = t2;
-        let mut rounds = 0;
-        while trust_multiplier(t) < PPM {
-            t = after_honest_round(t);
-            rounds += 1;
-        }
-        assert_eq!(rounds, WORKED_EXAMPLE_REPAIR_ROUNDS);
+        // Two lies: the repair below 0.5 is halved once.
+        let to_full_power = |t: u32, lies| rounds_until(t, lies, |t| trust_multiplier(t) == PPM);
+        assert_eq!(to_full_power(t2, 2), WORKED_EXAMPLE_REPAIR_ROUNDS);
         assert_eq!(after_offences(INITIAL_TRUST, 30), TRUST_FLOOR);
         assert_eq!(trust_multiplier(TRUST_FLOOR), POWER_FLOOR);
-        let mut t = TRUST_FLOOR;
-        let mut from_floor = 0;
-        while t < INITIAL_TRUST {
-            t = after_honest_round(t);
-            from_floor += 1;
-        }
+        let from_floor: Vec<u32> = (0..=6)
+            .map(|lies| rounds_until(TRUST_FLOOR, lies, |t| t >= INITIAL_TRUST))
+            .collect();
         assert_eq!(from_floor, FROM_FLOOR_ROUNDS);
     }
 
-    const WORKED_EXAMPLE_REPAIR_ROUNDS: u32 = 91;
-    const FROM_FLOOR_ROUNDS: u32 = 150;
+    /// Honest rounds of a member proven to have lied `lies` times, from `trust` until `done`.
+    fn rounds_until(mut trust: u32, lies: u32, done: impl Fn(u32) -> bool) -> u32 {
+        let mut rounds = 0;
+        while !done(trust) && rounds < 1_000_000 {
+            trust = after_honest_round(trust, lies);
+            rounds += 1;
+        }
+        rounds
+    }
+
+    const WORKED_EXAMPLE_REPAIR_ROUNDS: u32 = 179;
+    /// From the floor back to 0.5 after 0, 1, ... 6 lies: each lie after the first doubles
+    /// the way, up to four times.
+    const FROM_FLOOR_ROUNDS: [u32; 7] = [150, 150, 298, 594, 1189, 2388, 2388];
 
     #[test]
     fn an_honest_member_never_falls_below_its_start() {
         let mut t = INITIAL_TRUST;
         for _ in 0..1_000 {
-            t = after_honest_round(t);
+            t = after_honest_round(t, 0);
             assert!((INITIAL_TRUST..=PPM).contains(&t));
         }
         assert_eq!(t, PPM);

@@ -458,12 +458,14 @@ fn a_rejoin_resets_no_penalty_trust_or_claim_history() {
     assert_eq!(back.used_slots, before.used_slots);
     assert_eq!(back.credits, away.credits, "no income while away");
     assert!(!voters(&state).contains(&liar.id()));
-    // Its next lie is caught against the old claim.
+    // Its next lie (any claim but what its old claim and the slots won since leave) is caught
+    // against the old claim.
+    let expected = u32::try_from(back.expected_remaining().unwrap()).unwrap();
     let r = state.next_round;
     let mut messages = full_part(&state, &a);
     messages.extend(full_part(&state, &b));
     let (commit, reveal) = sealed_bid(&liar, r, 1, None, 1);
-    messages.extend([claim(&liar, r, 1), commit, reveal]);
+    messages.extend([claim(&liar, r, expected + 2), commit, reveal]);
     let (next, _) = resolve(&state, messages);
     assert_eq!(
         next.members[&liar.id()].offences.lies,

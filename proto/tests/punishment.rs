@@ -303,7 +303,7 @@ fn a_replica_that_sees_a_contradiction_reports_it_and_every_record_punishes_it()
                 // the trust itself below 0.5).
                 let trust = state.members[&culprit.id()].trust;
                 assert!(
-                    trust == TRUST_FLOOR || trust == after_honest_round(TRUST_FLOOR),
+                    trust == TRUST_FLOOR || trust == after_honest_round(TRUST_FLOOR, 0),
                     "{what}, seed {seed}, host {i}: trust {trust}"
                 );
                 assert!(!state.voters_for(state).contains(&culprit.id()));

@@ -158,10 +158,13 @@ proptest! {
     }
 
     #[test]
-    fn trust_and_power_stay_within_bounds(steps in prop::collection::vec(0u32..6, 1..200)) {
+    fn trust_and_power_stay_within_bounds(
+        steps in prop::collection::vec(0u32..6, 1..200),
+        lies in 0u32..20,
+    ) {
         let mut t = INITIAL_TRUST;
         for s in steps {
-            t = if s == 0 { after_honest_round(t) } else { after_offences(t, s) };
+            t = if s == 0 { after_honest_round(t, lies) } else { after_offences(t, s) };
             prop_assert!((TRUST_FLOOR..=PPM).contains(&t));
             let power = trust_multiplier(t);
             prop_assert!((10_000..=1_000_000).contains(&power));

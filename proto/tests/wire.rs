@@ -408,17 +408,17 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "f8e1b8eb49168c66"),
-        ("claim", "ff71ac25b7bc82b4"),
-        ("negotiation", "1601172f364e7fe9"),
-        ("acceptance", "e48fd5dbfbd6b31f"),
-        ("commit", "a5fcc72096742b46"),
-        ("reveal", "193e2879a57b7795"),
-        ("leave", "d2d6e6761e74ac53"),
-        ("vote", "78efbae8bcb18eec"),
-        ("proposal", "0b7e2abfad711ec7"),
-        ("promise", "120b8d271c21c816"),
-        ("evidence", "72d333194b0533e9"),
+        ("join", "4ade2d375c7235f0"),
+        ("claim", "627dd0f3b0accf9b"),
+        ("negotiation", "d99080ebdc0cc2c9"),
+        ("acceptance", "898944af04d86682"),
+        ("commit", "4b0b5e3e48b28470"),
+        ("reveal", "f5c4add4b4550c1b"),
+        ("leave", "0e63e350c54ca2bb"),
+        ("vote", "27a1f6aa7b5a829e"),
+        ("proposal", "c9faa2c111a17a24"),
+        ("promise", "8903a8dabea73916"),
+        ("evidence", "c288fd202efd31ff"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");
@@ -428,15 +428,17 @@ fn golden_envelopes() {
 fn a_correctly_signed_but_non_canonical_body_is_rejected() {
     // Regression from the `payload` fuzz target: bincode also decodes a small integer from a
     // longer varint form, which would give one message two byte strings, two ids and two
-    // signatures. Here the protocol version (7) is written as 0xfb 0x07 0x00 and signed.
+    // signatures. Here the protocol version (one byte) is written as 0xfb VERSION 0x00 and
+    // signed.
     use ed25519_dalek::Signer;
     let secret = [9u8; 32];
     let identity = slotmesh_proto::Identity::from_secret(secret);
     let swarm = SwarmId::from_name("canonical");
     let honest = identity.sign(swarm, 1, Payload::Claim(Claim { remaining: 3 }));
     let body = honest.body();
-    assert_eq!(body[0], 7, "the version comes first, in one byte");
-    let mut stretched = vec![0xfb, 0x07, 0x00];
+    let version = u8::try_from(slotmesh_proto::PROTOCOL_VERSION).unwrap();
+    assert_eq!(body[0], version, "the version comes first, in one byte");
+    let mut stretched = vec![0xfb, version, 0x00];
     stretched.extend_from_slice(&body[1..]);
     let mut signed_input = slotmesh_proto::DOMAIN_TAG.to_vec();
     signed_input.extend_from_slice(&stretched);

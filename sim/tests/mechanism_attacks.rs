@@ -1,4 +1,4 @@
-//! Attacks on protocol version 7's "lying must not pay" mechanism (docs/PROTOCOL.md §4–5),
+//! Attacks on the "lying must not pay" mechanism of protocol versions 7 and 8 (docs/PROTOCOL.md §4–5),
 //! played through the public API: honest members are the agent crate's real `Heuristic`
 //! (cooperative, truthful; jobs of 2 to 7 slots, as in `sim/tests/adversaries.rs`), the
 //! attacker is a scripted plan around the same heuristic that overrides its claims, bids,
@@ -10,8 +10,9 @@
 //! Each test asserts the property that should hold (the attack does not bring the attacker's
 //! job forward, or no honest member is charged), so a failing test is an attack that works.
 //! Written by a reviewer with a fresh context against the first version 7: five attacks
-//! worked; the three that got honest members charged are fixed, the two that still pay are
-//! ignored as known limits (docs/PROTOCOL.md §5).
+//! worked; the three that got honest members charged are fixed, and of the two that still
+//! paid, version 8 defeats the job restart that hid an understatement; the fresh key per
+//! slot is ignored as a known limit (docs/PROTOCOL.md §5).
 //! Honest strategies are not fed `observe` (no certified rounds here): that only affects
 //! their private opinions of offenders, never their claims or bids.
 
@@ -70,16 +71,14 @@ fn restarting_after_every_win_to_claim_one_again_does_not_pay() {
     assert!(paid.is_empty(), "{paid:?}");
 }
 
-/// The working attack. The first claim (unchecked) is half the job; the attacker is ranked
-/// as a job of half its size until the record expects nothing more; then, instead of the
-/// claim that would prove the slots bought (trust to the floor), it says its job restarted
-/// (one halving, not an offence, and the bought slots are never proven) and claims the
-/// truth, honestly from then on. One halving from banked trust (honest rounds while it
-/// waited lift trust above 0.5, where power is capped) leaves power around 0.6, repaired at
-/// 1/32 a round: the second half is ranked nearly as its true size. The longest job (8),
-/// last by SRPT in round 35, completes in round 22, with no offence on its record.
+/// The first claim (unchecked) is half the job; the attacker is ranked as a job of half its
+/// size until the record expects nothing more; then, instead of the claim that would prove
+/// the slots bought (trust to the floor), it says its job restarted (one halving, not an
+/// offence) and claims the truth, honestly from then on. On version 7 the bought slots were
+/// never proven: the longest job (8), last by SRPT in round 35, completed in round 22 with
+/// no offence on its record. Version 8 charges a restarted job's used slots to its rank
+/// (`MemberRecord::bought`): the second half is ranked as the whole job.
 #[test]
-#[ignore = "known limit (docs/PROTOCOL.md §5): a job restart hides the understatement it follows, for one halving"]
 fn understating_then_restarting_instead_of_revealing_does_not_pay() {
     let half = gains(&BURSTS, &|| Box::new(UnderstateRestart::new(half, 1, 0)));
     let less_one = gains(&BURSTS, &|| {

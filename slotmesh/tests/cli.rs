@@ -60,18 +60,21 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// same round counts, suspensions and rejoins. Recorded again for version 7 (a liar ranked on
 /// the record's expectation, punished in the round its lie is proven, by a severity that grows
 /// with its size and the liar's record, and slowly repaired; pledges owed from the round after a
-/// coalition forms): the same round counts but for the fault seed (73 to 77).
+/// coalition forms): the same round counts but for the fault seed (73 to 77). Recorded again
+/// for version 8 (slots bought by an understatement, and a restarted job's, added to the
+/// member's rank; a serial liar's repair slowed per lie): the same round counts but for the
+/// fault seed (77 to 73).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "e910e4a56d8c987010cc6cd63f4f4d5104e6df53ead52cb66d88cb2a36fcbb4c",
+            "0c27c1d2a7f8805840021a434ea3376493a9165ebd27f33d970229baaae6617c",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "df98aec76c17a6b7ca78bd60ddca4b4cfa855b5139fc4aadb56d2ba1aff399ff",
+            "dd356f493fdb42d765303f015ee8ca7d0d5e61e6d626ab8c60d3732a60bef55d",
             159,
         ),
         (
@@ -92,12 +95,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "7f6ff2b62283f336e616bcad014cea297e38fe2f89aec4e2953205bd53e5e4e6",
-            77,
+            "93554c2e7b33928dbcf2c75df20c6c59ff4113a1293cafb0c5249acbe6d210df",
+            73,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "37be1797bb8939cfa7d27ef5ed553dd37b0ff0ec2b6521f1eec4d3280054f80d",
+            "43d0c8f1c995d769b3b85ce0904cc1a48ea409c46c3395df7a4a13d178078f46",
             41,
         ),
     ];
@@ -473,14 +476,15 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 6 (its lies ranked on the liar's own claim) is
-/// refused with a sentence that says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 7 (a proven liar's repair as fast as a first
+/// offender's, slots bought by an understatement forgotten) is refused with a sentence that
+/// says so, by `verify` and by the daemon alike.
 #[test]
-fn a_version_6_ledger_is_refused_with_a_clear_message() {
+fn a_version_7_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG6".to_vec();
+    let mut bytes = b"SLMLEDG7".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -491,7 +495,7 @@ fn a_version_6_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 6") && said.contains("version 7"),
+        said.contains("protocol version 7") && said.contains("version 8"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -509,7 +513,7 @@ fn a_version_6_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 6").count(),
+        stderr.matches("protocol version 7").count(),
         1,
         "said once: {stderr}"
     );
@@ -537,4 +541,59 @@ fn sim_nemeses_act_and_the_run_agrees() {
     assert_eq!(all["invariant_violations"], 0);
     let output = slotmesh(&["sim", "--nemesis", "gremlins"]);
     assert!(!output.status.success());
+}
+
+#[test]
+fn sim_mix_spreads_strategies_and_reports_each() {
+    let report = sim_report(&[
+        "--agents",
+        "10",
+        "--mix",
+        "heuristic:60,underclaim:20,late-commit:20",
+        "--lying-samples",
+        "0",
+    ]);
+    let agents = report["per_agent"].as_array().unwrap();
+    let playing = |name: &str| agents.iter().filter(|a| a["strategy"] == name).count();
+    assert_eq!(
+        (
+            playing("heuristic"),
+            playing("underclaim"),
+            playing("late-commit")
+        ),
+        (6, 2, 2),
+        "{report}"
+    );
+    for (name, agents) in [("heuristic", 6), ("underclaim", 2), ("late-commit", 2)] {
+        assert_eq!(
+            report["by_strategy"][name]["agents"], agents,
+            "{}",
+            report["by_strategy"]
+        );
+    }
+    assert_eq!(report["invariant_violations"], 0);
+    let summary = stdout(&slotmesh(&[
+        "sim",
+        "--agents",
+        "10",
+        "--mix",
+        "heuristic:60,underclaim:20,late-commit:20",
+        "--lying-samples",
+        "0",
+    ]));
+    assert!(
+        summary.contains("underclaim") && summary.contains("late-commit"),
+        "{summary}"
+    );
+    for (mix, says) in [
+        ("heuristic:x", "is not NAME:WEIGHT"),
+        ("oracle:10", "unknown strategy `oracle`"),
+        ("heuristic:0", "needs a weight above 0"),
+        ("underclaim:5,underclaim:5", "named twice"),
+    ] {
+        let output = slotmesh(&["sim", "--mix", mix]);
+        assert_eq!(output.status.code(), Some(2), "--mix {mix}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "--mix {mix}: {stderr}");
+    }
 }

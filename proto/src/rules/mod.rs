@@ -11,17 +11,20 @@ use crate::envelope::{open_carried, SignedMessage};
 use crate::ids::{AgentId, Digest, SwarmId};
 use crate::round_messages::{RoundMessages, Turn};
 use crate::state::{
-    admission_limit, majority, voter_additions, ClaimRecord, Coalition, LedgerState, MemberRecord,
-    MemberStatus, DEADLOCK_ROUNDS, INCOME_PER_ROUND, SUSPEND_AFTER_MISSES, VOTING_STREAK,
+    admission_limit, Coalition, LedgerState, MemberRecord, MemberStatus, DEADLOCK_ROUNDS,
+    INCOME_PER_ROUND, SUSPEND_AFTER_MISSES,
 };
-use crate::trust::{
-    after_honest_round, after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY,
-    RESTART_SEVERITY,
-};
+use crate::trust::{after_honest_round, after_offences, Offence};
 use crate::wire::{CoalitionId, Evidence, LeaveReason, Payload, PayloadKind};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+
+mod claims;
+mod voters;
+
+use claims::{check_claim, completion_lie, job_restarted, RoundOffences};
+use voters::next_voters;
 
 /// Why a coalition ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -120,7 +123,7 @@ struct OpenBid {
 
 /// The round's tie-break among equal scores, equal claims and equal power: a hash of the
 /// round and the id, so no agent is favoured every round.
-fn tie_break(round: u64, id: &AgentId) -> Digest {
+pub(super) fn tie_break(round: u64, id: &AgentId) -> Digest {
     Digest::of(b"slotmesh/tie-break/v1", &[&round.to_le_bytes(), &id.0])
 }
 
@@ -174,48 +177,6 @@ fn beacon(round: u64, active: &[AgentId], messages: &RoundMessages) -> Digest {
         .collect();
     let parts: Vec<&[u8]> = nonces.iter().map(|n| n.as_slice()).collect();
     Digest::of(b"slotmesh/beacon/v1", &parts)
-}
-
-/// A member's job started over (`Join::restarted`): its next claim is checked afresh, and
-/// that costs it trust, returned as a severity (halvings): `RESTART_SEVERITY` times the
-/// restarts it has made, capped like a contradiction, and taken like an offence's (no
-/// repair for the round). The record cannot tell a job that lost its progress from a claim
-/// history a liar wants forgotten: a daemon that restarts once pays one halving, one that
-/// "restarts" round after round to claim a single slot again is at the floor in four.
-fn job_restarted(member: &mut MemberRecord) -> u32 {
-    member.restarts += 1;
-    member.last_claim = None;
-    RESTART_SEVERITY
-        .saturating_mul(member.restarts)
-        .min(CONTRADICTION_SEVERITY)
-}
-
-/// Bid power of member `id` in this round: from its trust at the start of the round, less
-/// what the offences already proven this round (lies, a restart) take: a lie is punished in
-/// the round it becomes provable, not one round late.
-fn power_now(
-    previous: &LedgerState,
-    id: &AgentId,
-    offences: &BTreeMap<AgentId, Vec<Offence>>,
-    restarted: &BTreeMap<AgentId, u32>,
-) -> u32 {
-    let trust = previous.members.get(id).map_or(0, |m| m.trust);
-    let severity: u32 = offences
-        .get(id)
-        .map_or(0, |found| found.iter().map(Offence::severity).sum::<u32>())
-        + restarted.get(id).copied().unwrap_or(0);
-    trust_multiplier(if severity > 0 {
-        after_offences(trust, severity)
-    } else {
-        trust
-    })
-}
-
-/// Slots the member won since its last claim.
-fn won_since_last_claim(member: &MemberRecord) -> u32 {
-    member
-        .last_claim
-        .map_or(0, |last| member.used_slots.saturating_sub(last.used_before))
 }
 
 impl LedgerState {
@@ -285,7 +246,7 @@ pub fn resolve_round(
     } else {
         &empty
     };
-    let mut offences: BTreeMap<AgentId, Vec<Offence>> = BTreeMap::new();
+    let mut offences = RoundOffences::default();
     let active: Vec<AgentId> = previous.active_members().map(|(id, _)| *id).collect();
     let mut equivocators: BTreeSet<AgentId> = BTreeSet::new();
 
@@ -297,10 +258,7 @@ pub fn resolve_round(
                 second: second.clone(),
             });
             if previous.is_active(&sender) && equivocators.insert(sender) {
-                offences
-                    .entry(sender)
-                    .or_default()
-                    .push(Offence::Equivocation);
+                offences.push(sender, Offence::Equivocation);
             }
         }
     }
@@ -323,10 +281,7 @@ pub fn resolve_round(
         };
         let barred = previous.members.get(&culprit).is_none_or(|m| !m.may_vote());
         if !barred && contradicted.insert(culprit) {
-            offences
-                .entry(culprit)
-                .or_default()
-                .push(Offence::Contradiction);
+            offences.push(culprit, Offence::Contradiction);
         }
     }
 
@@ -343,8 +298,6 @@ pub fn resolve_round(
     };
     let beacon = beacon(round, &active, messages);
     let mut joins: Vec<(bool, Digest, AgentId, &crate::wire::Join)> = Vec::new();
-    // Active members whose job restarted, with what it costs them (step 8).
-    let mut restarted: BTreeMap<AgentId, u32> = BTreeMap::new();
     for (sender, kind, turn) in messages.turns() {
         if kind != PayloadKind::Join {
             continue;
@@ -353,7 +306,7 @@ pub fn resolve_round(
             if let Payload::Join(join) = message.payload() {
                 if previous.is_active(&sender) && join.restarted {
                     if let Some(member) = next.members.get_mut(&sender) {
-                        restarted.insert(sender, job_restarted(member));
+                        offences.restarted.insert(sender, job_restarted(member));
                     }
                     continue;
                 }
@@ -421,13 +374,8 @@ pub fn resolve_round(
                 };
                 member.left_round = Some(round);
                 if leave.reason == LeaveReason::Completed {
-                    if let Some(expected) = member.expected_remaining().filter(|e| *e != 0) {
-                        offences.entry(*id).or_default().push(Offence::Lie {
-                            claimed: 0,
-                            expected,
-                            earlier: member.offences.lies,
-                            bought: 0,
-                        });
+                    if let Some(lie) = completion_lie(member) {
+                        offences.push(*id, lie);
                     }
                 }
                 leaving.insert(*id);
@@ -435,38 +383,18 @@ pub fn resolve_round(
                 continue;
             }
         }
-        let claimed = messages.one(id, PayloadKind::Claim).and_then(payload_claim);
-        // The claim the member is ranked on and the record expects from next: its own, or
-        // what its record expects when that is more (a lie never shortens a rank).
-        let claim = claimed.map(|claimed| {
-            let Some(expected) = member.expected_remaining() else {
-                return claimed;
-            };
-            if i64::from(claimed) == expected {
-                return claimed;
-            }
-            // A claim above the expectation shows the last one too short; the slots won
-            // since were won on it.
-            let bought = if i64::from(claimed) > expected {
-                won_since_last_claim(member)
-            } else {
-                0
-            };
-            offences.entry(*id).or_default().push(Offence::Lie {
-                claimed,
-                expected,
-                earlier: member.offences.lies,
-                bought,
+        let claim = messages
+            .one(id, PayloadKind::Claim)
+            .and_then(payload_claim)
+            .map(|claimed| {
+                let (remaining, lie) = check_claim(member, round, claimed);
+                if let Some(lie) = lie {
+                    offences.push(*id, lie);
+                }
+                remaining
             });
-            member.ranked_claim(claimed)
-        });
         if let Some(remaining) = claim {
             claims.insert(*id, remaining);
-            member.last_claim = Some(ClaimRecord {
-                round,
-                remaining,
-                used_before: member.used_slots,
-            });
         }
         let commit = match messages
             .one(id, PayloadKind::Commit)
@@ -492,12 +420,12 @@ pub fn resolve_round(
                 }
                 RevealCheck::Mismatch | RevealCheck::OverDeposit => {
                     member.credits -= commit.deposit;
-                    offences.entry(*id).or_default().push(Offence::BadReveal);
+                    offences.push(*id, Offence::BadReveal);
                 }
             },
             (Some(commit), None) => {
                 member.credits -= commit.deposit;
-                offences.entry(*id).or_default().push(Offence::Withheld);
+                offences.push(*id, Offence::Withheld);
             }
             (None, _) => {}
         }
@@ -578,7 +506,7 @@ pub fn resolve_round(
             claim: open.claim,
             bid: open.bid,
             support: received.get(id).copied().unwrap_or(0),
-            power: power_now(previous, id, &offences, &restarted),
+            power: offences.power(id, previous.members.get(id).map_or(0, |m| m.trust)),
         })
         .collect();
     ranking.sort_by(|a, b| rank(round, a, b));
@@ -590,7 +518,11 @@ pub fn resolve_round(
     //    claim changed after the others read the record), nothing is owed this round.
     let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
     for (cid, coalition) in next.coalitions.iter().filter(|(cid, _)| cid.round < round) {
-        if coalition.members.iter().any(|m| restarted.contains_key(m)) {
+        if coalition
+            .members
+            .iter()
+            .any(|m| offences.restarted.contains_key(m))
+        {
             continue;
         }
         let beneficiary = coalition
@@ -614,10 +546,7 @@ pub fn resolve_round(
                 _ => 0,
             };
             if paid < owed {
-                offences
-                    .entry(*member)
-                    .or_default()
-                    .push(Offence::BrokenPledge);
+                offences.push(*member, Offence::BrokenPledge);
                 broken.insert(*cid);
             }
         }
@@ -653,7 +582,8 @@ pub fn resolve_round(
         let Some(member) = next.members.get_mut(id) else {
             continue;
         };
-        let found = offences.remove(id).unwrap_or_default();
+        let severity = offences.severity(id);
+        let found = offences.found.remove(id).unwrap_or_default();
         for offence in &found {
             let counts = &mut member.offences;
             match offence {
@@ -666,8 +596,6 @@ pub fn resolve_round(
             }
             outcome.offences.push((*id, *offence));
         }
-        let severity: u32 = found.iter().map(Offence::severity).sum::<u32>()
-            + restarted.get(id).copied().unwrap_or(0);
         let took_part = bids.contains_key(id);
         member.streak = if took_part {
             member.streak.saturating_add(1)
@@ -677,7 +605,7 @@ pub fn resolve_round(
         if severity > 0 {
             member.trust = after_offences(member.trust, severity);
         } else if took_part {
-            member.trust = after_honest_round(member.trust);
+            member.trust = after_honest_round(member.trust, member.offences.lies);
         }
         if leaving.contains(id) {
             continue;
@@ -758,57 +686,4 @@ pub fn resolve_round(
     next.last_inputs = messages.inputs_digest();
     next.last_winner = winner;
     (next, outcome)
-}
-
-/// The voters of the round after `next` (step 10): those of this round still active, allowed
-/// to vote and with a valid bid this round, and those that missed this round only while the
-/// others are a majority of them all (if none bid, those still active and allowed), plus
-/// at most [`voter_additions`] members that earned the vote ([`VOTING_STREAK`] rounds in a row
-/// of full participation), longest streak first, then by the round's tie-break hash. The
-/// founding round's voters are the founders it admits. With no voter of this round left at
-/// all, every member that earned the vote.
-fn next_voters(
-    previous: &LedgerState,
-    next: &LedgerState,
-    admitted: &[AgentId],
-) -> BTreeSet<AgentId> {
-    let round = previous.next_round;
-    if round == 0 {
-        return admitted.iter().copied().collect();
-    }
-    let allowed = |id: &AgentId| next.members.get(id).is_some_and(MemberRecord::may_vote);
-    let current = previous.voters_for(previous);
-    let of_current = |keep: &dyn Fn(&MemberRecord) -> bool| -> BTreeSet<AgentId> {
-        current
-            .iter()
-            .filter(|id| allowed(id) && next.members.get(*id).is_some_and(keep))
-            .copied()
-            .collect()
-    };
-    let mut kept = of_current(&|m| m.streak > 0);
-    // A voter that missed this round only stays while those that took part are a majority
-    // of the voters kept: a round whose proposer lacked its turns (a lost message) does not
-    // take its vote, and keeping it never makes the next majority harder for those that
-    // took part to reach.
-    let missed_once = of_current(&|m| m.streak == 0 && m.consecutive_misses == 1);
-    if !kept.is_empty() && kept.len() >= majority(kept.len() + missed_once.len()) {
-        kept.extend(missed_once);
-    }
-    if kept.is_empty() {
-        kept = current.iter().filter(|id| allowed(id)).copied().collect();
-    }
-    let mut earned: Vec<(std::cmp::Reverse<u32>, Digest, AgentId)> = next
-        .members
-        .iter()
-        .filter(|(id, m)| m.may_vote() && m.streak >= VOTING_STREAK && !kept.contains(*id))
-        .map(|(id, m)| (std::cmp::Reverse(m.streak), tie_break(round, id), *id))
-        .collect();
-    earned.sort();
-    let room = if kept.is_empty() {
-        earned.len()
-    } else {
-        voter_additions(kept.len())
-    };
-    kept.extend(earned.into_iter().take(room).map(|(_, _, id)| id));
-    kept
 }
