@@ -1,6 +1,6 @@
 # The slotmesh image for users with a registry: a multi-stage build, a small non-root runtime.
 #   docker build -t slotmesh:latest .      (or: docker compose build)
-# On machines without a registry, scripts/docker-test.sh builds the same tag FROM scratch
+# On machines without a registry, scripts/docker-image.sh builds the same tag FROM scratch
 # around a statically linked binary (scripts/docker/Dockerfile.scratch).
 FROM rust:1-bookworm AS build
 WORKDIR /src

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The real `docker compose up` on this machine's Docker engine, with no registry: builds a
-# statically linked slotmesh, wraps it in an image FROM scratch tagged slotmesh:latest (what
-# docker-compose.yml expects), starts the compose swarm (mDNS on the compose network),
+# The real `docker compose up` on this machine's Docker engine, with no registry: builds the
+# image docker-compose.yml expects (scripts/docker-image.sh: a statically linked slotmesh in
+# an image FROM scratch tagged slotmesh:latest), starts the compose swarm (mDNS on the compose network),
 # `docker kill`s one agent mid-run, keeps it down until the others have suspended it, then
 # `docker start`s it again: it rejoins on its volume and finishes too. Checks that all five
 # finish (exit 0) and that their ledgers, copied out of the volumes, verify and agree. Always
@@ -18,16 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== static binary"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p slotmesh \
-  --target x86_64-unknown-linux-gnu --target-dir target/static >/dev/null
-bin=target/static/x86_64-unknown-linux-gnu/release/slotmesh
-
-echo "== image slotmesh:latest FROM scratch"
-mkdir -p "$work/context/data"
-cp "$bin" "$work/context/slotmesh"
-strip "$work/context/slotmesh" 2>/dev/null || true
-docker build -q -t slotmesh:latest -f scripts/docker/Dockerfile.scratch "$work/context" >/dev/null
+bash scripts/docker-image.sh
 
 echo "== docker compose up (slots of 1.5 s, so the kill and the restart land mid-run)"
 # Long enough that the others still have work when D is back, however slow docker is on a

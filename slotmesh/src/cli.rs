@@ -109,6 +109,15 @@ pub(crate) struct DaemonArgs {
     /// (`PORT` or `:PORT` bind 127.0.0.1; `HOST:PORT` as given).
     #[arg(long, env = "SLOTMESH_HTTP")]
     pub http: Option<String>,
+    /// With --http: keep serving the dashboard and the final status this many seconds after
+    /// the daemon is done (Ctrl-C or SIGTERM ends it sooner).
+    #[arg(
+        long,
+        env = "SLOTMESH_LINGER",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub linger: u64,
     /// How long the winner executes its slot, ms.
     #[arg(long, env = "SLOTMESH_SLOT_MS", default_value_t = 200)]
     pub slot_ms: u64,
@@ -189,6 +198,10 @@ pub(crate) struct SwarmArgs {
     /// free port each). Each daemon's address is printed and in its status.
     #[arg(long, env = "SLOTMESH_HTTP")]
     pub http: Option<String>,
+    /// With --http: each daemon's dashboard stays up this many seconds after the run ends,
+    /// after the summary (default 60 with --http; Ctrl-C ends it sooner).
+    #[arg(long, env = "SLOTMESH_LINGER", value_name = "SECONDS")]
+    pub linger: Option<u64>,
     /// The seed preset with small CPU-bound jobs (--exec), to watch real work scheduled.
     #[arg(long)]
     pub exec_demo: bool,

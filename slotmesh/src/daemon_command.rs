@@ -3,7 +3,7 @@
 
 use crate::cli::{default_phase_timeout_ms, strategy_choice, DaemonArgs};
 use anyhow::{bail, Context, Result};
-use slotmesh_node::{Node, NodeConfig, NodeExit};
+use slotmesh_node::{DataDir, Node, NodeConfig, NodeExit};
 
 pub(crate) fn run(args: DaemonArgs) -> Result<()> {
     if args.burst == 0 {
@@ -61,6 +61,7 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         strategy,
         adversary: args.adversary,
     };
+    let status_file = DataDir::status_path_of(&config.data_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -70,12 +71,16 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "HTTP status, metrics, events and dashboard");
+                eprintln!("dashboard: http://{address}/");
             }
             let state = slotmesh::http::HttpState {
                 node: handle.clone(),
+                status_file,
             };
             tokio::spawn(slotmesh::http::serve(listener, state));
         }
+        // Set by every SIGINT/SIGTERM: ends the linger below.
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             // Each SIGINT/SIGTERM asks the node to stop: the first leaves cleanly, the
             // second stops at once.
@@ -96,10 +101,24 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
                 }
                 #[cfg(not(unix))]
                 let _ = tokio::signal::ctrl_c().await;
+                stop.send_replace(true);
                 handle.shutdown().await;
             }
         });
-        node.run().await
+        let exit = node.run().await?;
+        if let (Some(address), true) = (http, args.linger > 0) {
+            if !*stopped.borrow() {
+                eprintln!(
+                    "done; the dashboard stays up at http://{address}/ for {} s (Ctrl-C ends it)",
+                    args.linger
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(args.linger)) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(exit)
     })?;
     match exit {
         NodeExit::Completed => {

@@ -28,6 +28,18 @@ struct Daemon {
     exit: Option<std::process::ExitStatus>,
 }
 
+impl Daemon {
+    /// Whether it runs on only to serve its dashboard (`--linger`): done, its whole job run.
+    fn lingering(&self) -> bool {
+        self.exit.is_none() && read_status(&self.dir).is_some_and(|s| s.done && s.remaining == 0)
+    }
+}
+
+/// How long the dashboards of `swarm --http` outlive the run unless `--linger` says.
+const DEFAULT_HTTP_LINGER_S: u64 = 60;
+/// How much longer than its linger a daemon is given to exit before it is killed.
+const LINGER_GRACE_S: u64 = 5;
+
 pub(crate) fn run(args: SwarmArgs) -> Result<()> {
     if args.strategy == StrategyKind::Llm {
         // Refuse bad LLM settings here rather than in every child.
@@ -87,6 +99,11 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     let http_base = match &args.http {
         Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
         None => None,
+    };
+    // With --http, the dashboards outlive the run (after the summary) unless told otherwise.
+    let linger = match http_base {
+        Some(_) => args.linger.unwrap_or(DEFAULT_HTTP_LINGER_S),
+        None => 0,
     };
     let mut daemons: Vec<Daemon> = Vec::new();
     let mut peers: Vec<String> = Vec::new();
@@ -171,6 +188,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
                 "--http",
                 &std::net::SocketAddr::new(base.ip(), port).to_string(),
             ]);
+            command.args(["--linger", &linger.to_string()]);
         }
         // Flags come from the command line only; the user's SLOTMESH_* settings are for
         // this command, not for each child.
@@ -217,7 +235,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             }
         }
         progress.show(&daemons);
-        if daemons.iter().all(|d| d.exit.is_some()) {
+        if daemons.iter().all(|d| d.exit.is_some() || d.lingering()) {
             break Ok(());
         }
         if Instant::now() > deadline {
@@ -227,9 +245,11 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
             ));
         }
     };
-    for daemon in &mut daemons {
-        if daemon.exit.is_none() {
-            let _ = daemon.child.kill().await;
+    if outcome.is_err() {
+        for daemon in &mut daemons {
+            if daemon.exit.is_none() {
+                let _ = daemon.child.kill().await;
+            }
         }
     }
     progress.finish();
@@ -247,7 +267,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     }
     let failed: Vec<String> = daemons
         .iter()
-        .filter(|d| !d.exit.is_some_and(|e| e.success()))
+        .filter(|d| !d.exit.is_some_and(|e| e.success()) && !d.lingering())
         .map(|d| {
             format!(
                 "{} ({}; see {})",
@@ -297,6 +317,33 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
                     ran.len(),
                     100.0 * mean
                 );
+            }
+        }
+    }
+    if daemons.iter().any(|d| d.exit.is_none()) {
+        eprintln!(
+            "the dashboards stay up for {linger} s (Ctrl-C ends them now): {}",
+            daemons
+                .iter()
+                .filter_map(|d| read_status(&d.dir)?.http.map(|h| format!("http://{h}/")))
+                .collect::<Vec<_>>()
+                .join("  ")
+        );
+        let until = Instant::now() + Duration::from_secs(linger + LINGER_GRACE_S);
+        while daemons.iter().any(|d| d.exit.is_none()) && Instant::now() < until {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            for daemon in &mut daemons {
+                if daemon.exit.is_none() {
+                    daemon.exit = daemon.child.try_wait()?;
+                }
+            }
+        }
+        for daemon in &mut daemons {
+            if daemon.exit.is_none() {
+                let _ = daemon.child.kill().await;
             }
         }
     }

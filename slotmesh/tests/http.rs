@@ -345,3 +345,46 @@ fn the_dashboard_and_a_report_render_in_headless_chromium() {
         history.completion_order().join(", ")
     )));
 }
+
+/// `--linger`: a daemon with `--http` serves its final status and its dashboard after its
+/// job is done, then exits 0 by itself; `swarm --http` prints its summary, then keeps the
+/// dashboards up for its linger and exits 0.
+#[test]
+fn a_finished_daemon_keeps_its_dashboard_up_while_it_lingers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemons = start_swarm(
+        dir.path(),
+        &[("A", 2), ("B", 3)],
+        &["--http", "127.0.0.1:0", "--linger", "4"],
+    );
+    let address = http_address(&daemons[0]);
+    daemons[0].wait_until("done", |s| s.done);
+    let status: serde_json::Value =
+        serde_json::from_slice(&http_get(address, "/status").unwrap()).unwrap();
+    assert_eq!(
+        (&status["done"], &status["remaining"]),
+        (&true.into(), &0.into())
+    );
+    assert_eq!(status_code(address, "GET", "/"), "200");
+    assert_all_exit_ok(&mut daemons);
+    assert!(
+        daemons[0].log().contains("the dashboard stays up"),
+        "{}",
+        daemons[0].log()
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["swarm", "--preset", "seed", "--http", "127.0.0.1:0"])
+        .args(["--linger", "2", "--out"])
+        .arg(dir.path().join("swarm"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ledgers agree"), "{stdout}");
+    assert!(
+        stderr.contains("the dashboards stay up for 2 s") && stderr.contains("http://127.0.0.1:"),
+        "{stderr}"
+    );
+}

@@ -13,6 +13,7 @@ use futures::Stream;
 use slotmesh_node::NodeHandle;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use tokio::sync::broadcast;
 
 /// The dashboard page: one self-contained file (no CDN, no build step).
@@ -23,6 +24,9 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 pub struct HttpState {
     /// The node.
     pub node: NodeHandle,
+    /// The status file the node writes: its last status, served once the node has stopped
+    /// (a daemon that lingers after its job, `--linger`).
+    pub status_file: PathBuf,
 }
 
 /// Parses `--http`: `PORT`, `:PORT` (both on 127.0.0.1), `HOST:PORT`.
@@ -57,9 +61,12 @@ async fn dashboard() -> Html<&'static str> {
 }
 
 async fn status(State(state): State<HttpState>) -> Response {
-    match state.node.status().await {
-        Some(status) => Json(status).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "the node has stopped").into_response(),
+    if let Some(status) = state.node.status().await {
+        return Json(status).into_response();
+    }
+    match std::fs::read(&state.status_file) {
+        Ok(last) => ([(header::CONTENT_TYPE, "application/json")], last).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the node has stopped").into_response(),
     }
 }
 
