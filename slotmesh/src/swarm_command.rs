@@ -112,6 +112,22 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         "starting {founders} daemons on 127.0.0.1 (data in {})",
         out.display()
     );
+    for spec in &agents {
+        eprintln!(
+            "  {}: job of {} slots, {} {}",
+            spec.name,
+            spec.burst,
+            spec.personality,
+            match spec.adversary {
+                Some(kind) => format!("playing the adversary `{kind}`"),
+                None if spec.bias > 0.0 => format!(
+                    "bias {} (understates its remaining work in about that share of its claims)",
+                    spec.bias
+                ),
+                None => "bias 0 (always claims the truth)".to_string(),
+            }
+        );
+    }
     // The founders are known before any starts: each daemon's key is made here, and a
     // majority of them founds the swarm (one that fails to start does not stall the rest).
     let mut founder_ids = Vec::with_capacity(founders);
@@ -263,6 +279,7 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         .max_by_key(|h| h.rounds.len())
     {
         print!("{}", history.summary());
+        println!("({SUMMARY_LEGEND})");
         print!("{}", by_strategy(&history, &daemons));
     }
     let failed: Vec<String> = daemons
@@ -478,7 +495,14 @@ enum AgentState {
 const PROGRESS_LEGEND: &str =
     "progress: the latest final round and its winner, then each agent's slots done of its job \
 (\"running round R\": executing now the slot it won in round R; slots run one after the other, \
-so the slot running now was decided a round or more earlier)";
+so the slot running now was decided a round or more earlier; \"done\": its job complete and its \
+leave final)";
+
+/// What the summary's columns mean, printed under it.
+const SUMMARY_LEGEND: &str = "turnaround: rounds from joining to the end of its last slot; \
+waiting: turnaround less its slots; trust: public trust from the record, 0.5 at the start, \
+halved by each proven offence down to 0.005 (1% bid power); offences: proven lies, withheld or \
+bad reveals, equivocations and broken pledges (docs/PROTOCOL.md sections 4-5)";
 
 /// One progress line: the latest final round and its winner, then each agent.
 fn progress_line(latest: Option<&(u64, Option<String>)>, agents: &[AgentProgress]) -> String {

@@ -347,8 +347,8 @@ fn the_dashboard_and_a_report_render_in_headless_chromium() {
 }
 
 /// `--linger`: a daemon with `--http` serves its final status and its dashboard after its
-/// job is done, then exits 0 by itself; `swarm --http` prints its summary, then keeps the
-/// dashboards up for its linger and exits 0.
+/// job is done, then exits 0 by itself; `swarm --http` prints its summary (with its legends
+/// and progress lines), then keeps the dashboards up for its linger and exits 0.
 #[test]
 fn a_finished_daemon_keeps_its_dashboard_up_while_it_lingers() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,6 +383,19 @@ fn a_finished_daemon_keeps_its_dashboard_up_while_it_lingers() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("ledgers agree"), "{stdout}");
+    // The demo explains itself: who plays what, a legend, progress lines that name each
+    // round's winner, and what the summary's columns mean.
+    for said in [
+        "A: job of 5 slots, aggressive bias 0.7",
+        "\"done\": its job complete",
+        " final, won by ",
+    ] {
+        assert!(stderr.contains(said), "{said:?} in:\n{stderr}");
+    }
+    assert!(
+        stdout.contains("(turnaround: rounds from joining"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("the dashboards stay up for 2 s") && stderr.contains("http://127.0.0.1:"),
         "{stderr}"
