@@ -53,6 +53,11 @@ pub struct ClaimRecord {
     pub remaining: u32,
     /// Slots the member had used when it claimed.
     pub used_before: u32,
+    /// Slots the member had used when its own word last set what the record expects: its
+    /// first claim (or its first after a job restart), or its last claim above what the
+    /// record expected. Claims that follow the expectation leave it, so every slot won since
+    /// is charged when a later claim shows the expectation too short.
+    pub anchor_used: u32,
 }
 
 /// Counts of proven offences, by kind.
@@ -175,11 +180,15 @@ impl MemberRecord {
             .map_or(claimed, |expected| claimed.max(expected))
     }
 
-    /// The slots a claim of `claimed` proves were bought with an understatement: those won
-    /// since its last claim, when `claimed` is above what that claim and those slots leave.
+    /// The slots a claim of `claimed` proves were bought with an understatement: every slot
+    /// won since its own word last set the record's expectation ([`ClaimRecord::anchor_used`]),
+    /// when `claimed` is above what the record expects: a run of claims that only follow the
+    /// expectation down (or an idle round) hides none of them.
     pub fn bought_by(&self, claimed: u32) -> u32 {
-        match self.expected_remaining() {
-            Some(expected) if i64::from(claimed) > expected => self.won_since_last_claim(),
+        match (self.expected_remaining(), self.last_claim) {
+            (Some(expected), Some(last)) if i64::from(claimed) > expected => {
+                self.used_slots.saturating_sub(last.anchor_used)
+            }
             _ => 0,
         }
     }
@@ -191,12 +200,6 @@ impl MemberRecord {
         self.kept_claim(claimed)
             .saturating_add(self.bought)
             .saturating_add(self.bought_by(claimed))
-    }
-
-    /// Slots it won since its last claim.
-    pub fn won_since_last_claim(&self) -> u32 {
-        self.last_claim
-            .map_or(0, |last| self.used_slots.saturating_sub(last.used_before))
     }
 
     /// Whether it is suspended (and may rejoin).

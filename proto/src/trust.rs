@@ -49,8 +49,8 @@ pub enum Offence {
         expected: i64,
         /// Lies the member was proven to have told before this one.
         earlier: u32,
-        /// Slots it won since its last claim, when this claim shows that claim too short:
-        /// what the understatement bought.
+        /// Slots it won since its own word last set the record's expectation, when this
+        /// claim shows that expectation too short: what the understatement bought.
         bought: u32,
     },
     /// A commit never revealed.

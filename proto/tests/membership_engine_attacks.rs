@@ -451,3 +451,71 @@ fn newcomer_against_junk(junk: usize) -> (bool, u64) {
     let state = state_at(&net, 0);
     (state.members.contains_key(&newcomer.id()), state.next_round)
 }
+
+/// Found by the review of protocol version 8 (`sim/tests/v8_attacks.rs`, a4): a member whose
+/// job restarted claimed its new job in the same round as its restart join; when the join
+/// was lost or late, that claim met the record of the lost job, with slots won since, and the
+/// honest member was charged `Lie { bought }` (trust to the floor) and its slots counted as
+/// debt twice. The engine now keeps a restarted member silent until the record counts its
+/// restart (`Engine::speaking`). Here host 0's agent, the shortest job and so the winner of
+/// the early slots, restarts with its joins lost for two rounds: the record takes no claim
+/// of it from the restart until the round that counts the restart, and claims again after.
+#[test]
+fn a_restarted_member_claims_nothing_until_the_record_counts_its_restart() {
+    for seed in 0..4 {
+        let mut net = Net::new(3, seed, Box::new(|_, _, _, _| Fate::Deliver));
+        run_to(&mut net, None, 3);
+        let me = net.ids[0];
+        assert!(state_at(&net, 0).members[&me].used_slots > 0, "seed {seed}");
+        // The restart comes once the round's inputs are sealed (its reveal phase), in a round
+        // whose next one another host proposes: no value can carry its join before the
+        // others hold it.
+        let reveal_of = |net: &Net| {
+            let round = round_of(net, 0);
+            in_phase(net, 0, round, slotmesh_proto::Phase::Reveal)
+                && proposer_host(3, round + 1, 0) != 0
+        };
+        assert!(
+            net.run_until(net.now + 200 * TIMEOUT_MS, reveal_of),
+            "seed {seed}"
+        );
+        let restart_round = round_of(&net, 0);
+        // Its joins lost for two rounds (they may still reach the others in a round's
+        // synced inputs).
+        net.nemesis = Box::new(move |from, _to, m, _now| match m {
+            Some(m) if from == 0 && m.sender() == me && m.payload().kind() == PayloadKind::Join => {
+                if m.round() <= restart_round + 1 {
+                    Fate::Drop
+                } else {
+                    Fate::Deliver
+                }
+            }
+            _ => Fate::Deliver,
+        });
+        net.engines[0].as_mut().unwrap().job_restarted(me);
+        net.drain(0);
+        run_to(&mut net, None, restart_round + 6);
+        assert_eq!(state_at(&net, 1).members[&me].restarts, 1, "seed {seed}");
+        // What the record took from it, round by round.
+        let took = |kind: PayloadKind, from: u64| -> Vec<u64> {
+            net.finals[1]
+                .iter()
+                .filter(|(round, certified)| {
+                    **round >= from
+                        && certified
+                            .inputs()
+                            .turns()
+                            .any(|(sender, k, _)| sender == me && k == kind)
+                })
+                .map(|(round, _)| *round)
+                .collect()
+        };
+        // (Its own replica may put its join in a value it proposes in the restart round.)
+        let counted = took(PayloadKind::Join, restart_round)[0];
+        let claimed = took(PayloadKind::Claim, restart_round + 1);
+        assert!(
+            claimed.iter().all(|r| *r > counted) && !claimed.is_empty(),
+            "seed {seed}: claims taken in rounds {claimed:?}, restart in round {restart_round}, counted in round {counted}"
+        );
+    }
+}

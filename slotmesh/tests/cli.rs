@@ -62,19 +62,19 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// with its size and the liar's record, and slowly repaired; pledges owed from the round after a
 /// coalition forms): the same round counts but for the fault seed (73 to 77). Recorded again
 /// for version 8 (slots bought by an understatement, and a restarted job's, added to the
-/// member's rank; a serial liar's repair slowed per lie): the same round counts but for the
-/// fault seed (77 to 73).
+/// member's rank; a serial liar's repair slowed per lie; a proven liar below trust 0.5 ranked
+/// on the round's longest claim): the same round counts but for the fault seed (77 to 73).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "0c27c1d2a7f8805840021a434ea3376493a9165ebd27f33d970229baaae6617c",
+            "4d75133ba8c91ffd9bd021b9df8512730028d38b7beacd2c0c39c88229908490",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "dd356f493fdb42d765303f015ee8ca7d0d5e61e6d626ab8c60d3732a60bef55d",
+            "1c0612cea128e8b6823f06b916e94337d71fd42b77f3905227f0ac3bcd20c0f4",
             159,
         ),
         (
@@ -95,12 +95,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "93554c2e7b33928dbcf2c75df20c6c59ff4113a1293cafb0c5249acbe6d210df",
+            "a2373f943eb8182caaa221ad8d10b8d074cb403c963a7567005da9fca6716e39",
             73,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "43d0c8f1c995d769b3b85ce0904cc1a48ea409c46c3395df7a4a13d178078f46",
+            "f45ad1aefce74319e755a8931933c1a5544c43ba962df28db8e1ad92faac7b33",
             41,
         ),
     ];

@@ -547,6 +547,12 @@ impl Engine {
         if local.sent.contains_key(&kind) || local.is_leaving() {
             return Err(CommandError::AlreadySent);
         }
+        if local.restart_unrecorded.is_some() {
+            return Err(CommandError::WrongPhase {
+                round: self.round(),
+                phase: self.phase,
+            });
+        }
         self.send(agent, payload)?;
         self.advance_if_complete(now);
         Ok(())
@@ -579,11 +585,19 @@ impl Engine {
         self.outputs.extend(again);
     }
 
-    /// Hosted agents that are active members this round and have not asked to leave.
+    /// Hosted agents that take turns this round: active members that have not asked to
+    /// leave and whose job restart, if any, the record already counts. A member whose
+    /// restart join is not yet in the record sits the round out: a claim of its new job taken
+    /// before the join would be checked against the job it lost (an honest member charged a
+    /// lie).
     fn speaking(&self) -> Vec<AgentId> {
         self.locals
             .iter()
-            .filter(|(agent, local)| self.ledger.is_active(agent) && !local.is_leaving())
+            .filter(|(agent, local)| {
+                self.ledger.is_active(agent)
+                    && !local.is_leaving()
+                    && local.restart_unrecorded.is_none()
+            })
             .map(|(agent, _)| *agent)
             .collect()
     }
@@ -655,13 +669,13 @@ impl Engine {
             self.advance_if_complete(now);
             return;
         }
+        let newcomers = self.joining(round);
         let members: Vec<(AgentId, Option<LeaveReason>)> = self
             .locals
             .iter()
             .filter(|(agent, _)| self.ledger.is_active(agent))
             .map(|(agent, local)| (*agent, local.leave_requested))
             .collect();
-        let newcomers = self.joining(round);
         let votes = self.suspended_voter_hosted(round);
         self.phase = if members.is_empty() && !votes {
             Phase::Observe
@@ -669,8 +683,9 @@ impl Engine {
             Phase::Announce
         };
         self.schedule(now);
+        let speaking = self.speaking();
         for (agent, leave) in &members {
-            if leave.is_none() {
+            if leave.is_none() && speaking.contains(agent) {
                 self.outputs.push_back(Output::Decide {
                     agent: *agent,
                     round,

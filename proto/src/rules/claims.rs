@@ -4,9 +4,7 @@
 
 use crate::ids::AgentId;
 use crate::state::{ClaimRecord, MemberRecord};
-use crate::trust::{
-    after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY, RESTART_SEVERITY,
-};
+use crate::trust::{after_offences, Offence, CONTRADICTION_SEVERITY, RESTART_SEVERITY};
 use std::collections::BTreeMap;
 
 /// The offences proven against members in one round, and the cost of the restarts they
@@ -33,16 +31,21 @@ impl RoundOffences {
             + self.restarted.get(id).copied().unwrap_or(0)
     }
 
-    /// Bid power of a member with `trust` at the start of the round: what this round's
-    /// offences (lies, a restart) leave of it, so a lie is punished in the round it becomes
-    /// provable, not one round late.
-    pub(super) fn power(&self, id: &AgentId, trust: u32) -> u32 {
-        let severity = self.severity(id);
-        trust_multiplier(if severity > 0 {
-            after_offences(trust, severity)
-        } else {
-            trust
-        })
+    /// Whether a lie of `id` is proven this round.
+    pub(super) fn lied(&self, id: &AgentId) -> bool {
+        self.found
+            .get(id)
+            .is_some_and(|found| found.iter().any(|o| matches!(o, Offence::Lie { .. })))
+    }
+
+    /// The trust of a member with `trust` at the start of the round, less what this round's
+    /// offences (lies, a restart) take: a lie is punished in the round it becomes provable,
+    /// not one round late.
+    pub(super) fn trust_now(&self, id: &AgentId, trust: u32) -> u32 {
+        match self.severity(id) {
+            0 => trust,
+            severity => after_offences(trust, severity),
+        }
     }
 }
 
@@ -97,10 +100,17 @@ pub(super) fn check_claim(
             earlier: member.offences.lies,
             bought,
         });
+    // The expectation is set afresh by a first claim or one above it; a claim that follows
+    // it (or falls below it) keeps the slots counted from where it was set.
+    let anchor_used = match (member.last_claim, member.expected_remaining()) {
+        (Some(last), Some(expected)) if i64::from(claimed) <= expected => last.anchor_used,
+        _ => member.used_slots,
+    };
     member.last_claim = Some(ClaimRecord {
         round,
         remaining: member.kept_claim(claimed),
         used_before: member.used_slots,
+        anchor_used,
     });
     member.bought = member.bought.saturating_add(bought);
     (ranked, lie)

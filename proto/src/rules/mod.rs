@@ -14,7 +14,7 @@ use crate::state::{
     admission_limit, Coalition, LedgerState, MemberRecord, MemberStatus, DEADLOCK_ROUNDS,
     INCOME_PER_ROUND, SUSPEND_AFTER_MISSES,
 };
-use crate::trust::{after_honest_round, after_offences, Offence};
+use crate::trust::{after_honest_round, after_offences, trust_multiplier, Offence, INITIAL_TRUST};
 use crate::wire::{CoalitionId, Evidence, LeaveReason, Payload, PayloadKind};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -499,14 +499,28 @@ pub fn resolve_round(
             }
         }
     }
+    // A proven liar whose trust is below a newcomer's, this round's offences included, has
+    // no credible claim: it is ranked on the longest claim of the round, behind every member
+    // in good standing with a claim as long, until honest rounds repair its trust. (Other
+    // offences, and a job restart, cost power, not the credibility of a claim.)
+    let longest = claims.values().copied().max().unwrap_or(0);
     let mut ranking: Vec<Candidate> = bids
         .iter()
-        .map(|(id, open)| Candidate {
-            id: *id,
-            claim: open.claim,
-            bid: open.bid,
-            support: received.get(id).copied().unwrap_or(0),
-            power: offences.power(id, previous.members.get(id).map_or(0, |m| m.trust)),
+        .map(|(id, open)| {
+            let record = previous.members.get(id);
+            let trust = offences.trust_now(id, record.map_or(0, |m| m.trust));
+            let liar = offences.lied(id) || record.is_some_and(|m| m.offences.lies > 0);
+            Candidate {
+                id: *id,
+                claim: if liar && trust < INITIAL_TRUST {
+                    open.claim.max(longest)
+                } else {
+                    open.claim
+                },
+                bid: open.bid,
+                support: received.get(id).copied().unwrap_or(0),
+                power: trust_multiplier(trust),
+            }
         })
         .collect();
     ranking.sort_by(|a, b| rank(round, a, b));
@@ -515,14 +529,14 @@ pub fn resolve_round(
     //    round after it formed (its members bid before they could know it formed). The claims
     //    are known before anyone commits, so every member can tell whom it backs; when that
     //    member then makes no valid bid, or a member's job restarted this round (its ranked
-    //    claim changed after the others read the record), nothing is owed this round.
+    //    claim changed after the others read the record), or a member equivocated or left
+    //    (its partners may have read a claim the rule does not rank), nothing is owed.
     let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
     for (cid, coalition) in next.coalitions.iter().filter(|(cid, _)| cid.round < round) {
-        if coalition
-            .members
-            .iter()
-            .any(|m| offences.restarted.contains_key(m))
-        {
+        let unsettled = |m: &AgentId| {
+            offences.restarted.contains_key(m) || equivocators.contains(m) || leaving.contains(m)
+        };
+        if coalition.members.iter().any(unsettled) {
             continue;
         }
         let beneficiary = coalition
