@@ -9,9 +9,12 @@ use slotmesh_proto::AgentId;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+/// One colour per agent, in name order, the same in every chart (and in the dashboard's).
 const COLORS: [&str; 8] = [
     "#3b7dd8", "#e07b24", "#2a8a3e", "#c0392b", "#8e44ad", "#16a085", "#d4ac0d", "#7f8c8d",
 ];
+/// The waiting bars' colour: a dark grey no agent has.
+const WAITING_COLOR: &str = "#4a4f57";
 
 /// The ledgers under `paths`: each path is a data dir (or ledger file), or a directory whose
 /// subdirectories are data dirs (a swarm's `--out`).
@@ -139,11 +142,39 @@ fn trust_chart(history: &History) -> String {
     let (left, width, height, top) = (40.0, 820.0, 180.0, 15.0);
     let n = history.rounds.len();
     let mut svg = format!(
-        r#"<svg id="trust" xmlns="http://www.w3.org/2000/svg" width="920" height="{h:.0}"><text x="4" y="{t:.0}" class="axis">1.0</text><text x="4" y="{b:.0}" class="axis">0.0</text>"#,
-        h = height + 40.0,
-        t = top + 4.0,
-        b = top + height
+        r#"<svg id="trust" xmlns="http://www.w3.org/2000/svg" width="920" height="{h:.0}"><text x="{tx:.0}" y="{t:.0}" class="axis">trust</text><text x="{rx:.0}" y="{ry:.0}" class="axis">round</text>"#,
+        h = height + 50.0,
+        tx = left + 4.0,
+        t = top - 4.0,
+        rx = left + width / 2.0,
+        ry = top + height + 30.0
     );
+    // Axes: trust 0-1 (0.5 at the start: below it bid power falls), rounds along the bottom.
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let y = top + height * (1.0 - tick);
+        let _ = write!(
+            svg,
+            r#"<line x1="{left}" x2="{right}" y1="{y:.1}" y2="{y:.1}" stroke="{line}"/><text x="4" y="{ty:.1}" class="axis">{tick:.2}</text>"#,
+            right = left + width,
+            line = if tick == 0.5 { "#bbb" } else { "#eee" },
+            ty = y + 4.0
+        );
+    }
+    let every = n.div_ceil(10).max(1);
+    for (j, entry) in history.rounds.iter().enumerate().step_by(every) {
+        let x = left
+            + if n > 1 {
+                width * j as f64 / (n - 1) as f64
+            } else {
+                0.0
+            };
+        let _ = write!(
+            svg,
+            r#"<text x="{x:.1}" y="{y:.0}" class="axis">{r}</text>"#,
+            y = top + height + 14.0,
+            r = entry.round
+        );
+    }
     for (i, (id, name, color)) in agents.iter().enumerate() {
         let points: Vec<String> = history
             .rounds
@@ -185,19 +216,23 @@ fn courses_chart(history: &History) -> String {
         .unwrap_or(1)
         .max(1);
     let (left, row, width) = (90.0, 22.0, 600.0);
+    // Turnaround in each agent's colour, waiting in a grey no agent has; a legend on top.
     let mut svg = format!(
-        r#"<svg id="courses" xmlns="http://www.w3.org/2000/svg" width="900" height="{h:.0}">"#,
-        h = 20.0 + row * agents.len() as f64
+        r##"<svg id="courses" xmlns="http://www.w3.org/2000/svg" width="900" height="{h:.0}"><rect x="{left}" y="4" width="12" height="10" fill="#bbb"/><text x="{l1}" y="13" class="axis">turnaround (rounds from joining to its last slot)</text><rect x="{l2}" y="4" width="12" height="10" fill="{WAITING_COLOR}"/><text x="{l3}" y="13" class="axis">waiting (turnaround less its slots)</text>"##,
+        h = 30.0 + row * agents.len() as f64,
+        l1 = left + 16.0,
+        l2 = left + 300.0,
+        l3 = left + 316.0
     );
-    for (i, (id, name, _)) in agents.iter().enumerate() {
-        let y = 10.0 + row * i as f64;
+    for (i, (id, name, color)) in agents.iter().enumerate() {
+        let y = 20.0 + row * i as f64;
         open_labelled_row(&mut svg, "course", name, y);
         match courses.get(id).copied().flatten() {
             Some((turnaround, waiting)) => {
                 let scale = width / longest as f64;
                 let _ = write!(
                     svg,
-                    r##"<rect x="{left}" y="{y1:.0}" width="{tw:.1}" height="14" fill="#9bbbe8"><title>turnaround {turnaround} rounds</title></rect><rect x="{left}" y="{y1:.0}" width="{ww:.1}" height="14" fill="#e07b24"><title>waiting {waiting} rounds</title></rect><text x="{tx:.0}" y="{ty:.0}" class="axis">turnaround {turnaround}, waiting {waiting}</text>"##,
+                    r##"<rect x="{left}" y="{y1:.0}" width="{tw:.1}" height="14" fill="{color}" fill-opacity="0.45"><title>turnaround {turnaround} rounds</title></rect><rect x="{left}" y="{y1:.0}" width="{ww:.1}" height="14" fill="{WAITING_COLOR}"><title>waiting {waiting} rounds</title></rect><text x="{tx:.0}" y="{ty:.0}" class="axis">turnaround {turnaround}, waiting {waiting}</text>"##,
                     y1 = y + 3.0,
                     tw = scale * turnaround as f64,
                     ww = scale * waiting as f64,

@@ -348,8 +348,13 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         );
         let until = Instant::now() + Duration::from_secs(linger + LINGER_GRACE_S);
         while daemons.iter().any(|d| d.exit.is_none()) && Instant::now() < until {
+            #[cfg(unix)]
+            let terminated = term.recv();
+            #[cfg(not(unix))]
+            let terminated = std::future::pending::<Option<()>>();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
+                _ = terminated => break,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
             for daemon in &mut daemons {
