@@ -174,13 +174,23 @@ fn sim_summary_is_readable_and_seeded() {
         "1",
         "--equivocators",
         "1",
+        "--withholders",
+        "1",
+        "--partition",
+        "6:3",
         "--seed",
         "2",
         "--lying-samples",
         "0",
     ]));
-    assert!(faults.contains("(crashed in round "), "{faults}");
-    assert!(faults.contains("(equivocator)"), "{faults}");
+    for label in [
+        "(crashed in round ",
+        "(equivocator)",
+        "(withholder)",
+        "(cut off by the partition)",
+    ] {
+        assert!(faults.contains(label), "{label} in:\n{faults}");
+    }
     let truthful = stdout(&slotmesh(&["sim", "--agents", "4", "--liars", "0"]));
     assert!(
         truthful.contains("trust AUC - (no liars, or no truthful agents, to separate)"),

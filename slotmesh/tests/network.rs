@@ -502,6 +502,25 @@ fn a_second_daemon_on_a_port_a_daemon_holds_exits_1_with_one_sentence() {
     assert!(stderr.ends_with(&expected), "{stderr}");
     assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
     assert!(first.status().is_some());
+    // The same when another program holds the port: one sentence, the cause said once.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("/ip4/127.0.0.1/tcp/{}", held.local_addr().unwrap().port());
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["daemon", "--name", "C", "--burst", "2", "--no-mdns"])
+        .args(["--listen", &address])
+        .arg("--data-dir")
+        .arg(dir.path().join("C"))
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
 }
 
 /// Four daemons started as the docs show, each given only the first node's address (a
