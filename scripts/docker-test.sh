@@ -19,6 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 bash scripts/docker-image.sh
+bin=target/static/x86_64-unknown-linux-gnu/release/slotmesh
 
 echo "== docker compose up (slots of 1.5 s, so the kill and the restart land mid-run)"
 # Long enough that the others still have work when D is back, however slow docker is on a
