@@ -482,45 +482,60 @@ fn a_private_swarm_keeps_out_a_node_without_its_key() {
 #[test]
 fn a_second_daemon_on_a_port_a_daemon_holds_exits_1_with_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
+    // A daemon told to listen on `address`: its stderr, after it exited 1.
+    let refused = |name: &str, address: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+            .args(["daemon", "--name", name, "--burst", "2", "--no-mdns"])
+            .args(["--listen", address])
+            .arg("--data-dir")
+            .arg(dir.path().join(name))
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+        stderr
+    };
     let first = Daemon::start(dir.path(), "A", 3, &[], &["--founders", "2"]);
     let address = first.listen();
     let address = address.split("/p2p/").next().unwrap().to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
-        .args(["daemon", "--name", "B", "--burst", "2", "--no-mdns"])
-        .args(["--listen", &address])
-        .arg("--data-dir")
-        .arg(dir.path().join("B"))
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused("B", &address);
     let expected = format!(
         "slotmesh: cannot listen on {address}: the port is in use by another daemon or program\n"
     );
     assert!(stderr.ends_with(&expected), "{stderr}");
-    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
     assert!(first.status().is_some());
     // The same when another program holds the port: one sentence, the cause said once.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("/ip4/127.0.0.1/tcp/{}", held.local_addr().unwrap().port());
-    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
-        .args(["daemon", "--name", "C", "--burst", "2", "--no-mdns"])
-        .args(["--listen", &address])
-        .arg("--data-dir")
-        .arg(dir.path().join("C"))
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused("C", &address);
     assert!(
         stderr.contains(&format!("cannot listen on {address}")),
         "{stderr}"
     );
-    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+}
+
+/// `slotmesh status` of a daemon stopped before its swarm was founded says "(stopped)", not
+/// "(finished)": its job never ran.
+#[test]
+fn status_of_a_daemon_that_never_joined_says_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lone = Daemon::start(dir.path(), "A", 3, &[], &["--founders", "2"]);
+    lone.wait_until("status written", |s| !s.done);
+    lone.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = lone.wait_exit();
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .args(["status", "--data-dir"])
+        .arg(dir.path().join("A"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("(stopped)") && !stdout.contains("(finished)"),
+        "{stdout}"
+    );
 }
 
 /// Four daemons started as the docs show, each given only the first node's address (a
