@@ -624,6 +624,27 @@ impl Node {
             .gossipsub
             .publish(topic, message.bytes().to_vec())
         {
+            Ok(_) if message.payload().kind().is_agreement() => {
+                // The round's voters also get it directly: gossip between two peers can
+                // lose one direction of their link for good after one was paused (a frozen
+                // process), and a round whose voters hear each other one timeout late,
+                // through re-sends only, never agrees (each message arrives after its
+                // attempt ended; network.rs::voters_frozen_and_thawed_never_split_the_ledger).
+                let me = self.identity.id();
+                let voters: Vec<PeerId> = self
+                    .driver
+                    .engine()
+                    .agreement_voters()
+                    .into_iter()
+                    .flatten()
+                    .filter(|voter| **voter != me)
+                    .filter_map(|voter| peer_id_of(*voter))
+                    .filter(|peer| self.swarm.is_connected(peer))
+                    .collect();
+                for peer in voters {
+                    self.deliver_direct(Some(peer), vec![message.envelope()]);
+                }
+            }
             Ok(_) => {}
             Err(gossipsub::PublishError::Duplicate) => {
                 // A re-send (the engine repeats its messages when a phase stalls): gossip

@@ -239,6 +239,12 @@ impl Engine {
         self.phase
     }
 
+    /// The voters of the agreement in progress (none before the founding round's outcome
+    /// names them): a host sends its agreement messages to them directly as well.
+    pub fn agreement_voters(&self) -> Option<&std::collections::BTreeSet<AgentId>> {
+        self.tally.as_ref().map(|t| t.voters())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config

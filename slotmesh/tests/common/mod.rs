@@ -183,7 +183,13 @@ pub(crate) fn run_swarm(args: &[&str], out: &Path) -> String {
 /// Waits for every daemon in turn to exit 0; a failure shows every daemon's log (a stalled
 /// swarm is seldom explained by one member's).
 pub(crate) fn assert_all_exit_ok(daemons: &mut [Daemon]) {
-    for i in 0..daemons.len() {
+    let all: Vec<usize> = (0..daemons.len()).collect();
+    assert_those_exit_ok(daemons, &all);
+}
+
+/// Waits for the daemons at `which` to exit 0; a failure shows every daemon's log.
+pub(crate) fn assert_those_exit_ok(daemons: &mut [Daemon], which: &[usize]) {
+    for &i in which {
         let failure = match daemons[i].exit_within(WAIT) {
             Some(status) if status.success() => continue,
             Some(status) => format!("{} exited {status}", daemons[i].name),
