@@ -1,6 +1,6 @@
 //! The ledger file format, sans-IO: how final rounds are framed on disk and read back.
 //!
-//! Layout: the 8-byte magic `SLMLEDG8` (the digit is the protocol version) and the 32-byte swarm id, then one record per final
+//! Layout: the 8-byte magic `SLMLEDG9` (the digit is the protocol version) and the 32-byte swarm id, then one record per final
 //! round: `len: u32 LE`, `crc32(payload): u32 LE`, `payload` (a [`FinalRound`] in the wire
 //! encoding). [`parse`] tells a torn tail (the last record incomplete or failing its
 //! checksum: a crash while appending) from corruption (a bad record with data after it).
@@ -11,10 +11,10 @@ use crate::ids::SwarmId;
 use crate::wire::Limits;
 
 /// The file's first bytes.
-pub const MAGIC: &[u8; 8] = b"SLMLEDG8";
+pub const MAGIC: &[u8; 8] = b"SLMLEDG9";
 /// The magic of ledgers written by earlier protocol versions (refused with
 /// [`LedgerFileError::OldVersion`]).
-const OLD_MAGICS: [&[u8; 8]; 7] = [
+const OLD_MAGICS: [&[u8; 8]; 8] = [
     b"SLMLEDG1",
     b"SLMLEDG2",
     b"SLMLEDG3",
@@ -22,6 +22,7 @@ const OLD_MAGICS: [&[u8; 8]; 7] = [
     b"SLMLEDG5",
     b"SLMLEDG6",
     b"SLMLEDG7",
+    b"SLMLEDG8",
 ];
 /// Length of the file header (magic and swarm id).
 pub const FILE_HEADER_LEN: usize = MAGIC.len() + 32;

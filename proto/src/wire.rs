@@ -10,7 +10,7 @@ use crate::ids::{AgentId, Digest, SwarmId};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried by (and signed into) every message.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// Size limits, given to every decoder. The defaults are the protocol's; a decoder never
 /// accepts more than these.

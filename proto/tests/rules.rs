@@ -513,3 +513,62 @@ fn newcomers_join_from_the_next_round_and_cannot_bid_before() {
     assert_eq!(next.members[&late.id()].joined_round, r + 1);
     assert!(next.is_active(&late.id()));
 }
+
+/// Plays one round in which agent 0 (trust `trust`, `lies` proven lies on record) claims 1
+/// and agent 1, in good standing, claims 3, both bidding the same; returns the winner.
+fn short_claim_against_three(trust: u32, lies: u32) -> Option<AgentId> {
+    let all = agents(2);
+    let mut state = founded(&all);
+    let record = state.members.get_mut(&all[0].id()).unwrap();
+    record.trust = trust;
+    record.offences.lies = lies;
+    let mut remaining = vec![5u32, 3];
+    play_round(&mut state, &all, &mut remaining, &[1, 3], &[10, 10]).winner
+}
+
+#[test]
+fn a_proven_liar_below_half_trust_is_ranked_on_the_longest_claim_of_the_round() {
+    let all = agents(2);
+    let (liar, honest) = (Some(all[0].id()), Some(all[1].id()));
+    // At trust 0.25 the power is 0.5: a claim of 1 would still outrank a claim of 3 at full
+    // power (10 x 0.5 / 1 against 10 / 3), so only the rule makes the honest claim win.
+    assert_eq!(
+        short_claim_against_three(PPM / 4, 1),
+        honest,
+        "a proven liar below a newcomer's trust has no credible claim: ranked on 3, it loses"
+    );
+    // The same trust from offences other than lies keeps the claim credible.
+    assert_eq!(short_claim_against_three(PPM / 4, 0), liar);
+    // A liar whose trust has been repaired to a newcomer's is believed again.
+    assert_eq!(short_claim_against_three(INITIAL_TRUST, 1), liar);
+}
+
+#[test]
+fn the_longest_claim_a_liar_is_ranked_on_is_that_of_the_candidates_in_good_standing() {
+    // Liar L (trust 0.25, one lie) claims 1 and bids 100; H claims 3 and bids 10; S claims 50
+    // but makes no bid. Ranked on 3 (H's claim), L's bid buys the slot (100 x 0.5 / 3 against
+    // 10 / 3); ranked on S's 50 it would not: a member that does not compete sets nothing.
+    let all = agents(3);
+    let (l, h, s) = (&all[0], &all[1], &all[2]);
+    let mut state = founded(&all);
+    let record = state.members.get_mut(&l.id()).unwrap();
+    record.trust = PPM / 4;
+    record.offences.lies = 1;
+    let round = state.next_round;
+    let mut messages = RoundMessages::new(round);
+    for (who, claimed, bid) in [(l, 1, Some(100)), (h, 3, Some(10)), (s, 50, None)] {
+        messages.insert(claim(who, round, claimed));
+        if let Some(bid) = bid {
+            let (commit, reveal) = sealed_bid(who, round, bid, None, bid);
+            messages.insert(commit);
+            messages.insert(reveal);
+        }
+    }
+    let (_, outcome) = resolve_round(&state, &messages);
+    assert_eq!(outcome.winner, Some(l.id()));
+    let ranked = outcome.ranking.iter().find(|c| c.id == l.id()).unwrap();
+    assert_eq!(
+        ranked.claim, 3,
+        "ranked on the longest claim of a candidate"
+    );
+}

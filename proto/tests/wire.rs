@@ -408,17 +408,17 @@ fn golden_envelopes() {
         })
         .collect();
     let expected: Vec<(&str, &str)> = vec![
-        ("join", "4ade2d375c7235f0"),
-        ("claim", "627dd0f3b0accf9b"),
-        ("negotiation", "d99080ebdc0cc2c9"),
-        ("acceptance", "898944af04d86682"),
-        ("commit", "4b0b5e3e48b28470"),
-        ("reveal", "f5c4add4b4550c1b"),
-        ("leave", "0e63e350c54ca2bb"),
-        ("vote", "27a1f6aa7b5a829e"),
-        ("proposal", "c9faa2c111a17a24"),
-        ("promise", "8903a8dabea73916"),
-        ("evidence", "c288fd202efd31ff"),
+        ("join", "418626b6c4ad6a6e"),
+        ("claim", "6c4baeac07fc7768"),
+        ("negotiation", "701b2535eeb4f19e"),
+        ("acceptance", "8737dc9fea47fc63"),
+        ("commit", "4395ea692ad6ed98"),
+        ("reveal", "c823abd9dd58f814"),
+        ("leave", "15a5f1abc8285796"),
+        ("vote", "a9317975c9ef9541"),
+        ("proposal", "3c4d809288443460"),
+        ("promise", "e2a418bba4b02cd5"),
+        ("evidence", "44e804fc29a04a9f"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
     assert_eq!(got_ref, expected, "wire format changed");

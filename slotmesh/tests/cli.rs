@@ -64,17 +64,21 @@ fn sim_report(args: &[&str]) -> serde_json::Value {
 /// for version 8 (slots bought by an understatement, and a restarted job's, added to the
 /// member's rank; a serial liar's repair slowed per lie; a proven liar below trust 0.5 ranked
 /// on the round's longest claim): the same round counts but for the fault seed (77 to 73).
+/// Recorded again for version 9 (a claim in the round a restart counts not ranked; the longest
+/// claim a liar is ranked on that of the candidates in good standing; no pledge owed for a
+/// liar not believed): every message id changed with the version byte; the same round counts
+/// but for the fault seed (73 to 71).
 #[test]
 fn pinned_seeds_give_the_recorded_transcripts() {
     let pinned: [(&[&str], &str, u64); 4] = [
         (
             &["--preset", "seed", "--seed", "1"],
-            "4d75133ba8c91ffd9bd021b9df8512730028d38b7beacd2c0c39c88229908490",
+            "be1c950fe217270ee2d746c76c42d255fc2aa19b4a0518a221d7d3390b8bb1ac",
             15,
         ),
         (
             &["--agents", "30", "--liars", "0.3", "--seed", "7"],
-            "1c0612cea128e8b6823f06b916e94337d71fd42b77f3905227f0ac3bcd20c0f4",
+            "28fd519fa18bab4b67b836a5563c8c998aee036c60dc3582a039c0d1af723aa2",
             159,
         ),
         (
@@ -95,12 +99,12 @@ fn pinned_seeds_give_the_recorded_transcripts() {
                 "--seed",
                 "3",
             ],
-            "a2373f943eb8182caaa221ad8d10b8d074cb403c963a7567005da9fca6716e39",
-            73,
+            "6933461c4ab53293bfdcbf5f5c97f5a27300086c3ec7014d3b9f3cad2cae11d2",
+            71,
         ),
         (
             &["--agents", "12", "--hosts", "3", "--seed", "5"],
-            "f45ad1aefce74319e755a8931933c1a5544c43ba962df28db8e1ad92faac7b33",
+            "740b66a1fb74323a34ea94a15da6ab1b15a710c8fba78c66bda5ed9433d0056d",
             41,
         ),
     ];
@@ -486,15 +490,15 @@ fn daemon_refuses_bad_flags_and_unusable_data_dirs_clearly() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a slotmesh ledger"));
 }
 
-/// A ledger written by protocol version 7 (a proven liar's repair as fast as a first
-/// offender's, slots bought by an understatement forgotten) is refused with a sentence that
-/// says so, by `verify` and by the daemon alike.
+/// A ledger written by protocol version 8 (a restarted member's lost claim checked, a liar's
+/// rank set by any claim of the round) is refused with a sentence that says so, by `verify`
+/// and by the daemon alike.
 #[test]
-fn a_version_7_ledger_is_refused_with_a_clear_message() {
+fn a_version_8_ledger_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("old");
     std::fs::create_dir_all(&data).unwrap();
-    let mut bytes = b"SLMLEDG7".to_vec();
+    let mut bytes = b"SLMLEDG8".to_vec();
     bytes.extend_from_slice(&[7u8; 32]);
     std::fs::write(data.join("ledger.log"), bytes).unwrap();
     let output = slotmesh(&["verify", data.to_str().unwrap()]);
@@ -505,7 +509,7 @@ fn a_version_7_ledger_is_refused_with_a_clear_message() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        said.contains("protocol version 7") && said.contains("version 8"),
+        said.contains("protocol version 8") && said.contains("version 9"),
         "{said}"
     );
     let output = slotmesh(&[
@@ -523,7 +527,7 @@ fn a_version_7_ledger_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
-        stderr.matches("protocol version 7").count(),
+        stderr.matches("protocol version 8").count(),
         1,
         "said once: {stderr}"
     );

@@ -12,8 +12,9 @@ use std::sync::Arc;
 impl Engine {
     /// `agent`'s process restarted and its job started over (a `--exec` daemon on its data
     /// dir): it says so in the record with a signed join (`Join::restarted`), now if it is an
-    /// active member, or with its rejoin, so that its next claim is checked afresh rather than
-    /// against the job it lost. Drain [`Engine::poll_output`] afterwards.
+    /// active member, or else once its rejoin made it one, so that its next claim is checked
+    /// afresh rather than against the job it lost; it takes no turn until the record counts
+    /// the restart. Drain [`Engine::poll_output`] afterwards.
     pub fn job_restarted(&mut self, agent: AgentId) {
         let Some(record) = self.ledger.members.get(&agent) else {
             return;
@@ -75,9 +76,12 @@ impl Engine {
             return;
         };
         let name = local.name.clone();
-        let restarted = local.restart_unrecorded.is_some();
-        // An active member says only that its job restarted, once a round.
         let rejoin = self.ledger.may_join(&agent);
+        // An active member says only that its job restarted, once a round. A member that
+        // rejoins never says it: it sends a join ahead for the next round too, and two joins
+        // of one round that differ would be an equivocated turn (both void), so it rejoins
+        // first and says its restart once active again (silent until the record counts it).
+        let restarted = local.restart_unrecorded.is_some() && !rejoin;
         let founding = self.round() == 0;
         let founders = if founding {
             self.config.known_founders.iter().copied().collect()
@@ -97,13 +101,7 @@ impl Engine {
         let round = self.round();
         if round > 0 && rejoin {
             if let Some(local) = self.locals.get(&agent) {
-                // Never says the job restarted: if both joins were taken, the record would
-                // count (and price) one restart twice; a restart the current round's join
-                // did not bring in is said again once the member is active.
-                let ahead_join = Payload::Join(Join {
-                    restarted: false,
-                    ..join.clone()
-                });
+                let ahead_join = Payload::Join(join.clone());
                 let ahead = local
                     .identity
                     .sign(self.config.swarm, round + 1, ahead_join);

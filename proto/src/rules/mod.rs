@@ -383,8 +383,12 @@ pub fn resolve_round(
                 continue;
             }
         }
+        // The claim of a member whose job restart counts this round is its lost job's (sent
+        // before the crash, or by a process that never knew of it): it is neither checked
+        // nor ranked, so a claim of the old job never becomes the new job's first.
         let claim = messages
             .one(id, PayloadKind::Claim)
+            .filter(|_| !offences.restarted.contains_key(id))
             .and_then(payload_claim)
             .map(|claimed| {
                 let (remaining, lie) = check_claim(member, round, claimed);
@@ -502,17 +506,39 @@ pub fn resolve_round(
     // A proven liar whose trust is below a newcomer's, this round's offences included, has
     // no credible claim: it is ranked on the longest claim of the round, behind every member
     // in good standing with a claim as long, until honest rounds repair its trust. (Other
-    // offences, and a job restart, cost power, not the credibility of a claim.)
-    let longest = claims.values().copied().max().unwrap_or(0);
+    // offences, and a job restart, cost power, not the credibility of a claim, except that
+    // they can take a liar's trust below the line again.)
+    // "The longest claim" is the longest among the candidates in good standing: a member
+    // that makes no valid bid, or one not believed itself, cannot set it.
+    let trust_now = |id: &AgentId| {
+        let record = previous.members.get(id);
+        offences.trust_now(id, record.map_or(0, |m| m.trust))
+    };
+    let not_believed: BTreeSet<AgentId> = active
+        .iter()
+        .filter(|id| {
+            let liar = offences.lied(id)
+                || previous
+                    .members
+                    .get(*id)
+                    .is_some_and(|m| m.offences.lies > 0);
+            liar && trust_now(id) < INITIAL_TRUST
+        })
+        .copied()
+        .collect();
+    let longest = bids
+        .iter()
+        .filter(|(id, _)| !not_believed.contains(*id))
+        .map(|(_, open)| open.claim)
+        .max()
+        .unwrap_or(0);
     let mut ranking: Vec<Candidate> = bids
         .iter()
         .map(|(id, open)| {
-            let record = previous.members.get(id);
-            let trust = offences.trust_now(id, record.map_or(0, |m| m.trust));
-            let liar = offences.lied(id) || record.is_some_and(|m| m.offences.lies > 0);
+            let trust = trust_now(id);
             Candidate {
                 id: *id,
-                claim: if liar && trust < INITIAL_TRUST {
+                claim: if not_believed.contains(id) {
                     open.claim.max(longest)
                 } else {
                     open.claim
@@ -530,11 +556,15 @@ pub fn resolve_round(
     //    are known before anyone commits, so every member can tell whom it backs; when that
     //    member then makes no valid bid, or a member's job restarted this round (its ranked
     //    claim changed after the others read the record), or a member equivocated or left
-    //    (its partners may have read a claim the rule does not rank), nothing is owed.
+    //    (its partners may have read a claim the rule does not rank), or a member is a liar
+    //    not believed (step 5 ranks it on another claim than its own), nothing is owed.
     let mut broken: BTreeSet<CoalitionId> = BTreeSet::new();
     for (cid, coalition) in next.coalitions.iter().filter(|(cid, _)| cid.round < round) {
         let unsettled = |m: &AgentId| {
-            offences.restarted.contains_key(m) || equivocators.contains(m) || leaving.contains(m)
+            offences.restarted.contains_key(m)
+                || equivocators.contains(m)
+                || leaving.contains(m)
+                || not_believed.contains(m)
         };
         if coalition.members.iter().any(unsettled) {
             continue;
