@@ -339,23 +339,13 @@ fn an_honest_restart_after_its_claim_went_out_is_not_charged() {
 
 // ----- attack 6: the same on the engine -----
 
-/// Restarts host `h`'s daemon as `node` does after a crash: a new engine from its last final
-/// state, silent through the round it was in but resuming that round's agreement from what
-/// it stored (`Net::restart(h, true)`), and `job_restarted` before it takes any turn. Not
-/// drained.
+/// Restarts host `h`'s daemon as `node` does after a crash (`Net::restart(h, true)`: a new
+/// engine from its last final state, silent through the round it was in but resuming that
+/// round's agreement from what it stored), then `job_restarted` before it takes any turn.
 fn restart_daemon_and_job(net: &mut Net, h: usize) {
-    let old = net.engines[h].take().unwrap();
-    let now = net.now;
-    let mut engine = Engine::new(
-        agent(h as u8),
-        old.config().clone(),
-        old.state().clone(),
-        now,
-    );
-    engine.silence_through(Some(old.round()));
-    engine.resume_agreement(net.agreement_sent[h].clone(), now);
-    engine.job_restarted(net.ids[h]);
-    net.engines[h] = Some(engine);
+    net.restart(h, true);
+    let id = net.ids[h];
+    net.engines[h].as_mut().unwrap().job_restarted(id);
 }
 
 /// Host 0's daemon crashes once its claim of round r is out (in the negotiation phase) and
@@ -674,6 +664,20 @@ fn a_coalition_is_not_bound_to_back_a_claim_the_rule_does_not_believe() {
     );
 }
 
+/// A 3-host net run past round 3 to host 0's next announce phase: the net, host 0's id and
+/// that round.
+fn at_an_announce_after_round_3(seed: u64) -> (Net, AgentId, u64) {
+    let mut net = Net::new(3, seed, Box::new(|_, _, _, _| Fate::Deliver));
+    run_to(&mut net, None, 3);
+    let me = net.ids[0];
+    assert!(net.run_until(net.now + 200 * TIMEOUT_MS, |net| {
+        let r = round_of(net, 0);
+        r > 3 && in_phase(net, 0, r, Phase::Announce)
+    }));
+    let r = round_of(&net, 0);
+    (net, me, r)
+}
+
 /// Host 0's daemon is down (no engine) from round r's announce phase until it is suspended,
 /// then starts again from its last stored state, saying its job restarted when `job`; its
 /// joins of the first `lost` rounds after it is back are lost. Returns, after 15 more
@@ -684,14 +688,7 @@ fn down_then_back(
     job: bool,
     lost: u64,
 ) -> (slotmesh_proto::MemberStatus, u32, u32, Option<u64>, u64) {
-    let mut net = Net::new(3, seed, Box::new(|_, _, _, _| Fate::Deliver));
-    run_to(&mut net, None, 3);
-    let me = net.ids[0];
-    assert!(net.run_until(net.now + 200 * TIMEOUT_MS, |net| {
-        let r = round_of(net, 0);
-        r > 3 && in_phase(net, 0, r, Phase::Announce)
-    }));
-    let r = round_of(&net, 0);
+    let (mut net, me, r) = at_an_announce_after_round_3(seed);
     let old = net.engines[0].take().unwrap();
     assert!(
         net.run_until(net.now + 400 * TIMEOUT_MS, |net| {
@@ -764,14 +761,7 @@ fn restart_joins_lost(
     Option<u64>,
     Vec<(u64, bool)>,
 ) {
-    let mut net = Net::new(3, seed, Box::new(|_, _, _, _| Fate::Deliver));
-    run_to(&mut net, None, 3);
-    let me = net.ids[0];
-    assert!(net.run_until(net.now + 200 * TIMEOUT_MS, |net| {
-        let r = round_of(net, 0);
-        r > 3 && in_phase(net, 0, r, Phase::Announce)
-    }));
-    let r = round_of(&net, 0);
+    let (mut net, me, r) = at_an_announce_after_round_3(seed);
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let log = seen.clone();
     net.nemesis = Box::new(move |from, _to, m, _now| match m {
