@@ -106,6 +106,16 @@ impl Heuristic {
         }
     }
 
+    /// How it behaves towards others.
+    pub fn personality(&self) -> Personality {
+        self.personality
+    }
+
+    /// Its probability of lying in a claim, per mille (0: truthful).
+    pub fn bias_permille(&self) -> u32 {
+        self.bias_permille
+    }
+
     /// Its private opinion of `agent`, in [-100, 100], given the public record `state`.
     /// - Of a coalition partner that offended: its own experience, 25 points lost per
     ///   severity point of each offence, one regained per round observed since.

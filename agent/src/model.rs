@@ -12,6 +12,10 @@ pub struct Prompt {
     pub system: String,
     /// The user message: the decision asked for and its context.
     pub user: String,
+    /// The JSON schema the answer must match, built from this question's bounds (sent as
+    /// the structured-output format; empty in records written before it was kept).
+    #[serde(default)]
+    pub schema: serde_json::Value,
 }
 
 /// A question for a model, with the decision taken when its answer is not used.
@@ -88,7 +92,7 @@ pub enum Reply {
     Answered {
         /// The message content.
         text: String,
-        /// Attempts made (async-openai also retries 429 and 5xx within each).
+        /// Requests made.
         attempts: u32,
         /// Time taken.
         ms: u64,
@@ -97,10 +101,16 @@ pub enum Reply {
     Failed {
         /// Why.
         reason: String,
-        /// Attempts made (async-openai also retries 429 and 5xx within each).
+        /// Requests made.
         attempts: u32,
         /// Time taken.
         ms: u64,
+    },
+    /// Not asked: the endpoint's circuit breaker is open (recent requests failed) or the
+    /// endpoint refused this client for good (a bad key, an unknown model).
+    Skipped {
+        /// Why, with the failure that opened the breaker.
+        reason: String,
     },
 }
 
@@ -124,6 +134,10 @@ pub struct LlmCounts {
     pub fallbacks: u64,
     /// Answers corrected to the bounds.
     pub clamped: u64,
+    /// Decisions not asked because the endpoint's breaker was open (counted in `fallbacks`
+    /// too).
+    #[serde(default)]
+    pub breaker_open: u64,
 }
 
 impl std::ops::AddAssign for LlmCounts {
@@ -131,5 +145,6 @@ impl std::ops::AddAssign for LlmCounts {
         self.calls += other.calls;
         self.fallbacks += other.fallbacks;
         self.clamped += other.clamped;
+        self.breaker_open += other.breaker_open;
     }
 }

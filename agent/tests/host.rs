@@ -36,6 +36,7 @@ impl Strategy for Asking {
             let prompt = Prompt {
                 system: String::new(),
                 user: String::new(),
+                schema: serde_json::Value::Null,
             };
             return Answer::Ask(Box::new(Question::new(
                 kind, view.round, prompt, fallback, None,

@@ -21,16 +21,18 @@ pub const MODEL_COALITION_ROUNDS: u16 = 3;
 /// What the agent may decide in one question: fixed when the question is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bounds {
-    credits: u64,
-    roster: Roster,
+    pub(crate) credits: u64,
+    /// The slots the agent's job truly needs still.
+    pub(crate) remaining: u32,
+    pub(crate) roster: Roster,
     /// Active members that may be proposed to (not this agent, in no coalition).
-    free_partners: BTreeSet<AgentId>,
+    pub(crate) free_partners: BTreeSet<AgentId>,
     /// This round's proposals naming this agent, unless it is in a coalition already.
-    offers: Vec<CoalitionId>,
+    pub(crate) offers: Vec<CoalitionId>,
     /// Its coalition partners.
-    partners: BTreeSet<AgentId>,
-    in_coalition: bool,
-    limits: Limits,
+    pub(crate) partners: BTreeSet<AgentId>,
+    pub(crate) in_coalition: bool,
+    pub(crate) limits: Limits,
 }
 
 impl Bounds {
@@ -48,6 +50,7 @@ impl Bounds {
             .unwrap_or_default();
         Bounds {
             credits: view.credits(),
+            remaining: view.job.remaining,
             free_partners: view
                 .state
                 .active_members()
@@ -65,6 +68,11 @@ impl Bounds {
             roster,
             limits: Limits::default(),
         }
+    }
+
+    /// The most a proposal may pledge: a quarter of the credits.
+    pub(crate) fn pledge_cap(&self) -> u64 {
+        self.credits / 4
     }
 }
 
@@ -180,9 +188,23 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
     let mut note = None;
     let decision = match kind {
         DecisionKind::Claim => {
-            let remaining = integer(&value, "remaining")?;
+            // Asked relative to the truth; records written before that hold `remaining`.
+            let claimed = match value.get("understate_by") {
+                Some(_) => {
+                    let truth = i128::from(bounds.remaining.max(1));
+                    let by = clamp(
+                        integer(&value, "understate_by")?,
+                        0,
+                        u64::from(bounds.remaining.saturating_sub(1)),
+                        "understate_by",
+                        &mut corrections,
+                    );
+                    truth - i128::from(by)
+                }
+                None => integer(&value, "remaining")?,
+            };
             let claim = clamp(
-                remaining,
+                claimed,
                 1,
                 u64::from(bounds.limits.max_claim),
                 "claim",
@@ -220,7 +242,7 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
                 .into_iter()
                 .take(bounds.limits.max_partners)
                 .collect();
-            let pledge_cap = bounds.credits / 4;
+            let pledge_cap = bounds.pledge_cap();
             let pledge = clamp(
                 integer(&value, "pledge")?,
                 0,
@@ -316,13 +338,14 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use slotmesh_agent::Job;
     use slotmesh_proto::{LedgerState, SwarmId};
     use slotmesh_proto::{MemberRecord, INITIAL_CREDITS};
 
-    fn state() -> (LedgerState, AgentId, AgentId) {
+    /// A record of two active members, A (this agent) and B.
+    pub(crate) fn two_members() -> (LedgerState, AgentId, AgentId) {
         let mut state = LedgerState::genesis(SwarmId::from_name("test"));
         let (me, other) = (AgentId([1; 32]), AgentId([2; 32]));
         state.members.insert(me, MemberRecord::new("A".into(), 0));
@@ -333,12 +356,17 @@ mod tests {
     }
 
     fn bounds(state: &LedgerState, me: AgentId) -> Bounds {
+        bounds_in(state, me, 3)
+    }
+
+    /// A's bounds with `remaining` slots of its job to run.
+    pub(crate) fn bounds_in(state: &LedgerState, me: AgentId, remaining: u32) -> Bounds {
         let view = View {
             me,
             round: 1,
             job: Job {
-                burst: 3,
-                remaining: 3,
+                burst: remaining,
+                remaining,
             },
             state,
             messages: None,
@@ -349,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_bid_above_the_balance_is_clamped_and_a_stranger_gets_no_support() {
-        let (state, me, _) = state();
+        let (state, me, _) = two_members();
         let checked = check(
             DecisionKind::Bid,
             r#"{"bid": 99999999, "support_to": "B", "support": 5, "memory_note": "B is honest"}"#,
@@ -369,8 +397,30 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_is_the_truth_less_the_understatement_within_the_job() {
+        let (state, me, _) = two_members();
+        let bounds = bounds_in(&state, me, 5);
+        let truthful = check(
+            DecisionKind::Claim,
+            r#"{"reasoning": "honest", "understate_by": 0}"#,
+            &bounds,
+        )
+        .unwrap();
+        assert_eq!(truthful.decision, Decision::Claim(5));
+        assert!(truthful.corrections.is_empty());
+        let lie = check(DecisionKind::Claim, r#"{"understate_by": 2}"#, &bounds).unwrap();
+        assert_eq!(lie.decision, Decision::Claim(3));
+        // Below one slot, or above the truth, is out of the question's range.
+        let too_far = check(DecisionKind::Claim, r#"{"understate_by": 9}"#, &bounds).unwrap();
+        assert_eq!(too_far.decision, Decision::Claim(1));
+        let over = check(DecisionKind::Claim, r#"{"understate_by": -3}"#, &bounds).unwrap();
+        assert_eq!(over.decision, Decision::Claim(5));
+        assert_eq!(over.corrections.len(), 1, "{:?}", over.corrections);
+    }
+
+    #[test]
     fn claims_are_clamped_into_range_and_garbage_is_refused() {
-        let (state, me, _) = state();
+        let (state, me, _) = two_members();
         let bounds = bounds(&state, me);
         let zero = check(DecisionKind::Claim, r#"{"remaining": 0}"#, &bounds).unwrap();
         assert_eq!(zero.decision, Decision::Claim(1));
@@ -395,7 +445,7 @@ mod tests {
 
     #[test]
     fn long_messages_are_cut_and_only_free_members_are_proposed_to() {
-        let (state, me, other) = state();
+        let (state, me, other) = two_members();
         let answer = serde_json::json!({
             "message": "word ".repeat(60),
             "propose_to": ["B", "Nobody"],

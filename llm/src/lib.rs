@@ -8,6 +8,8 @@
 //! whatever the model does, and a replay of the same replies gives the same decisions.
 
 pub mod answer;
+#[cfg(feature = "client")]
+pub mod breaker;
 mod choice;
 #[cfg(feature = "client")]
 pub mod client;
@@ -103,9 +105,15 @@ impl Strategy for Llm {
                     .unwrap_or_else(|| Reply::unanswered("not in the record")),
             ),
         };
-        let prompt = prompt::build(kind, view, &self.heuristic, &roster);
-        self.asked
-            .insert((view.round, kind), Bounds::of(view, roster));
+        let mut bounds = Bounds::of(view, roster);
+        if let Source::Replay(book) = &self.source {
+            // A claim answers relative to the truth the model was told.
+            if let Some(told) = book.told_remaining(view.round, kind) {
+                bounds.remaining = told;
+            }
+        }
+        let prompt = prompt::build(kind, view, &self.heuristic, &bounds);
+        self.asked.insert((view.round, kind), bounds);
         Answer::Ask(Box::new(Question::new(
             kind, view.round, prompt, fallback, recorded,
         )))
@@ -115,12 +123,17 @@ impl Strategy for Llm {
         self.counts.calls += 1;
         let (kind, round) = (question.kind(), question.round());
         let bounds = self.asked.remove(&(round, kind));
+        let told_remaining = bounds.as_ref().map(|b| b.remaining);
         let checked = match (&reply, bounds) {
             (Reply::Answered { text, .. }, Some(bounds)) => {
                 answer::check(kind, text, &bounds).map_err(|e| e.to_string())
             }
             (Reply::Answered { .. }, None) => Err("not asked by this strategy".to_string()),
             (Reply::Failed { reason, .. }, _) => Err(reason.clone()),
+            (Reply::Skipped { reason }, _) => {
+                self.counts.breaker_open += 1;
+                Err(format!("not asked: {reason}"))
+            }
         };
         let (decision, outcome, notes) = match checked {
             Ok(checked) => {
@@ -161,6 +174,7 @@ impl Strategy for Llm {
             outcome,
             notes,
             decision: decision.clone(),
+            told_remaining: told_remaining.filter(|_| kind == DecisionKind::Claim),
         });
         decision
     }

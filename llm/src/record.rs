@@ -45,6 +45,10 @@ pub struct Entry {
     pub notes: Vec<String>,
     /// The decision taken.
     pub decision: Decision,
+    /// The true remaining job the model was told (a claim is asked as an understatement of
+    /// it, so a replay judges the answer against this truth, not its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub told_remaining: Option<u32>,
 }
 
 /// Errors of the record.
@@ -137,7 +141,7 @@ impl Recorder {
 /// Recorded replies by round and decision: the last one recorded for each.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayBook {
-    replies: BTreeMap<(u64, DecisionKind), Reply>,
+    replies: BTreeMap<(u64, DecisionKind), (Reply, Option<u32>)>,
     /// Where it was read from.
     pub source: PathBuf,
 }
@@ -171,7 +175,10 @@ impl ReplayBook {
                         line: index + 1,
                         source,
                     })?;
-                book.replies.insert((entry.round, entry.kind), entry.reply);
+                book.replies.insert(
+                    (entry.round, entry.kind),
+                    (entry.reply, entry.told_remaining),
+                );
             }
         }
         Ok(book)
@@ -179,7 +186,12 @@ impl ReplayBook {
 
     /// The reply recorded for `kind` in `round`.
     pub fn reply(&self, round: u64, kind: DecisionKind) -> Option<&Reply> {
-        self.replies.get(&(round, kind))
+        self.replies.get(&(round, kind)).map(|(reply, _)| reply)
+    }
+
+    /// The true remaining job the model was told when it answered `kind` in `round`.
+    pub fn told_remaining(&self, round: u64, kind: DecisionKind) -> Option<u32> {
+        self.replies.get(&(round, kind)).and_then(|(_, told)| *told)
     }
 
     /// How many replies it holds.
@@ -205,6 +217,7 @@ mod tests {
             prompt: Prompt {
                 system: "s".into(),
                 user: "u".into(),
+                schema: serde_json::Value::Null,
             },
             reply: Reply::Answered {
                 text: text.into(),
@@ -213,6 +226,7 @@ mod tests {
             },
             outcome: Outcome::Model,
             notes: Vec::new(),
+            told_remaining: None,
             decision: Decision::Claim(2),
         }
     }

@@ -56,6 +56,8 @@ pub struct NodeMetrics {
     pub llm_fallbacks: Counter,
     /// Model answers corrected to the bounds.
     pub llm_clamped: Counter,
+    /// Decisions not asked because the endpoint's breaker was open.
+    pub llm_breaker_open: Counter,
 }
 
 impl NodeMetrics {
@@ -76,6 +78,7 @@ impl NodeMetrics {
             llm_calls: Counter::default(),
             llm_fallbacks: Counter::default(),
             llm_clamped: Counter::default(),
+            llm_breaker_open: Counter::default(),
         };
         sub.register(
             "rounds_final",
@@ -131,6 +134,11 @@ impl NodeMetrics {
             "llm_clamped",
             "Model answers corrected to the bounds",
             metrics.llm_clamped.clone(),
+        );
+        sub.register(
+            "llm_breaker_open",
+            "Decisions not asked because the LLM endpoint's breaker was open",
+            metrics.llm_breaker_open.clone(),
         );
         metrics
     }

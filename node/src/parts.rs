@@ -66,6 +66,9 @@ impl Observer {
         self.metrics
             .llm_clamped
             .inc_by(counts.clamped - seen.clamped);
+        self.metrics
+            .llm_breaker_open
+            .inc_by(counts.breaker_open - seen.breaker_open);
         self.llm_counted = counts;
         self.status.llm = counts;
         self.dirty = true;

@@ -148,6 +148,8 @@ pub struct SimReport {
     pub llm_calls: u64,
     /// LLM fallbacks to the heuristic.
     pub llm_fallbacks: u64,
+    /// LLM decisions not asked because the endpoint's breaker was open.
+    pub llm_breaker_open: u64,
     /// Agents.
     pub agents: usize,
     /// Simulated hosts (engine replicas) the agents ran on.
@@ -357,6 +359,7 @@ impl Sim {
             peak_rss_kib: peak_rss_kib(),
             llm_calls: llm.calls,
             llm_fallbacks: llm.fallbacks,
+            llm_breaker_open: llm.breaker_open,
             agents: self.agents.len(),
             hosts: self.hosts.len(),
             seed: self.config.seed,

@@ -148,8 +148,8 @@ pub fn render(report: &SimReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "lies caught {lies}, coalitions formed {}, LLM calls {}, fallbacks {}",
-        report.coalitions_formed, report.llm_calls, report.llm_fallbacks
+        "lies caught {lies}, coalitions formed {}, LLM calls {}, fallbacks {}, breaker open {}",
+        report.coalitions_formed, report.llm_calls, report.llm_fallbacks, report.llm_breaker_open
     );
     let _ = writeln!(
         out,

@@ -205,10 +205,18 @@ pub(crate) struct SwarmArgs {
     /// The seed preset with small CPU-bound jobs (--exec), to watch real work scheduled.
     #[arg(long)]
     pub exec_demo: bool,
-    /// Give up (and stop every daemon) after this many seconds.
-    #[arg(long, env = "SLOTMESH_TIMEOUT_S", default_value_t = 300)]
-    pub timeout_s: u64,
+    /// Give up (and stop every daemon) when no round has become final for this many
+    /// seconds (default: 30 phase timeouts, so 30 s, or 240 s with `--strategy llm`). A slow
+    /// swarm that makes progress is never stopped.
+    #[arg(long, env = "SLOTMESH_STALL_S")]
+    pub stall_s: Option<u64>,
+    /// Give up after this many seconds whatever the progress (off unless given).
+    #[arg(long, env = "SLOTMESH_TIMEOUT_S")]
+    pub timeout_s: Option<u64>,
 }
+
+/// Phase timeouts without a final round after which `swarm` gives up.
+pub(crate) const STALL_PHASE_TIMEOUTS: u64 = 30;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
@@ -355,6 +363,10 @@ pub(crate) struct LlmArgs {
         default_value_t = 200
     )]
     pub max_tokens: u32,
+    /// How long the endpoint's breaker stays open (decisions fall back at once) before one
+    /// question probes it again, ms (default: two deadlines, at least 1000).
+    #[arg(long = "llm-cool-down-ms", env = "SLOTMESH_LLM_COOL_DOWN_MS")]
+    pub cool_down_ms: Option<u64>,
 }
 
 /// Where `--strategy llm` asks when no base URL is given.
@@ -394,6 +406,10 @@ impl LlmArgs {
             format: self.format,
             deadline: std::time::Duration::from_millis(deadline_ms),
             max_tokens: self.max_tokens,
+            breaker_cool_down: self.cool_down_ms.map_or_else(
+                || LlmSettings::cool_down_for(std::time::Duration::from_millis(deadline_ms)),
+                std::time::Duration::from_millis,
+            ),
         })
     }
 
@@ -405,7 +421,7 @@ impl LlmArgs {
             OutputFormat::JsonObject => "json-object",
             OutputFormat::Prompt => "prompt",
         };
-        vec![
+        let mut flags = vec![
             "--model".into(),
             self.model.clone(),
             "--llm-base-url".into(),
@@ -416,7 +432,11 @@ impl LlmArgs {
             self.deadline_ms(phase_timeout_ms).to_string(),
             "--llm-max-tokens".into(),
             self.max_tokens.to_string(),
-        ]
+        ];
+        if let Some(ms) = self.cool_down_ms {
+            flags.extend(["--llm-cool-down-ms".into(), ms.to_string()]);
+        }
+        flags
     }
 }
 
@@ -433,6 +453,22 @@ pub(crate) fn strategy_choice(
         )),
         StrategyKind::Replay(dir) => StrategyChoice::Replay(dir.clone()),
     })
+}
+
+/// One cheap check of the model's endpoint before the first question: a warning on stderr
+/// (and in the log) when it is unreachable, refuses the key or does not serve the model.
+/// The run goes on: decisions fall back to the heuristic while the endpoint fails.
+pub(crate) async fn warn_if_llm_unusable(choice: &StrategyChoice) {
+    let Some(client) = choice.client() else {
+        return;
+    };
+    if let Err(problem) = client.check_endpoint().await {
+        tracing::warn!(%problem, "the LLM endpoint looks unusable");
+        eprintln!(
+            "warning: LLM endpoint: {problem}. The agents run on: every decision the model \
+             cannot answer is the heuristic's (counted as fallbacks)."
+        );
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -66,6 +66,7 @@ pub(crate) fn run(args: DaemonArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let exit = runtime.block_on(async {
+        crate::cli::warn_if_llm_unusable(&config.strategy).await;
         let (node, handle) = Node::start(config)?;
         if let Some(listener) = http_listener {
             let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -142,8 +142,12 @@ fn status(args: &cli::StatusArgs) -> Result<()> {
     );
     if status.strategy == "llm" || status.strategy == "replay" {
         println!(
-            "strategy {}: LLM calls {}, fallbacks {}, corrected {}",
-            status.strategy, status.llm.calls, status.llm.fallbacks, status.llm.clamped
+            "strategy {}: LLM calls {}, fallbacks {}, corrected {}, breaker open {}",
+            status.strategy,
+            status.llm.calls,
+            status.llm.fallbacks,
+            status.llm.clamped,
+            status.llm.breaker_open
         );
     }
     println!(

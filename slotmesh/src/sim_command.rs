@@ -75,6 +75,12 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
     // The sim's clock is simulated; a model's deadline is real time.
     let deadline_ms = args.llm.deadline_ms.unwrap_or(args.llm_sim_deadline_ms);
     config.strategy = strategy_choice(&args.strategy, &args.llm, deadline_ms.saturating_add(1))?;
+    if config.strategy.client().is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(crate::cli::warn_if_llm_unusable(&config.strategy));
+    }
     if let StrategyKind::Replay(dir) = &args.strategy {
         for agent in &config.agents {
             ReplayBook::load(dir, &agent.name)?;

@@ -7,6 +7,7 @@
 use crate::cli::{Preset, StrategyKind, SwarmArgs};
 use anyhow::{bail, Context, Result};
 use slotmesh::history::{self, History};
+use slotmesh_agent::model::LlmCounts;
 use slotmesh_agent::scenario::{population, seed_preset, AgentSpec, Population};
 use slotmesh_agent::scenario_file;
 use slotmesh_node::{DataDir, NodeStatus};
@@ -95,6 +96,11 @@ pub(crate) fn run(args: SwarmArgs) -> Result<()> {
 
 async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the slotmesh binary")?;
+    if args.strategy == StrategyKind::Llm {
+        let choice =
+            crate::cli::strategy_choice(&args.strategy, &args.llm, phase_timeout_ms(args))?;
+        crate::cli::warn_if_llm_unusable(&choice).await;
+    }
     let founders = agents.len();
     let http_base = match &args.http {
         Some(text) => Some(slotmesh::http::parse_http_addr(text).map_err(anyhow::Error::msg)?),
@@ -229,8 +235,12 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
         peers.push(address);
         daemons.push(daemon);
     }
-    let progress = Progress::new();
-    let deadline = started + Duration::from_secs(args.timeout_s);
+    let progress = Progress::new(args.strategy != StrategyKind::Heuristic);
+    let deadline = args.timeout_s.map(|s| started + Duration::from_secs(s));
+    let stall = Duration::from_secs(args.stall_s.unwrap_or_else(|| {
+        (crate::cli::STALL_PHASE_TIMEOUTS * phase_timeout_ms(args)).div_ceil(1000)
+    }));
+    let mut last_progress = (None, Instant::now());
     // SIGTERM as well as Ctrl-C: the children must not outlive this command.
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -250,14 +260,31 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
                 daemon.exit = daemon.child.try_wait()?;
             }
         }
-        progress.show(&daemons);
+        let latest = progress.show(&daemons);
+        let now = Instant::now();
+        if latest != last_progress.0 {
+            last_progress = (latest, now);
+        }
         if daemons.iter().all(|d| d.exit.is_some() || d.lingering()) {
             break Ok(());
         }
-        if Instant::now() > deadline {
+        if let (Some(deadline), Some(limit)) = (deadline, args.timeout_s) {
+            if now > deadline {
+                break Err(anyhow::anyhow!(
+                    "timed out after {limit} s (--timeout-s): stopped every daemon"
+                ));
+            }
+        }
+        if now.duration_since(last_progress.1) > stall {
+            let since = match last_progress.0 {
+                Some(round) => format!("since round {round} became final"),
+                None => "since the daemons started".to_string(),
+            };
             break Err(anyhow::anyhow!(
-                "timed out after {} s: stopped every daemon",
-                args.timeout_s
+                "no progress: no round became final for {} s {since} (--stall-s); stopped every \
+                 daemon (their logs: {}/NAME/daemon.log)",
+                stall.as_secs(),
+                out.display()
             ));
         }
     };
@@ -302,15 +329,16 @@ async fn run_swarm(args: &SwarmArgs, agents: Vec<AgentSpec>, out: &Path) -> Resu
     );
     println!("{}", verdict.line);
     if args.strategy != StrategyKind::Heuristic {
-        let mut total = slotmesh_agent::model::LlmCounts::default();
+        let mut total = LlmCounts::default();
         for status in daemons.iter().filter_map(|d| read_status(&d.dir)) {
             total += status.llm;
         }
         println!(
-            "LLM calls {}, fallbacks {}, corrected {} (records: {}/NAME/{})",
+            "LLM calls {}, fallbacks {}, corrected {}, breaker open {} (records: {}/NAME/{})",
             total.calls,
             total.fallbacks,
             total.clamped,
+            total.breaker_open,
             out.display(),
             slotmesh_node::files::LLM_RECORD
         );
@@ -474,6 +502,8 @@ struct Progress {
     last: std::cell::RefCell<String>,
     /// The latest final round any daemon reported, and its winner.
     latest: std::cell::RefCell<Option<(u64, Option<String>)>>,
+    /// Whether the agents ask a model (the line then counts its fallbacks).
+    asks_model: bool,
 }
 
 /// What the progress line says of one agent.
@@ -509,13 +539,27 @@ waiting: turnaround less its slots; trust: public trust from the record, 0.5 at 
 halved by each proven offence down to 0.005 (1% bid power); offences: proven lies, withheld or \
 bad reveals, equivocations and broken pledges (docs/PROTOCOL.md sections 4-5)";
 
-/// One progress line: the latest final round and its winner, then each agent.
-fn progress_line(latest: Option<&(u64, Option<String>)>, agents: &[AgentProgress]) -> String {
-    let head = match latest {
+/// One progress line: the latest final round and its winner, the model's fallbacks so far
+/// (`llm`, when the agents ask one), then each agent.
+fn progress_line(
+    latest: Option<&(u64, Option<String>)>,
+    llm: Option<LlmCounts>,
+    agents: &[AgentProgress],
+) -> String {
+    let mut head = match latest {
         None => "founding the swarm".to_string(),
         Some((round, Some(winner))) => format!("round {round} final, won by {winner}"),
         Some((round, None)) => format!("round {round} final, no winner"),
     };
+    if let Some(llm) = llm {
+        head.push_str(&format!(
+            ", LLM fallbacks {} of {}",
+            llm.fallbacks, llm.calls
+        ));
+        if llm.breaker_open > 0 {
+            head.push_str(&format!(" ({} with the breaker open)", llm.breaker_open));
+        }
+    }
     let parts: Vec<String> = agents
         .iter()
         .map(|a| match &a.state {
@@ -536,7 +580,7 @@ fn progress_line(latest: Option<&(u64, Option<String>)>, agents: &[AgentProgress
 }
 
 impl Progress {
-    fn new() -> Progress {
+    fn new(asks_model: bool) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -547,14 +591,20 @@ impl Progress {
             bar,
             last: std::cell::RefCell::new(String::new()),
             latest: std::cell::RefCell::new(None),
+            asks_model,
         }
     }
 
-    fn show(&self, daemons: &[Daemon]) {
+    /// Shows the progress of `daemons`; returns the latest final round.
+    fn show(&self, daemons: &[Daemon]) -> Option<u64> {
+        let mut llm = LlmCounts::default();
         let agents: Vec<AgentProgress> = daemons
             .iter()
             .map(|d| {
                 let status = read_status(&d.dir);
+                if let Some(status) = &status {
+                    llm += status.llm;
+                }
                 if let Some(entry) = status.as_ref().and_then(|s| s.schedule.last()) {
                     let mut latest = self.latest.borrow_mut();
                     if latest
@@ -580,7 +630,11 @@ impl Progress {
                 }
             })
             .collect();
-        let line = progress_line(self.latest.borrow().as_ref(), &agents);
+        let line = progress_line(
+            self.latest.borrow().as_ref(),
+            self.asks_model.then_some(llm),
+            &agents,
+        );
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => {
@@ -590,6 +644,7 @@ impl Progress {
                 }
             }
         }
+        self.latest.borrow().as_ref().map(|(round, _)| *round)
     }
 
     fn finish(&self) {
@@ -637,12 +692,22 @@ mod tests {
             agent("C", AgentState::Done),
         ];
         assert_eq!(
-            progress_line(Some(&(7, Some("A".into()))), &agents),
+            progress_line(Some(&(7, Some("A".into()))), None, &agents),
             "round 7 final, won by A | A 2/5, B 3/5 (running round 6), C done"
         );
         assert_eq!(
-            progress_line(None, &agents[2..]),
+            progress_line(None, None, &agents[2..]),
             "founding the swarm | C done"
+        );
+        let llm = LlmCounts {
+            calls: 40,
+            fallbacks: 12,
+            clamped: 1,
+            breaker_open: 9,
+        };
+        assert_eq!(
+            progress_line(Some(&(3, None)), Some(llm), &agents[2..]),
+            "round 3 final, no winner, LLM fallbacks 12 of 40 (9 with the breaker open) | C done"
         );
     }
 }

@@ -3,7 +3,10 @@
 //! (HTTP 500, too slow, not JSON, out of bounds) never stops the swarm, and every fallback
 //! is counted; another agent's injection attempt reaches prompts only as quoted, cut data;
 //! a recorded run replays to the same decisions with the server gone; a server that refuses
-//! `json_schema` is adapted to.
+//! `json_schema` is adapted to; a dead endpoint opens the breaker (a refused connection is
+//! never retried, a refused key stops the asking) and a server that recovers closes it; each
+//! question's schema carries its real bounds; `swarm` stops a swarm that makes no progress
+//! and not one that is slow.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,26 +35,35 @@ fn swarm(
     out: &Path,
 ) -> String {
     common::run_swarm(
-        &[
-            "--preset",
-            "seed",
-            "--strategy",
-            strategy,
-            "--llm-base-url",
-            url,
-            "--model",
-            "fake",
-            "--slot-ms",
-            common::SLOT_MS,
-            "--phase-timeout-ms",
-            phase_timeout_ms,
-            "--llm-deadline-ms",
-            deadline_ms,
-            "--timeout-s",
-            "150",
-        ],
+        &swarm_args(strategy, url, phase_timeout_ms, deadline_ms),
         out,
     )
+}
+
+fn swarm_args<'a>(
+    strategy: &'a str,
+    url: &'a str,
+    phase_timeout_ms: &'a str,
+    deadline_ms: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "--preset",
+        "seed",
+        "--strategy",
+        strategy,
+        "--llm-base-url",
+        url,
+        "--model",
+        "fake",
+        "--slot-ms",
+        common::SLOT_MS,
+        "--phase-timeout-ms",
+        phase_timeout_ms,
+        "--llm-deadline-ms",
+        deadline_ms,
+        "--timeout-s",
+        "150",
+    ]
 }
 
 /// "LLM calls N, fallbacks M, corrected K" from a swarm's summary.
@@ -65,6 +77,16 @@ fn counts(stdout: &str) -> (u64, u64, u64) {
         .filter_map(|s| s.parse().ok())
         .collect();
     (numbers[0], numbers[1], numbers[2])
+}
+
+/// The decisions not asked because the breaker was open, from a swarm's summary.
+fn breaker_open(stdout: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("LLM calls "))
+        .unwrap_or_else(|| panic!("no LLM line in:\n{stdout}"));
+    let (_, rest) = line.split_once("breaker open ").unwrap();
+    rest.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 fn records(dir: &Path) -> Vec<Entry> {
@@ -154,6 +176,40 @@ fn a_scripted_model_decides_injections_are_quoted_and_a_replay_needs_no_server()
         }
     }
     assert!(quoted > 0, "no prompt quoted A's line");
+
+    // Each question's schema carries its real bounds: the claim is relative to the truth,
+    // the partners are those that exist, the bid is at most the balance.
+    let mut kinds = std::collections::BTreeSet::new();
+    for request in &requests {
+        let (kind, context) = fake_llm::parse_prompt(request);
+        let schema = &request["response_format"]["json_schema"]["schema"];
+        let properties = schema["properties"].as_object().unwrap();
+        assert_eq!(properties.keys().next().unwrap(), "reasoning", "{schema}");
+        let me = context["you"]["name"].as_str().unwrap();
+        match kind.as_str() {
+            "claim" => {
+                let truth = context["you"]["true_remaining_slots"].as_u64().unwrap();
+                assert_eq!(properties["understate_by"]["maximum"], truth - 1);
+            }
+            "negotiate" => {
+                for partner in properties["propose_to"]["items"]["enum"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let partner = partner.as_str().unwrap();
+                    assert!(NAMES.contains(&partner) && partner != me, "{schema}");
+                }
+            }
+            "bid" => {
+                let credits = context["you"]["credits"].as_u64().unwrap();
+                assert_eq!(properties["bid"]["maximum"], credits, "{schema}");
+            }
+            _ => {}
+        }
+        kinds.insert(kind);
+    }
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
     drop(server);
 
     // The replay: same decisions, no server (the URL is a closed port). On a real network a
@@ -221,12 +277,13 @@ fn failing_servers_never_stop_the_swarm_and_every_fallback_is_counted() {
             !server.requests().is_empty(),
             "{what}: the server was asked"
         );
-        if behaviour == Behaviour::Http500 {
-            // Retried with backoff while time remained (async-openai retries 5xx itself).
+        if behaviour != Behaviour::Garbage {
+            // A failing endpoint opens its breaker: most decisions are not asked at all.
             let requests = server.requests().len() as u64;
+            assert!(breaker_open(&stdout) > 0, "{what}: {stdout}");
             assert!(
-                requests > calls,
-                "{requests} requests for {calls} decisions"
+                requests * 2 < calls,
+                "{what}: {requests} requests for {calls} decisions"
             );
         }
         // The heuristic's own bids (10 or 15) are in the ledger.
@@ -320,10 +377,10 @@ fn sim_asks_the_model_adapts_to_llama_cpp_and_replays_to_the_same_transcript() {
         })
         .collect();
     let refused = formats.iter().filter(|f| *f == "json_schema").count();
-    // async-openai retries a 500 three times, and the second question in flight (the
-    // concurrency is 2) may be refused too: at most 8 refused requests means no later
-    // question asked for json_schema (their order may interleave with the first step-down).
-    assert!((1..=8).contains(&refused), "{formats:?}");
+    // The second question in flight (the concurrency is 2) may be refused too: at most 2
+    // refused requests means no later question asked for json_schema (each request is one:
+    // async-openai's own retries are left out).
+    assert!((1..=2).contains(&refused), "{formats:?}");
     let objects = formats.iter().filter(|f| *f == "json_object").count();
     assert_eq!(formats.len(), refused + objects, "{formats:?}");
     drop(server);
@@ -336,4 +393,122 @@ fn sim_asks_the_model_adapts_to_llama_cpp_and_replays_to_the_same_transcript() {
     // The heuristic run is a different run: the model's answers mattered.
     let heuristic = sim(&["--lying-samples", "0"]);
     assert_ne!(heuristic["transcript"], live["transcript"]);
+}
+
+#[test]
+fn a_refused_connection_is_never_retried_and_a_refused_key_stops_the_asking() {
+    // Nothing listens: every failure names the refusal, and each was one request.
+    let out = tempfile::tempdir().unwrap();
+    let stdout = swarm("llm", &closed_url(), "800", "300", out.path());
+    let (calls, fallbacks, _) = counts(&stdout);
+    assert_eq!(fallbacks, calls, "{stdout}");
+    assert!(breaker_open(&stdout) > 0, "{stdout}");
+    let entries = records(&out.path().join("A"));
+    let mut failed = 0;
+    for entry in &entries {
+        if let slotmesh_agent::model::Reply::Failed {
+            reason, attempts, ..
+        } = &entry.reply
+        {
+            assert_eq!(*attempts, 1, "{entry:?}");
+            assert!(
+                reason.to_lowercase().contains("connection refused"),
+                "the root cause: {reason}"
+            );
+            failed += 1;
+        }
+    }
+    assert!(failed >= 1, "{entries:?}");
+
+    // A refused key: one request per daemon, then nothing more is asked.
+    let server = FakeLlm::start(Behaviour::Http401);
+    let out = tempfile::tempdir().unwrap();
+    let stdout = swarm("llm", &server.url, "800", "300", out.path());
+    let (calls, fallbacks, _) = counts(&stdout);
+    assert_eq!(fallbacks, calls, "{stdout}");
+    assert_eq!(server.requests().len(), NAMES.len(), "{stdout}");
+    assert_eq!(
+        breaker_open(&stdout),
+        calls - NAMES.len() as u64,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_breaker_closes_when_the_server_recovers() {
+    let server = std::sync::Arc::new(FakeLlm::start(Behaviour::Http500));
+    let out = tempfile::tempdir().unwrap();
+    // The server recovers once every daemon has failed often enough to open its breaker.
+    let recovering = {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            for _ in 0..6000 {
+                let asked_by = |name: &str| {
+                    server
+                        .requests()
+                        .iter()
+                        .filter(|r| fake_llm::parse_prompt(r).1["you"]["name"] == name)
+                        .count()
+                };
+                if NAMES.iter().all(|name| asked_by(name) > 3) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            server.set(Behaviour::Good);
+        })
+    };
+    let mut args = swarm_args("llm", &server.url, "800", "300");
+    args.extend(["--llm-cool-down-ms", "40"]);
+    let stdout = common::run_swarm(&args, out.path());
+    recovering.join().unwrap();
+    assert!(breaker_open(&stdout) > 0, "{stdout}");
+    for name in NAMES {
+        let entries = records(&out.path().join(name));
+        let last_skipped = entries
+            .iter()
+            .rposition(|e| matches!(e.reply, slotmesh_agent::model::Reply::Skipped { .. }))
+            .unwrap_or_else(|| panic!("{name}: the breaker never held a question back"));
+        // After the breaker closed, the model decided again.
+        assert!(
+            entries[last_skipped..]
+                .iter()
+                .any(|e| e.outcome == Outcome::Model),
+            "{name}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn swarm_stops_a_swarm_without_progress_but_not_a_slow_one() {
+    // A model that answers in 250 ms within a 600 ms deadline: slow rounds, but each becomes
+    // final well within the 8 s without progress allowed.
+    let server = FakeLlm::start(Behaviour::Slow(Duration::from_millis(250)));
+    let out = tempfile::tempdir().unwrap();
+    let mut args = swarm_args("llm", &server.url, "800", "600");
+    args.extend(["--stall-s", "8"]);
+    let stdout = common::run_swarm(&args, out.path());
+    let (calls, fallbacks, _) = counts(&stdout);
+    assert!(calls >= 4 * 13 && fallbacks * 4 < calls, "{stdout}");
+
+    // A model that never answers within a phase timeout of a minute: no round becomes final,
+    // and `swarm` gives up after 3 s with a message that says so.
+    let server = FakeLlm::start(Behaviour::Slow(Duration::from_secs(3600)));
+    let out = tempfile::tempdir().unwrap();
+    let mut args = swarm_args("llm", &server.url, "60000", "59000");
+    args.extend(["--stall-s", "3"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .arg("swarm")
+        .args(&args)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no progress: no round became final for 3 s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--stall-s"), "{stderr}");
 }

@@ -1,11 +1,13 @@
 //! An OpenAI-compatible chat-completions server on 127.0.0.1 for tests: scripted answers,
 //! errors, slowness, garbage, answers out of bounds, and a llama.cpp-like refusal of
-//! `response_format: json_schema`. Every request body is kept for the test to inspect.
+//! `response_format: json_schema`, a refused key; a behaviour can change while it runs (a
+//! server that recovers). Every request body is kept for the test to inspect. It lists one
+//! model, `fake`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -34,11 +36,13 @@ pub(crate) enum Behaviour {
     /// HTTP 500 naming its validation error for `response_format` of type `json_schema`
     /// (what llama-cpp-python 0.3.36 answers), good answers in a code fence otherwise.
     RefuseJsonSchema,
+    /// HTTP 401: the key is refused.
+    Http401,
 }
 
 #[derive(Clone)]
 struct Shared {
-    behaviour: Behaviour,
+    behaviour: Arc<Mutex<Behaviour>>,
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -47,6 +51,7 @@ pub(crate) struct FakeLlm {
     /// Base URL to give as `--llm-base-url`.
     pub url: String,
     requests: Arc<Mutex<Vec<Value>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -59,8 +64,9 @@ impl FakeLlm {
             .build()
             .unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let behaviour = Arc::new(Mutex::new(behaviour));
         let shared = Shared {
-            behaviour,
+            behaviour: behaviour.clone(),
             requests: requests.clone(),
         };
         let listener = runtime
@@ -69,6 +75,10 @@ impl FakeLlm {
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route(
+                "/v1/models",
+                get(|| async { Json(json!({ "object": "list", "data": [{ "id": "fake" }] })) }),
+            )
             .with_state(shared);
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -76,8 +86,14 @@ impl FakeLlm {
         FakeLlm {
             url,
             requests,
+            behaviour,
             _runtime: runtime,
         }
+    }
+
+    /// Answers as `behaviour` from now on.
+    pub(crate) fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
     }
 
     /// Every request body received so far.
@@ -106,7 +122,7 @@ pub(crate) fn parse_prompt(request: &Value) -> (String, Value) {
 fn good_answer(kind: &str, context: &Value) -> Value {
     let me = context["you"]["name"].as_str().unwrap_or_default();
     match kind {
-        "claim" => json!({ "remaining": context["you"]["true_remaining_slots"] }),
+        "claim" => json!({ "reasoning": "claims are checked", "understate_by": 0 }),
         "negotiate" => json!({
             "message": if me == "A" { INJECTION.repeat(6) } else { "Shortest job first, please.".into() },
             "propose_to": [],
@@ -159,13 +175,24 @@ fn completion(content: String) -> Response {
 async fn complete(State(shared): State<Shared>, Json(request): Json<Value>) -> Response {
     shared.requests.lock().unwrap().push(request.clone());
     let (kind, context) = parse_prompt(&request);
-    match shared.behaviour {
+    let behaviour = *shared.behaviour.lock().unwrap();
+    match behaviour {
         Behaviour::Good => completion(good_answer(&kind, &context).to_string()),
         Behaviour::Http500 => (StatusCode::INTERNAL_SERVER_ERROR, "model crashed").into_response(),
         Behaviour::Slow(delay) => {
             tokio::time::sleep(delay).await;
             completion(good_answer(&kind, &context).to_string())
         }
+        Behaviour::Http401 => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": {
+                "message": "Incorrect API key provided",
+                "type": "invalid_request_error",
+                "param": null,
+                "code": "invalid_api_key",
+            }})),
+        )
+            .into_response(),
         Behaviour::Garbage => completion("I think I will bid high this time!".into()),
         Behaviour::OutOfBounds => completion(out_of_bounds_answer(&kind, &context).to_string()),
         Behaviour::RefuseJsonSchema => {
