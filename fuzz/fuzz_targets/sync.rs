@@ -5,6 +5,6 @@ use slotmesh_proto::{Limits, SyncRequest, SyncResponse};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
-    let _ = SyncRequest::decode(data, &limits);
+    let _ = SyncRequest::decode(data);
     let _ = SyncResponse::decode(data, &limits);
 });

@@ -26,6 +26,15 @@ use std::time::Duration;
 
 /// Largest gossip message: one envelope of the largest allowed size.
 const MAX_GOSSIP_BYTES: usize = 8 * 1024;
+/// Connections kept with one peer: two daemons that dial each other at once hold two, and a
+/// third covers a redial while an old one closes (one alone stalled the frozen-voters test).
+const MAX_CONNECTIONS_PER_PEER: u32 = 3;
+/// Connections kept in all, and incoming ones being set up: far above a swarm's members,
+/// far below what exhausts a process's file descriptors.
+const MAX_CONNECTIONS: u32 = 512;
+const MAX_PENDING_INCOMING: u32 = 64;
+/// Request–response streams one connection may have open at once (libp2p's default is 100).
+const MAX_SYNC_STREAMS: usize = 16;
 
 pub use protocols::{Behaviour, BehaviourEvent};
 
@@ -37,11 +46,13 @@ mod protocols {
     use libp2p::kad::store::MemoryStore;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::swarm::NetworkBehaviour;
-    use libp2p::{gossipsub, identify, kad, mdns, ping, request_response};
+    use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, request_response};
 
     /// The protocols a slotmesh node speaks.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
+        /// Bounds on connections, per peer and in all.
+        pub limits: connection_limits::Behaviour,
         /// Broadcast of signed protocol messages, validated before the engine sees them.
         pub gossipsub: gossipsub::Behaviour,
         /// Direct messages and state sync.
@@ -222,7 +233,9 @@ fn make_behaviour(
     gossipsub.with_peer_score(score_params(topics), score_thresholds())?;
     let sync = request_response::Behaviour::new(
         [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(request_timeout),
+        request_response::Config::default()
+            .with_request_timeout(request_timeout)
+            .with_max_concurrent_streams(MAX_SYNC_STREAMS),
     );
     let identify = identify::Behaviour::new(identify::Config::new(
         "/slotmesh/1.0.0".into(),
@@ -245,7 +258,12 @@ fn make_behaviour(
         kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
     // Every daemon answers: the swarm is small and its members reach each other.
     kad.set_mode(Some(kad::Mode::Server));
+    let limits = libp2p::connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+        .with_max_established(Some(MAX_CONNECTIONS))
+        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
     Ok(Behaviour {
+        limits: libp2p::connection_limits::Behaviour::new(limits),
         gossipsub,
         sync,
         identify,

@@ -14,6 +14,7 @@ mod events;
 mod metrics;
 mod parts;
 pub mod peers;
+mod screen;
 mod slots;
 mod start;
 mod status;
@@ -51,17 +52,18 @@ use slotmesh_agent::{Effect, HostDriver, HostRules, Input, Job, Mind};
 use slotmesh_llm::StrategyChoice;
 use slotmesh_proto::LeaveReason;
 use slotmesh_proto::{
-    open, open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity,
-    LedgerState, Limits, MemberStatus, PayloadKind, Phase, SignedMessage, SwarmId,
+    open_envelope, AgentId, Engine, EngineConfig, Envelope, FinalRound, Identity, LedgerState,
+    Limits, MemberStatus, PayloadKind, Phase, SignedMessage, SwarmId,
 };
-use slotmesh_proto::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
+use slotmesh_proto::{
+    SyncRequest, SyncResponse, MAX_DELIVER_ENVELOPES, MAX_REQUEST_BYTES, MAX_SYNC_BYTES,
+    MAX_SYNC_ROUNDS,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// A peer whose messages fail validation this many times is disconnected and ignored.
-const MAX_REJECTIONS: u32 = 3;
 /// The status file is rewritten at most this often (ms), and on every final round.
 const STATUS_INTERVAL_MS: u64 = 100;
 /// Messages kept for peers that are not connected yet (sent on the next connection).
@@ -195,6 +197,8 @@ pub struct Node {
     commands: mpsc::Receiver<Command>,
     unsent: VecDeque<Envelope>,
     rejections: BTreeMap<PeerId, u32>,
+    /// Messages of no use from each peer in the round `.0` (dropped unverified).
+    useless: (u64, BTreeMap<PeerId, u32>),
     /// The fetch of final rounds in flight.
     fetch_in_flight: Option<OutboundRequestId>,
     /// Other members' addresses, learned, saved and re-dialled.
@@ -390,70 +394,6 @@ impl Node {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
             }
             _ => {}
-        }
-    }
-
-    /// Validation before anything reaches the engine: size, decoding, signature, swarm,
-    /// version and field limits, and the topic matching the payload. Rejected messages
-    /// cost the peer that forwarded them (gossipsub scoring) and, repeated, the connection.
-    fn handle_gossip(
-        &mut self,
-        source: PeerId,
-        message_id: gossipsub::MessageId,
-        message: gossipsub::Message,
-    ) {
-        let verdict = match open(&message.data, self.swarm_id, &self.limits) {
-            Ok(signed) if self.topics.for_kind(signed.payload().kind()).hash() == message.topic => {
-                Ok(signed)
-            }
-            Ok(_) => Err(("topic", "payload on the wrong topic".to_string())),
-            Err(e) => Err((rejection_reason(&e), e.to_string())),
-        };
-        let topic = self.topics.name_of(&message.topic);
-        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
-        match verdict {
-            Ok(signed) => {
-                gossip.report_message_validation_result(
-                    &message_id,
-                    &source,
-                    MessageAcceptance::Accept,
-                );
-                self.observer
-                    .metrics
-                    .messages_in
-                    .get_or_create(&metrics::TopicLabel {
-                        topic: topic.into(),
-                    })
-                    .inc();
-                self.input(Input::Message(signed));
-            }
-            Err((kind, reason)) => {
-                gossip.report_message_validation_result(
-                    &message_id,
-                    &source,
-                    MessageAcceptance::Reject,
-                );
-                self.reject(source, kind, &reason);
-            }
-        }
-    }
-
-    fn reject(&mut self, peer: PeerId, kind: &str, reason: &str) {
-        self.observer
-            .metrics
-            .rejected
-            .get_or_create(&metrics::ReasonLabel {
-                reason: kind.into(),
-            })
-            .inc();
-        let count = self.rejections.entry(peer).or_default();
-        *count += 1;
-        self.observer.status.rejected_messages += 1;
-        tracing::warn!(%peer, %reason, rejections = *count, "rejected a message");
-        if *count >= MAX_REJECTIONS {
-            tracing::warn!(%peer, "too many rejected messages: disconnecting and ignoring the peer");
-            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
-            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -795,16 +735,6 @@ impl Node {
 }
 
 /// The metric label of a rejected message.
-fn rejection_reason(error: &slotmesh_proto::OpenError) -> &'static str {
-    use slotmesh_proto::{OpenError, VerifyError};
-    match error {
-        OpenError::Verify(VerifyError::Version(_)) => "version",
-        OpenError::Verify(VerifyError::WrongSwarm) => "swarm",
-        OpenError::Verify(_) => "signature",
-        _ => "decode",
-    }
-}
-
 fn seed_bytes(identity: &Identity) -> [u8; 8] {
     let mut seed = [0u8; 8];
     seed.copy_from_slice(&identity.id().0[..8]);

@@ -44,6 +44,8 @@ pub struct NodeMetrics {
     pub messages_out: Family<TopicLabel, Counter>,
     /// Messages rejected by reason.
     pub rejected: Family<ReasonLabel, Counter>,
+    /// Messages dropped unverified as of no use here (`Engine::of_use`).
+    pub ignored: Counter,
     /// Public trust per member, ppm.
     pub trust: Family<MemberLabel, Gauge>,
     /// Credits per member.
@@ -72,6 +74,7 @@ impl NodeMetrics {
             messages_in: Family::default(),
             messages_out: Family::default(),
             rejected: Family::default(),
+            ignored: Counter::default(),
             trust: Family::default(),
             credits: Family::default(),
             slots_executed: Counter::default(),
@@ -104,6 +107,11 @@ impl NodeMetrics {
             "rejected_messages",
             "Messages rejected by validation, by reason",
             metrics.rejected.clone(),
+        );
+        sub.register(
+            "ignored_messages",
+            "Messages dropped unverified as of no use here",
+            metrics.ignored.clone(),
         );
         sub.register(
             "trust_ppm",

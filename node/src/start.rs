@@ -204,6 +204,7 @@ impl Node {
             commands,
             unsent: VecDeque::new(),
             rejections: BTreeMap::new(),
+            useless: (0, BTreeMap::new()),
             fetch_in_flight: None,
             peers,
             next_lookup: 0,

@@ -112,6 +112,9 @@ pub struct NodeStatus {
     pub peak_rss_kib: u64,
     /// Messages rejected by validation.
     pub rejected_messages: u64,
+    /// Messages dropped unverified as of no use here.
+    #[serde(default)]
+    pub ignored_messages: u64,
     /// Members.
     pub members: Vec<MemberStatus>,
     /// Coalitions in force.
@@ -151,6 +154,7 @@ impl NodeStatus {
             bytes_out: 0,
             peak_rss_kib: 0,
             rejected_messages: 0,
+            ignored_messages: 0,
             members: Vec::new(),
             coalitions: Vec::new(),
             schedule: Vec::new(),

@@ -2,6 +2,7 @@
 //! from the engine and the ledger, taking their answers (each message and record verified),
 //! direct delivery, and fetching final rounds.
 
+use super::screen::rejection_reason;
 use super::*;
 
 impl Node {
@@ -150,26 +151,21 @@ impl Node {
         }
     }
 
-    pub(super) fn take_envelopes(&mut self, peer: PeerId, envelopes: Vec<Envelope>) {
-        for envelope in envelopes {
-            match open_envelope(envelope, self.swarm_id, &self.limits) {
-                Ok(message) => self.input(Input::Message(message)),
-                Err(error) => self.reject(peer, rejection_reason(&error), &error.to_string()),
-            }
-        }
-    }
-
-    /// Sends envelopes by request–response to `peer`, or to every connected peer.
+    /// Sends envelopes by request–response to `peer`, or to every connected peer, in
+    /// requests within the receiver's limits ([`MAX_DELIVER_ENVELOPES`], [`MAX_REQUEST_BYTES`]).
     pub(super) fn deliver_direct(&mut self, peer: Option<PeerId>, envelopes: Vec<Envelope>) {
         let peers: Vec<PeerId> = match peer {
             Some(p) => vec![p],
             None => self.swarm.connected_peers().copied().collect(),
         };
+        let batches = delivery_batches(envelopes);
         for p in peers {
-            self.swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&p, SyncRequest::Deliver(envelopes.clone()));
+            for batch in &batches {
+                self.swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&p, SyncRequest::Deliver(batch.clone()));
+            }
         }
     }
 
@@ -190,5 +186,61 @@ impl Node {
                 max: MAX_SYNC_ROUNDS,
             },
         ));
+    }
+}
+
+/// Splits envelopes into [`SyncRequest::Deliver`] batches a receiver takes: at most
+/// [`MAX_DELIVER_ENVELOPES`] each, and half of [`MAX_REQUEST_BYTES`] of bodies (the rest is
+/// room for signatures and framing).
+fn delivery_batches(envelopes: Vec<Envelope>) -> Vec<Vec<Envelope>> {
+    let mut batches: Vec<Vec<Envelope>> = Vec::new();
+    let mut bytes = 0;
+    for envelope in envelopes {
+        let size = envelope.body.len() + 64;
+        match batches.last_mut() {
+            Some(batch)
+                if batch.len() < MAX_DELIVER_ENVELOPES && bytes + size <= MAX_REQUEST_BYTES / 2 =>
+            {
+                bytes += size;
+                batch.push(envelope);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![envelope]);
+            }
+        }
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn deliveries_are_split_within_the_receivers_limits() {
+        let signed = Identity::from_secret([1; 32]).sign(
+            slotmesh_proto::SwarmId::from_name("t"),
+            0,
+            slotmesh_proto::Payload::Claim(slotmesh_proto::Claim { remaining: 1 }),
+        );
+        let envelope = |len| Envelope {
+            body: vec![7; len],
+            signature: signed.envelope().signature,
+        };
+        let small = delivery_batches(vec![envelope(100); 2 * MAX_DELIVER_ENVELOPES + 1]);
+        assert_eq!(
+            small.iter().map(Vec::len).collect::<Vec<_>>(),
+            [MAX_DELIVER_ENVELOPES, MAX_DELIVER_ENVELOPES, 1]
+        );
+        let large = delivery_batches(vec![envelope(8_000); 40]);
+        for batch in &large {
+            let request = SyncRequest::Deliver(batch.clone());
+            assert!(request.encode().len() <= MAX_REQUEST_BYTES);
+            assert_eq!(SyncRequest::decode(&request.encode()), Ok(request));
+        }
+        assert_eq!(large.iter().map(Vec::len).sum::<usize>(), 40);
+        assert!(delivery_batches(Vec::new()).is_empty());
     }
 }

@@ -259,8 +259,7 @@ pub fn message_id(body: &[u8]) -> Digest {
 
 /// Decodes, verifies and validates an envelope received from anywhere.
 pub fn open(bytes: &[u8], swarm: SwarmId, limits: &Limits) -> Result<SignedMessage, OpenError> {
-    let envelope: Envelope = codec::decode(bytes, limits.max_message_bytes)?;
-    open_envelope(envelope, swarm, limits)
+    decode_unverified(bytes, limits)?.verify(swarm, limits)
 }
 
 /// Verifies and validates an already-decoded envelope (one held in a ledger record).
@@ -269,8 +268,65 @@ pub fn open_envelope(
     swarm: SwarmId,
     limits: &Limits,
 ) -> Result<SignedMessage, OpenError> {
-    let message: Message = codec::decode(&envelope.body, limits.max_message_bytes)?;
-    verified(message, envelope, swarm, Some(limits))
+    Unverified::of(envelope, limits)?.verify(swarm, limits)
+}
+
+/// Decodes an envelope from the wire without checking its signature (see [`Unverified`]).
+pub fn decode_unverified(bytes: &[u8], limits: &Limits) -> Result<Unverified, OpenError> {
+    Unverified::of(codec::decode(bytes, limits.max_message_bytes)?, limits)
+}
+
+/// An envelope decoded but not yet verified: what it claims (round, sender, payload) can be
+/// weighed cheaply ([`crate::Engine::of_use`]) before its signature is checked, the costly
+/// part. Nothing in it is to be believed until [`Unverified::verify`].
+#[derive(Debug, Clone)]
+pub struct Unverified {
+    message: Message,
+    envelope: Envelope,
+}
+
+impl Unverified {
+    /// Decodes `envelope`'s body.
+    pub fn of(envelope: Envelope, limits: &Limits) -> Result<Unverified, OpenError> {
+        let message: Message = codec::decode(&envelope.body, limits.max_message_bytes)?;
+        Ok(Unverified { message, envelope })
+    }
+
+    /// The round it claims.
+    pub fn round(&self) -> u64 {
+        self.message.round
+    }
+
+    /// The sender it claims.
+    pub fn sender(&self) -> AgentId {
+        self.message.sender
+    }
+
+    /// What it claims to say.
+    pub fn payload(&self) -> &Payload {
+        &self.message.payload
+    }
+
+    /// Checks the version and the swarm it claims: cheap, and enough to refuse another
+    /// swarm's or version's traffic before weighing it.
+    pub fn check_header(&self, swarm: SwarmId) -> Result<(), OpenError> {
+        header_ok(&self.message, swarm)
+    }
+
+    /// Checks the version, the swarm, the signature and the field limits.
+    pub fn verify(self, swarm: SwarmId, limits: &Limits) -> Result<SignedMessage, OpenError> {
+        verified(self.message, self.envelope, swarm, Some(limits))
+    }
+}
+
+fn header_ok(message: &Message, swarm: SwarmId) -> Result<(), OpenError> {
+    if message.version != PROTOCOL_VERSION {
+        return Err(VerifyError::Version(message.version).into());
+    }
+    if message.swarm != swarm {
+        return Err(VerifyError::WrongSwarm.into());
+    }
+    Ok(())
 }
 
 /// Verifies an envelope carried inside a consumed message ([`crate::Evidence`]): the checks
@@ -288,12 +344,7 @@ fn verified(
     swarm: SwarmId,
     limits: Option<&Limits>,
 ) -> Result<SignedMessage, OpenError> {
-    if message.version != PROTOCOL_VERSION {
-        return Err(VerifyError::Version(message.version).into());
-    }
-    if message.swarm != swarm {
-        return Err(VerifyError::WrongSwarm.into());
-    }
+    header_ok(&message, swarm)?;
     let key = VerifyingKey::from_bytes(&message.sender.0).map_err(|_| VerifyError::BadKey)?;
     key.verify_strict(&signing_input(&envelope.body), &envelope.signature)
         .map_err(|_| VerifyError::BadSignature)?;

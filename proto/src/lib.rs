@@ -42,8 +42,8 @@ pub use agreement::{choose, proposer, Acceptor, AgreementLog, Choice};
 pub use commit::{check_reveal, commitment, RevealCheck};
 pub use engine::{CommandError, Engine, EngineConfig, FinalityStatus, Finalized, Output, Phase};
 pub use envelope::{
-    message_id, open, open_carried, open_envelope, Envelope, Identity, OpenError, SignedMessage,
-    VerifyError, DOMAIN_TAG,
+    decode_unverified, message_id, open, open_carried, open_envelope, Envelope, Identity,
+    OpenError, SignedMessage, Unverified, VerifyError, DOMAIN_TAG,
 };
 pub use finality::{
     CertificateError, CertifiedRound, CertifiedVotes, CheckpointCertificate, FinalRound,
@@ -61,7 +61,10 @@ pub use state::{
     INCOME_PER_ROUND, INITIAL_CREDITS, MIN_ADMISSIONS_PER_ROUND, SUSPEND_AFTER_MISSES,
     VOTING_STREAK,
 };
-pub use sync::{SyncRequest, SyncResponse, MAX_SYNC_BYTES, MAX_SYNC_ROUNDS};
+pub use sync::{
+    SyncRequest, SyncResponse, MAX_DELIVER_ENVELOPES, MAX_REQUEST_BYTES, MAX_SYNC_BYTES,
+    MAX_SYNC_ROUNDS,
+};
 pub use trust::{
     after_honest_round, after_offences, trust_multiplier, Offence, CONTRADICTION_SEVERITY,
     INITIAL_TRUST, LIE_REPAIR_HALVINGS, POWER_FLOOR, PPM, REPAIR_SHIFT, RESTART_SEVERITY,

@@ -13,8 +13,13 @@ use crate::ids::Digest;
 use crate::wire::Limits;
 use serde::{Deserialize, Serialize};
 
-/// Largest encoded request or answer, in bytes: answers are filled up to this budget.
+/// Largest encoded answer, in bytes: answers are filled up to this budget.
 pub const MAX_SYNC_BYTES: usize = 8 << 20;
+/// Largest encoded request, in bytes: a request is a peer's few messages of a round, or a
+/// question of a few bytes, so a peer cannot make another read and verify megabytes.
+pub const MAX_REQUEST_BYTES: usize = 256 << 10;
+/// Most envelopes in one [`SyncRequest::Deliver`] (a sender splits larger batches).
+pub const MAX_DELIVER_ENVELOPES: usize = 64;
 /// Most final rounds asked for, or given, in one answer.
 pub const MAX_SYNC_ROUNDS: u32 = 64;
 
@@ -63,12 +68,12 @@ impl SyncRequest {
         codec::encode(self)
     }
 
-    /// Decodes a request of at most [`MAX_SYNC_BYTES`], checking its counts against `limits`.
-    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<SyncRequest, DecodeError> {
-        let request: SyncRequest = codec::decode(bytes, MAX_SYNC_BYTES)?;
+    /// Decodes a request of at most [`MAX_REQUEST_BYTES`], checking its counts.
+    pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+        let request: SyncRequest = codec::decode(bytes, MAX_REQUEST_BYTES)?;
         match &request {
             SyncRequest::Deliver(envelopes) => {
-                check_count("envelopes", envelopes.len(), limits.max_round_messages)?
+                check_count("envelopes", envelopes.len(), MAX_DELIVER_ENVELOPES)?
             }
             SyncRequest::FinalRounds { max, .. } => {
                 check_count("max", *max as usize, MAX_SYNC_ROUNDS as usize)?
@@ -126,15 +131,27 @@ mod tests {
             SyncRequest::FinalRounds { from: 3, max: 10 },
             SyncRequest::Deliver(Vec::new()),
         ] {
-            assert_eq!(SyncRequest::decode(&request.encode(), &limits), Ok(request));
+            assert_eq!(SyncRequest::decode(&request.encode()), Ok(request));
         }
         let greedy = SyncRequest::FinalRounds {
             from: 0,
             max: MAX_SYNC_ROUNDS + 1,
         };
         assert!(matches!(
-            SyncRequest::decode(&greedy.encode(), &limits),
+            SyncRequest::decode(&greedy.encode()),
             Err(DecodeError::OutOfBounds { field: "max", .. })
+        ));
+        let envelope = Envelope {
+            body: vec![0; 8],
+            signature: ed25519_dalek::Signature::from_bytes(&[0; 64]),
+        };
+        let flood = SyncRequest::Deliver(vec![envelope; MAX_DELIVER_ENVELOPES + 1]);
+        assert!(matches!(
+            SyncRequest::decode(&flood.encode()),
+            Err(DecodeError::OutOfBounds {
+                field: "envelopes",
+                ..
+            })
         ));
         let answer = SyncResponse::FinalRounds(Vec::new());
         assert_eq!(SyncResponse::decode(&answer.encode(), &limits), Ok(answer));

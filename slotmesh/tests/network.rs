@@ -247,6 +247,22 @@ fn a_late_joiner_syncs_the_ledger_and_takes_part() {
     assert_eq!((late.status, late.used_slots), (MemberStatus::Completed, 2));
 }
 
+/// Validly signed messages of no use: an outsider's claims, one of them far ahead.
+fn useless_messages(round: u64) -> Vec<Vec<u8>> {
+    use slotmesh_proto::{Claim, Identity, Payload, SwarmId};
+    let intruder = Identity::from_secret([0x66; 32]);
+    let swarm = SwarmId::from_name("test");
+    [round, round + 1_000]
+        .into_iter()
+        .map(|r| {
+            intruder
+                .sign(swarm, r, Payload::Claim(Claim { remaining: 1 }))
+                .bytes()
+                .to_vec()
+        })
+        .collect()
+}
+
 /// Garbage, forged signatures and another swarm's messages, as an intruder publishes them.
 fn hostile_messages(victim: slotmesh_proto::AgentId, round: u64) -> Vec<Vec<u8>> {
     use slotmesh_proto::codec;
@@ -314,6 +330,14 @@ fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_com
                 _ = swarm.select_next_some() => {}
                 _ = tick.tick() => {
                     round += 1;
+                    // Messages of no use on their own topic first: they are dropped
+                    // unverified, not held against the sender; the rest soon cut it off.
+                    let claims = topics.for_kind(slotmesh_proto::PayloadKind::Claim).clone();
+                    for bytes in useless_messages(round / 10) {
+                        if swarm.behaviour_mut().gossipsub.publish(claims.clone(), bytes).is_ok() {
+                            published += 1;
+                        }
+                    }
                     for bytes in hostile_messages(victim, round / 10) {
                         for topic in topics.all() {
                             if swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes.clone()).is_ok() {
@@ -336,6 +360,14 @@ fn a_foreign_peer_publishing_garbage_and_forgeries_is_rejected_and_the_swarm_com
         .map(|d| d.status().unwrap().rejected_messages)
         .sum();
     assert!(rejected > 0, "the daemons rejected the intruder's messages");
+    let ignored: u64 = daemons
+        .iter()
+        .map(|d| d.status().unwrap().ignored_messages)
+        .sum();
+    assert!(
+        ignored > 0,
+        "the daemons dropped the useless ones unverified"
+    );
     let verdict = verify(&[&daemons[0], &daemons[1], &daemons[2]]);
     assert!(verdict.ok, "{}", verdict.line);
     let history = longest_history(&[&daemons[0], &daemons[1], &daemons[2]]);

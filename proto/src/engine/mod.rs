@@ -48,6 +48,9 @@ pub use types::{CommandError, EngineConfig, FinalityStatus, Finalized, Output, P
 
 /// Messages from rounds further ahead than this are not buffered; they mean we are behind.
 const MAX_ROUNDS_AHEAD: u64 = 1;
+/// Early agreement messages one sender may have buffered per round and stage: a proposal,
+/// a promise and a vote for a couple of attempts.
+const EARLY_VOTES_PER_SENDER: usize = 6;
 /// Non-member messages (joins) buffered per round at most.
 const MAX_NEWCOMERS_PER_ROUND: usize = 256;
 
@@ -295,11 +298,50 @@ impl Engine {
 
     // ----- inputs -----
 
+    /// Whether a message of `round` from `sender` saying `payload` can be of any use to
+    /// this replica, decided from what the message claims before its signature is checked
+    /// (a cheap filter against floods: a node verifies only what passes it, and gossip does
+    /// not relay the rest). Of use: a member's message of this round, the next, the last
+    /// one's agreement (evidence) or a round far ahead (a sign this replica lags; from any
+    /// key while the replica knows no member); an
+    /// agreement message of this round from its voters; a join; the next round's turns of a
+    /// key that asked to join in this one. Everything [`Engine::handle_message`] uses passes.
+    pub fn of_use(&self, round: u64, sender: &AgentId, payload: &Payload) -> bool {
+        let current = self.round();
+        let member = self.ledger.members.contains_key(sender);
+        if round < current {
+            return member && round + 1 == current && payload.stage().is_some();
+        }
+        if round > current + MAX_ROUNDS_AHEAD {
+            // A sign that this replica lags: from a member, or from anyone while it knows
+            // no member yet (a joiner before its first sync).
+            return member || self.ledger.members.is_empty();
+        }
+        if payload.stage().is_some() {
+            return match &self.tally {
+                Some(tally) if round == current => tally.voters().contains(sender),
+                // An agreement not started here yet: from a member, or any key before the
+                // swarm has members (the founders).
+                _ => member || self.ledger.members.is_empty(),
+            };
+        }
+        member
+            || matches!(payload, Payload::Join(_))
+            || (round > current
+                && self
+                    .inbox
+                    .get(&current)
+                    .is_some_and(|m| m.one(sender, PayloadKind::Join).is_some()))
+    }
+
     /// Takes a verified message from the network (or from this replica's own sends: they
     /// are ignored as duplicates).
     pub fn handle_message(&mut self, message: SignedMessage, now: u64) {
         let round = message.round();
         let current = self.round();
+        if !self.of_use(round, &message.sender(), message.payload()) {
+            return;
+        }
         if round < current {
             // Too late to count; the half of a contradiction all the same.
             self.watch_late(&message);
@@ -314,21 +356,19 @@ impl Engine {
                 if self.take_agreement(message) {
                     self.progress(now);
                 }
-            } else if round > current
-                || self.tally.is_none()
-                || (stage > self.stage
-                    && self
-                        .tally
-                        .as_ref()
-                        .is_some_and(|t| t.voters().contains(&message.sender())))
-            {
+            } else if round > current || self.tally.is_none() || stage > self.stage {
                 // An agreement not started here yet (of this round: from its voters only):
-                // a few messages per voter and attempt.
+                // a few messages per voter and attempt, and no more than its share from one
+                // sender, so one member's flood cannot crowd out the voters.
+                let sender = message.sender();
                 let early = self.early_votes.entry((round, stage)).or_default();
-                if early.len() < 3 * self.config.limits.max_votes {
+                let from_sender = early.iter().filter(|m| m.sender() == sender).count();
+                if early.len() < 3 * self.config.limits.max_votes
+                    && from_sender < EARLY_VOTES_PER_SENDER
+                {
                     early.push(message);
                 }
-            } else if round == current {
+            } else {
                 // An agreement of this round already over here (the seal, in the outcome).
                 self.watch(&message);
             }
@@ -340,21 +380,14 @@ impl Engine {
             return;
         }
         if member.is_none() {
-            // Newcomers: joins in this round and the next; the next round's turns of a key
-            // that joined in this one (it may be admitted: anything else from an unknown key
-            // is junk that would crowd out the joins). Bounded per round.
+            // Newcomers (joins, and the next round's turns of a key that asked to join in
+            // this one: `of_use`), bounded per round: anything else from an unknown key is
+            // junk that would crowd out the joins.
             let held = self.inbox.get(&round).map_or(0, RoundMessages::len);
-            let joining = || {
-                self.inbox
-                    .get(&current)
-                    .is_some_and(|m| m.one(&message.sender(), PayloadKind::Join).is_some())
-            };
-            let allowed = (matches!(message.payload(), Payload::Join(_))
-                || (round > current && joining()))
-                && held
-                    < MAX_NEWCOMERS_PER_ROUND.max(self.config.expected_members)
-                        + 8 * self.ledger.members.len();
-            if !allowed {
+            if held
+                >= MAX_NEWCOMERS_PER_ROUND.max(self.config.expected_members)
+                    + 8 * self.ledger.members.len()
+            {
                 return;
             }
         }
