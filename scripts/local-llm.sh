@@ -8,8 +8,10 @@
 #   scripts/local-llm.sh --check [PORT]  # start, ask one schema-constrained question, stop
 #
 # Then, in another terminal:
-#   OPENAI_BASE_URL=http://127.0.0.1:8090/v1 \
-#     cargo run --release -p slotmesh -- swarm --preset seed --strategy llm --model smollm2
+#   OPENAI_BASE_URL=http://127.0.0.1:8090/v1 cargo run --release -p slotmesh -- \
+#     swarm --preset seed --strategy llm --model smollm2 --phase-timeout-ms 30000
+# (at the default 8 s phase timeout a 135M model on 2 cores mostly misses its deadline, the
+# breaker opens and the heuristic decides: docs/OPERATING.md)
 #
 # Environment: SLOTMESH_LLM_VENV (default: target/local-llm/venv), SLOTMESH_LLM_THREADS.
 set -euo pipefail

@@ -24,6 +24,9 @@ pub struct Bounds {
     pub(crate) credits: u64,
     /// The slots the agent's job truly needs still.
     pub(crate) remaining: u32,
+    /// Whether the agent may claim less than the truth (not when its bias is 0: it is told
+    /// it is honest, and its schema allows no understatement).
+    pub(crate) may_understate: bool,
     pub(crate) roster: Roster,
     /// Active members that may be proposed to (not this agent, in no coalition).
     pub(crate) free_partners: BTreeSet<AgentId>,
@@ -51,6 +54,7 @@ impl Bounds {
         Bounds {
             credits: view.credits(),
             remaining: view.job.remaining,
+            may_understate: true,
             free_partners: view
                 .state
                 .active_members()
@@ -67,6 +71,15 @@ impl Bounds {
             in_coalition: coalition.is_some(),
             roster,
             limits: Limits::default(),
+        }
+    }
+
+    /// The most a claim may understate the truth by.
+    pub(crate) fn max_understatement(&self) -> u32 {
+        if self.may_understate {
+            self.remaining.saturating_sub(1)
+        } else {
+            0
         }
     }
 
@@ -192,14 +205,20 @@ pub fn check(kind: DecisionKind, text: &str, bounds: &Bounds) -> Result<Checked,
             let claimed = match value.get("understate_by") {
                 Some(_) => {
                     let truth = i128::from(bounds.remaining.max(1));
-                    let by = clamp(
-                        integer(&value, "understate_by")?,
-                        0,
-                        u64::from(bounds.remaining.saturating_sub(1)),
-                        "understate_by",
-                        &mut corrections,
-                    );
-                    truth - i128::from(by)
+                    let by = integer(&value, "understate_by")?;
+                    let most = i128::from(bounds.max_understatement());
+                    // Out of range, the number is not an understatement the model chose (a
+                    // small model copies numbers from the context): read as the truth, not
+                    // clamped to the largest lie.
+                    let by = if (0..=most).contains(&by) {
+                        by
+                    } else {
+                        corrections.push(format!(
+                            "understate_by {by} outside 0..={most}: read as 0 (the truth)"
+                        ));
+                        0
+                    };
+                    truth - by
                 }
                 None => integer(&value, "remaining")?,
             };
@@ -411,11 +430,25 @@ pub(crate) mod tests {
         let lie = check(DecisionKind::Claim, r#"{"understate_by": 2}"#, &bounds).unwrap();
         assert_eq!(lie.decision, Decision::Claim(3));
         // Below one slot, or above the truth, is out of the question's range.
-        let too_far = check(DecisionKind::Claim, r#"{"understate_by": 9}"#, &bounds).unwrap();
-        assert_eq!(too_far.decision, Decision::Claim(1));
-        let over = check(DecisionKind::Claim, r#"{"understate_by": -3}"#, &bounds).unwrap();
-        assert_eq!(over.decision, Decision::Claim(5));
-        assert_eq!(over.corrections.len(), 1, "{:?}", over.corrections);
+        // Out of range (a number copied from the context, or negative): the truth, not the
+        // largest lie.
+        for by in [9, 1029, -3] {
+            let odd = check(
+                DecisionKind::Claim,
+                &format!(r#"{{"understate_by": {by}}}"#),
+                &bounds,
+            )
+            .unwrap();
+            assert_eq!(odd.decision, Decision::Claim(5), "{by}");
+            assert_eq!(odd.corrections.len(), 1, "{:?}", odd.corrections);
+        }
+        // An agent told it is honest may not understate at all.
+        let honest = Bounds {
+            may_understate: false,
+            ..bounds
+        };
+        let lie = check(DecisionKind::Claim, r#"{"understate_by": 2}"#, &honest).unwrap();
+        assert_eq!(lie.decision, Decision::Claim(5));
     }
 
     #[test]

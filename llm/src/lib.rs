@@ -106,6 +106,7 @@ impl Strategy for Llm {
             ),
         };
         let mut bounds = Bounds::of(view, roster);
+        bounds.may_understate = self.heuristic.bias_permille() > 0;
         if let Source::Replay(book) = &self.source {
             // A claim answers relative to the truth the model was told.
             if let Some(told) = book.told_remaining(view.round, kind) {

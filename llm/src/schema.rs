@@ -1,10 +1,11 @@
 //! The JSON schema a model's answer to one question must match, built from that question's
 //! real bounds: the most it can bid or pledge, the partners and offers that exist (as
 //! `enum`s), short strings. It is sent to the server as the structured-output format
-//! (llama.cpp's server turns it into a grammar, so a small model cannot leave it) and
-//! written in the prompt for servers that take none. A claim is asked relative to the
-//! truth (`understate_by`), the natural choice, not as a number to make up. Every answer
-//! is still checked ([`crate::answer::check`]): the schema is a help, not a guarantee.
+//! (llama.cpp's server turns it into a grammar: the fields, their types and the `enum`s
+//! hold; llama-cpp-python 0.3 does not enforce integer maxima, bench/llm-results.md) and
+//! told in the prompt in one line. A claim is asked relative to the truth
+//! (`understate_by`), the natural choice, not as a number to make up. Every answer is
+//! still checked ([`crate::answer::check`]): the schema is a help, not a guarantee.
 //!
 //! Each schema starts with a short `reasoning` string (recorded, never shown to other
 //! agents), so a model that writes before it decides does so before the decision's fields.
@@ -42,7 +43,7 @@ pub fn schema(kind: DecisionKind, bounds: &Bounds) -> Value {
                 "understate_by": {
                     "type": "integer",
                     "minimum": 0,
-                    "maximum": bounds.remaining.saturating_sub(1),
+                    "maximum": bounds.max_understatement(),
                 },
             }),
             json!(["reasoning", "understate_by"]),

@@ -73,8 +73,9 @@ pub(crate) fn run(args: &SimArgs) -> Result<()> {
         );
     }
     // The sim's clock is simulated; a model's deadline is real time.
-    let deadline_ms = args.llm.deadline_ms.unwrap_or(args.llm_sim_deadline_ms);
-    config.strategy = strategy_choice(&args.strategy, &args.llm, deadline_ms.saturating_add(1))?;
+    let mut llm = args.llm.clone();
+    let deadline_ms = *llm.deadline_ms.get_or_insert(args.llm_sim_deadline_ms);
+    config.strategy = strategy_choice(&args.strategy, &llm, deadline_ms.saturating_add(1))?;
     if config.strategy.client().is_some() {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -160,7 +160,11 @@ fn a_scripted_model_decides_injections_are_quoted_and_a_replay_needs_no_server()
         if context["you"]["name"] == "A" {
             continue;
         }
-        for line in context["messages_this_round"].as_array().unwrap() {
+        for line in context["messages_this_round"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let said = line["said"].as_str().unwrap();
             if line["from"] == "A" {
                 assert!(said.starts_with(INJECTION), "{said}");
