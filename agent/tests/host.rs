@@ -66,6 +66,16 @@ impl Strategy for Asking {
 }
 
 fn founder(strategy: Box<dyn Strategy>, rules: HostRules, burst: u32) -> HostDriver {
+    founder_of(strategy, rules, burst, 1)
+}
+
+/// A founder of a swarm that `min_members` found together.
+fn founder_of(
+    strategy: Box<dyn Strategy>,
+    rules: HostRules,
+    burst: u32,
+    min_members: usize,
+) -> HostDriver {
     let swarm = SwarmId::from_name("review");
     let identity = Identity::from_secret([7; 32]);
     let config = EngineConfig {
@@ -74,8 +84,8 @@ fn founder(strategy: Box<dyn Strategy>, rules: HostRules, burst: u32) -> HostDri
         limits: Limits::default(),
         phase_timeout_ms: TIMEOUT,
         founder: true,
-        min_members: 1,
-        expected_members: 1,
+        min_members,
+        expected_members: min_members,
         known_founders: Default::default(),
         absence_limit: 0,
     };
@@ -283,7 +293,9 @@ fn one_fetch_in_flight_each_attempt_numbered() {
         slot_ms: None,
         spoken_round: None,
     };
-    let mut d = founder(heuristic(), rules, 2);
+    // A founder waiting for a second one: it knows no member yet, like a joiner before its
+    // first sync, so messages far ahead from any key are a sign it lags.
+    let mut d = founder_of(heuristic(), rules, 2, 2);
     drain(&mut d, 0);
     let fetches = |effects: &[Effect]| -> Vec<(u64, u64)> {
         effects
@@ -294,12 +306,11 @@ fn one_fetch_in_flight_each_attempt_numbered() {
             })
             .collect()
     };
-    // A member's messages of a round far ahead make the engine fetch the final rounds it
-    // lacks (the host is the swarm's only member, so the message is signed by its key; an
-    // outsider's far-ahead messages are of no use: `Engine::of_use`).
-    let member = Identity::from_secret([7; 32]);
+    // Messages of a round far ahead make the engine fetch the final rounds it lacks (once it
+    // knows members, only theirs: `Engine::of_use`).
+    let stranger = Identity::from_secret([9; 32]);
     let swarm = SwarmId::from_name("review");
-    let far = member.sign(
+    let far = stranger.sign(
         swarm,
         50,
         slotmesh_proto::Payload::Claim(slotmesh_proto::Claim { remaining: 1 }),

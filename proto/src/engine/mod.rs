@@ -26,7 +26,7 @@ use crate::finality::{CertifiedRound, FinalRound, FinalRoundError, VoteTally};
 use crate::ids::{AgentId, Digest};
 use crate::round_messages::{Inserted, RoundMessages};
 use crate::shared_resolution::SharedResolutions;
-use crate::state::{LedgerState, MemberRecord};
+use crate::state::{LedgerState, MemberRecord, MemberStatus};
 use crate::wire::{
     Claim, CoalitionAcceptance, CoalitionId, CoalitionProposal, Commit, Leave, LeaveReason,
     Negotiation, NegotiationLine, Payload, PayloadKind, Reveal, Stage, Support,
@@ -301,32 +301,40 @@ impl Engine {
     /// Whether a message of `round` from `sender` saying `payload` can be of any use to
     /// this replica, decided from what the message claims before its signature is checked
     /// (a cheap filter against floods: a node verifies only what passes it, and gossip does
-    /// not relay the rest). Of use: a member's message of this round, the next, the last
-    /// one's agreement (evidence) or a round far ahead (a sign this replica lags; from any
-    /// key while the replica knows no member); an
+    /// not relay the rest). Of use: the message of a member that may still take part
+    /// (active or suspended) of this round, the next, or a round far ahead (a sign this
+    /// replica lags; from a founder while the replica knows no member); the last round's
+    /// agreement of any member (evidence); an
     /// agreement message of this round from its voters; a join; the next round's turns of a
     /// key that asked to join in this one. Everything [`Engine::handle_message`] uses passes.
     pub fn of_use(&self, round: u64, sender: &AgentId, payload: &Payload) -> bool {
         let current = self.round();
-        let member = self.ledger.members.contains_key(sender);
+        let record = self.ledger.members.get(sender);
+        // A member that may still take part (a suspended one rejoins); one that completed,
+        // departed or was removed sends nothing of use but its last round's agreement.
+        let member = record
+            .is_some_and(|m| matches!(m.status, MemberStatus::Active | MemberStatus::Suspended));
+        // Before the swarm has members: the known founders, or any key when none are named.
+        let founders = &self.config.known_founders;
+        let may_found = |id: &AgentId| founders.is_empty() || founders.contains(id);
+        let founding = self.ledger.members.is_empty() && may_found(sender);
         if round < current {
-            return member && round + 1 == current && payload.stage().is_some();
+            return record.is_some() && round + 1 == current && payload.stage().is_some();
         }
         if round > current + MAX_ROUNDS_AHEAD {
-            // A sign that this replica lags: from a member, or from anyone while it knows
-            // no member yet (a joiner before its first sync).
-            return member || self.ledger.members.is_empty();
+            // A sign that this replica lags: from a member, or from a (known) founder while
+            // it knows no member yet (a joiner before its first sync).
+            return member || founding;
         }
         if payload.stage().is_some() {
             return match &self.tally {
                 Some(tally) if round == current => tally.voters().contains(sender),
-                // An agreement not started here yet: from a member, or any key before the
-                // swarm has members (the founders).
-                _ => member || self.ledger.members.is_empty(),
+                // An agreement not started here yet: from a member, or a founder.
+                _ => member || founding,
             };
         }
         member
-            || matches!(payload, Payload::Join(_))
+            || (matches!(payload, Payload::Join(_)) && (round > 0 || may_found(sender)))
             || (round > current
                 && self
                     .inbox
@@ -359,13 +367,20 @@ impl Engine {
             } else if round > current || self.tally.is_none() || stage > self.stage {
                 // An agreement not started here yet (of this round: from its voters only):
                 // a few messages per voter and attempt, and no more than its share from one
-                // sender, so one member's flood cannot crowd out the voters.
+                // sender, so one member's flood cannot crowd out the voters. A sender over
+                // its share loses its oldest (an earlier attempt's), not its newest.
                 let sender = message.sender();
                 let early = self.early_votes.entry((round, stage)).or_default();
-                let from_sender = early.iter().filter(|m| m.sender() == sender).count();
-                if early.len() < 3 * self.config.limits.max_votes
-                    && from_sender < EARLY_VOTES_PER_SENDER
-                {
+                let mine: Vec<usize> = early
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.sender() == sender)
+                    .map(|(i, _)| i)
+                    .collect();
+                if mine.len() >= EARLY_VOTES_PER_SENDER {
+                    early.remove(mine[0]);
+                    early.push(message);
+                } else if early.len() < 3 * self.config.limits.max_votes {
                     early.push(message);
                 }
             } else {
