@@ -279,7 +279,7 @@ impl LlmClient {
             let now = tokio::time::Instant::now();
             if probe
                 || matches!(failure, Failure::Refused(_))
-                || self.inner.breaker.is_open(Instant::now())
+                || !self.inner.breaker.is_closed()
                 || now + backoff >= deadline
             {
                 return failed(reason, attempts);

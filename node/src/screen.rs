@@ -16,7 +16,7 @@ const MAX_REJECTIONS: u32 = 3;
 /// A peer that sends this many messages of no use within one round is disconnected and
 /// ignored (an honest peer relays only what it found of use, so it sends a few at most,
 /// where its view of the round differs from this node's).
-pub(crate) const MAX_USELESS_PER_ROUND: u32 = 1_024;
+const MAX_USELESS_PER_ROUND: u32 = 1_024;
 
 /// What screening made of one message.
 pub(super) enum Screened {
@@ -32,7 +32,7 @@ pub(super) enum Screened {
 impl Node {
     /// Screens a decoded message; `topic`: the gossip topic it came on, if it did.
     pub(super) fn screen(
-        &mut self,
+        &self,
         decoded: Result<Unverified, OpenError>,
         topic: Option<&gossipsub::TopicHash>,
     ) -> Screened {
