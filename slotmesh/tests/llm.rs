@@ -401,9 +401,24 @@ fn sim_asks_the_model_adapts_to_llama_cpp_and_replays_to_the_same_transcript() {
 
 #[test]
 fn a_refused_connection_is_never_retried_and_a_refused_key_stops_the_asking() {
-    // Nothing listens: every failure names the refusal, and each was one request.
+    // Nothing listens: the start-up check says so on stderr, every failure names the
+    // refusal, and each was one request.
     let out = tempfile::tempdir().unwrap();
-    let stdout = swarm("llm", &closed_url(), "800", "300", out.path());
+    let url = closed_url();
+    let output = Command::new(env!("CARGO_BIN_EXE_slotmesh"))
+        .arg("swarm")
+        .args(swarm_args("llm", &url, "800", "300"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("warning: LLM endpoint:") && stderr.contains("is unreachable"),
+        "{stderr}"
+    );
     let (calls, fallbacks, _) = counts(&stdout);
     assert_eq!(fallbacks, calls, "{stdout}");
     assert!(breaker_open(&stdout) > 0, "{stdout}");
